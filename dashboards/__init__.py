@@ -1,0 +1,1 @@
+"""Plotly figures and self-contained pages built from a study."""

@@ -1,0 +1,75 @@
+"""`tpsearch spaces` and `tpsearch describe`: what a space searches and what one architecture costs."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import torch
+
+import spaces
+from search._archargs import add_arch_arguments, resolve_arch
+from search._output import emit_json
+
+
+def count_macs(space: spaces.Space, arch: dict[str, Any], num_classes: int = 10, in_channels: int = 3,
+               image_size: int = 32) -> int:
+    """Multiply-accumulates of one forward pass on one image, measured by thop on a throwaway model."""
+    from thop import profile  # thop adds counter buffers to the modules it profiles, hence the throwaway model
+
+    model = space.build(arch, num_classes=num_classes, in_channels=in_channels, image_size=image_size).eval()
+    with torch.no_grad():
+        macs, _ = profile(model, inputs=(torch.zeros(1, in_channels, image_size, image_size),), verbose=False)
+    return int(macs)
+
+
+def add_spaces_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("spaces", help="list the search spaces with their dimensions and presets",
+                       description="List the registered search spaces, their dimensions, the training "
+                                   "hyperparameters every space shares, and each space's presets.")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.set_defaults(func=run_spaces)
+
+
+def run_spaces(args: argparse.Namespace) -> int:
+    out: dict[str, Any] = {}
+    for name in spaces.names():
+        space = spaces.get(name)
+        out[name] = {
+            "description": space.description,
+            "dimensions": [vars(d) for d in space.dimensions()],
+            "training": [vars(d) for d in space.training_dimensions()],
+            "presets": {k: {"arch": v, "params": space.count_params(v)} for k, v in space.presets.items()},
+        }
+        if not args.json:
+            print(f"{name}: {space.description}")
+            for d in space.dimensions() + space.training_dimensions():
+                print(f"  {d.symbol:>5}  {d.name:<16} {d.values:<58} {d.meaning}")
+            print("  presets: " + ", ".join(f"{k} ({p['params'] / 1e6:.2f}M)" for k, p in out[name]["presets"].items()))
+    if args.json:
+        emit_json({"spaces": out})
+    return 0
+
+
+def add_describe_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("describe", help="parameters and MACs of one architecture",
+                       description="Validate one architecture of a space and print its exact parameter count "
+                                   "(analytic) and its multiply-accumulates per image (thop).")
+    add_arch_arguments(p)
+    p.add_argument("--num-classes", type=int, default=10, help="classifier outputs (default: %(default)s)")
+    p.add_argument("--in-channels", type=int, default=3, help="input channels (default: %(default)s)")
+    p.add_argument("--image-size", type=int, default=32, help="input side in pixels (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.set_defaults(func=run_describe)
+
+
+def run_describe(args: argparse.Namespace) -> int:
+    space, arch = resolve_arch(args)
+    shape = dict(num_classes=args.num_classes, in_channels=args.in_channels, image_size=args.image_size)
+    arch = space.validate(arch, in_channels=args.in_channels, image_size=args.image_size)
+    result = {"space": space.name, "arch": arch, "params": space.count_params(arch, **shape),
+              "macs": count_macs(space, arch, **shape), **shape}
+    if args.json:
+        emit_json(result)
+    else:
+        print(f"space   {space.name}\narch    {arch}\nparams  {result['params']:,}\nmacs    {result['macs']:,}")
+    return 0

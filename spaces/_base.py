@@ -1,0 +1,58 @@
+"""The contract every search space fulfils, and the error a bad architecture raises."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Mapping
+
+import torch.nn as nn
+
+from spaces import _training
+from spaces._types import Arch, ArchError, Dimension
+
+class Space(ABC):
+    """A named family of architectures.
+
+    `suggest` samples an architecture dict from an Optuna trial (define-by-run); `count_params` gives the exact
+    parameter count without allocating weights, so a budget is checked before anything is built; `build` makes
+    the `torch.nn.Module`. Architecture dicts are plain JSON so that they travel unchanged through the study,
+    the workers and the checkpoints.
+    """
+
+    name: str = ""
+    description: str = ""
+    presets: Mapping[str, Arch] = {}
+
+    @abstractmethod
+    def dimensions(self) -> list[Dimension]:
+        """The searchable dimensions of the architecture."""
+
+    @abstractmethod
+    def suggest(self, trial: Any, *, in_channels: int = 3, image_size: int = 32) -> Arch:
+        """Sample an architecture from `trial` (an `optuna.Trial`) that is valid for inputs of this shape."""
+
+    @abstractmethod
+    def validate(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> Arch:
+        """Return the normalised architecture, or raise `ArchError` naming the offending dimension."""
+
+    @abstractmethod
+    def count_params(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
+                     image_size: int = 32) -> int:
+        """The exact number of parameters of `build(arch, ...)`, computed analytically."""
+
+    @abstractmethod
+    def build(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
+              image_size: int = 32) -> nn.Module:
+        """The network described by `arch`."""
+
+    def suggest_training(self, trial: Any) -> dict[str, Any]:
+        """Training hyperparameters: shared by every space, defined once in `spaces._training`."""
+        return _training.suggest(trial)
+
+    def training_dimensions(self) -> list[Dimension]:
+        return _training.dimensions()
+
+    def preset(self, name: str) -> Arch:
+        if name not in self.presets:
+            known = ", ".join(sorted(self.presets))
+            raise ArchError("preset", f"unknown preset {name!r} of space {self.name!r}; known: {known}")
+        return dict(self.presets[name])
