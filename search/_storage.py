@@ -1,0 +1,53 @@
+"""Opening study storage: any SQLAlchemy URL, default SQLite `studies.db` in the working directory."""
+from __future__ import annotations
+
+import optuna
+
+from search._errors import UsageError
+
+DEFAULT_STORAGE = "sqlite:///studies.db"
+
+
+def open_storage(url: str = DEFAULT_STORAGE) -> optuna.storages.BaseStorage:
+    """An RDB storage for `url`, or one clear `UsageError` when it cannot be reached or written."""
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+    except Exception as e:  # SQLAlchemy raises many types here: bad URL, missing driver, refused connection
+        raise UsageError(f"cannot open storage {_redact(url)!r}: {_first_line(e)}") from None
+
+
+def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+
+
+def load_study(storage: optuna.storages.BaseStorage, name: str | None) -> optuna.Study:
+    """The study `name`; without a name, the only study in the storage (or a clear error listing them)."""
+    names = study_names(storage)
+    if name is None:
+        if len(names) != 1:
+            listed = ", ".join(names) if names else "none"
+            raise UsageError(f"give --study NAME (studies in this storage: {listed})")
+        name = names[0]
+    if name not in names:
+        listed = ", ".join(names) if names else "none"
+        raise UsageError(f"no study named {name!r} in this storage (studies: {listed})")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def _engine_kwargs(url: str) -> dict:
+    # A dashboard reading while the driver writes holds SQLite's lock for a moment: wait instead of failing.
+    return {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for error messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
