@@ -10,9 +10,10 @@ from search._errors import UsageError
 
 
 def _parsers() -> list[Callable[[argparse._SubParsersAction], None]]:
-    from search import _describe
+    from search import _describe, _run_cmd
 
-    adders = [_describe.add_spaces_parser, _describe.add_describe_parser]
+    adders = [_describe.add_spaces_parser, _describe.add_describe_parser, _run_cmd.add_run_parser,
+              _run_cmd.add_status_parser]
     return adders
 
 

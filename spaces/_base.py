@@ -44,6 +44,14 @@ class Space(ABC):
               image_size: int = 32) -> nn.Module:
         """The network described by `arch`."""
 
+    @abstractmethod
+    def params_of(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> dict[str, Any]:
+        """The trial params that make `suggest` return `arch`: how a known architecture is enqueued in a study."""
+
+    @abstractmethod
+    def smallest(self, *, in_channels: int = 3, image_size: int = 32) -> Arch:
+        """The architecture with the fewest parameters that `suggest` can return (the lowest feasible budget)."""
+
     def suggest_training(self, trial: Any) -> dict[str, Any]:
         """Training hyperparameters: shared by every space, defined once in `spaces._training`."""
         return _training.suggest(trial)

@@ -170,6 +170,21 @@ class ResNet5M(Space):
         return {"layers": n, "blocks": blocks, "channels": c1, "kernels": kernels, "skip_kernels": skips,
                 "pool": pool}
 
+    def params_of(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> dict[str, Any]:
+        a = self.validate(arch, in_channels=in_channels, image_size=image_size)
+        params: dict[str, Any] = {"layers": a["layers"], "channels": a["channels"]}
+        for i in range(a["layers"]):
+            params[f"blocks_{i + 1}"] = a["blocks"][i]
+            params[f"kernel_{i + 1}"] = a["kernels"][i]
+            params[f"skip_kernel_{i + 1}"] = a["skip_kernels"][i]
+        params[f"pool_{a['layers']}_layers"] = a["pool"]
+        return params
+
+    def smallest(self, *, in_channels: int = 3, image_size: int = 32) -> Arch:
+        # One layer of one 3x3 block at the least width, pooled to 1x1: every other choice only adds weights.
+        return {"layers": 1, "blocks": [1], "channels": CHANNELS[0], "kernels": [3], "skip_kernels": [1],
+                "pool": image_size}
+
     def validate(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> Arch:
         if not isinstance(arch, Mapping):
             raise ArchError("arch", f"must be a JSON object, but got {type(arch).__name__}")

@@ -102,3 +102,17 @@ def test_registry_refuses_duplicates_and_lists_names_for_unknown():
     space_type = type(spaces.get("resnet_5m"))
     with pytest.raises(ValueError, match="registered already"):
         spaces.register(space_type)
+
+
+@pytest.mark.parametrize("space", SPACES, ids=lambda s: s.name)
+def test_params_of_inverts_suggest(space):
+    for arch in _sampled(space, 50, seed=4) + list(space.presets.values()):
+        params = space.params_of(arch)
+        assert space.suggest(optuna.trial.FixedTrial(params)) == space.validate(arch)
+
+
+@pytest.mark.parametrize("space", SPACES, ids=lambda s: s.name)
+def test_smallest_is_a_lower_bound_of_the_space(space):
+    floor = space.count_params(space.smallest())
+    assert floor <= min(space.count_params(a) for a in _sampled(space, 300, seed=5))
+    assert space.suggest(optuna.trial.FixedTrial(space.params_of(space.smallest()))) == space.smallest()

@@ -1,0 +1,336 @@
+"""`tpsearch run`: validate everything, open the study, resume it, and let Ray Tune train the sampled trials.
+
+Order matters: every check a user's input can fail (space, sampler, data, enqueued architectures, budget, storage,
+an existing study's space and direction) runs before the first write, so bad input leaves the storage untouched.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import TrialState
+
+import spaces
+from search._archargs import read_json_file
+from search._errors import UsageError
+from search._states import is_infeasible, is_trained
+from search._storage import DEFAULT_STORAGE, open_storage, study_names
+from search._worker import METRIC, WorkerSettings, run_trial
+
+if TYPE_CHECKING:
+    from search._searcher import StudySearcher
+
+SAMPLERS = ("tpe", "random")
+SCHEDULERS = ("asha", "none")
+
+
+@dataclass
+class RunOptions:
+    """Everything `tpsearch run` takes; the CLI maps its flags one to one onto these fields."""
+
+    space: str = "resnet_5m"
+    trials: int = 200
+    study: str | None = None
+    storage: str = DEFAULT_STORAGE
+    sampler: str = "tpe"
+    seed: int = 0
+    max_params: int = 5_000_000
+    dataset: str = "cifar10"
+    data_dir: str = "data"
+    epochs: int = 15
+    train_fraction: float = 1.0
+    train_images: int | None = None
+    scheduler: str = "asha"
+    grace_epochs: int = 1
+    reduction_factor: int = 3
+    gpus_per_trial: float | None = None  # None: 1 where the cluster has GPUs, else 0
+    cpus_per_trial: float = 1.0
+    concurrency: int | None = None
+    address: str | None = None
+    enqueue: list[str] = field(default_factory=list)
+    keep_checkpoints: int = 5
+    runs_dir: str = "runs"
+    max_retries: int = 2
+    device: str = "auto"
+    compile: bool = False
+    progress: bool = True
+    faults: dict[int, str] = field(default_factory=dict)  # test hook: trial number -> fault name
+
+    def study_name(self) -> str:
+        return self.study or f"{self.space}-{self.dataset}"
+
+
+@dataclass
+class RunSummary:
+    study: str
+    storage: str
+    requested: int
+    finished: int
+    completed: int
+    pruned: int
+    failed: int
+    infeasible: int
+    best_value: float | None
+    best_params: int | None
+    best_trial: int | None
+    seconds: float
+    interrupted: bool
+    error: str | None
+
+
+def run_search(opts: RunOptions) -> RunSummary:
+    started = time.time()
+    space, data_shape, enqueued = _validate(opts)
+    storage = open_storage(opts.storage)
+    name = opts.study_name()
+    study = _open_study(storage, name, opts)
+    requeued = _recover_stale(study)
+    for arch in enqueued:
+        study.enqueue_trial(space.params_of(arch, in_channels=data_shape["in_channels"],
+                                            image_size=data_shape["image_size"]), skip_if_exists=True)
+
+    from search._searcher import StudySearcher  # imports Ray Tune: only when a search really runs
+
+    runs = Path(opts.runs_dir) / name
+    searcher = StudySearcher(study, space, shape=data_shape, max_params=opts.max_params, epochs=opts.epochs,
+                             target=opts.trials, checkpoint_dir=runs / "checkpoints",
+                             keep_checkpoints=opts.keep_checkpoints, faults=opts.faults)
+    interrupted = False
+    if searcher.finished < opts.trials:
+        bar = _progress(opts, searcher, requeued) if opts.progress else None
+        if bar is not None:
+            searcher.on_change = bar.refresh_from
+        try:
+            interrupted = _tune(opts, searcher, runs)
+        finally:
+            # Whatever stopped the run, no trial stays RUNNING: the study remains consistent for the next one.
+            if searcher.fail_live("interrupted"):
+                interrupted = True
+            if bar is not None:
+                bar.close()
+    best = _best(study)
+    return RunSummary(
+        study=name, storage=opts.storage, requested=opts.trials, finished=searcher.finished,
+        completed=sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
+        pruned=sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if is_trained(t)),
+        failed=sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))),
+        infeasible=sum(1 for t in study.get_trials(deepcopy=False) if is_infeasible(t)),
+        best_value=best.value if best else None, best_params=best.user_attrs.get("params") if best else None,
+        best_trial=best.number if best else None, seconds=time.time() - started, interrupted=interrupted,
+        error=searcher.error)
+
+
+# -- validation: nothing here writes ---------------------------------------------------------------------------------
+def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], list[dict[str, Any]]]:
+    space = spaces.get(opts.space)
+    if opts.sampler not in SAMPLERS:
+        raise UsageError(f"unknown sampler {opts.sampler!r}; choose one of: {', '.join(SAMPLERS)}")
+    if opts.scheduler not in SCHEDULERS:
+        raise UsageError(f"unknown scheduler {opts.scheduler!r}; choose one of: {', '.join(SCHEDULERS)}")
+    for flag, value, low in (("--trials", opts.trials, 1), ("--epochs", opts.epochs, 1),
+                             ("--max-params", opts.max_params, 1), ("--keep-checkpoints", opts.keep_checkpoints, 0),
+                             ("--grace-epochs", opts.grace_epochs, 1), ("--reduction-factor", opts.reduction_factor, 2),
+                             ("--max-retries", opts.max_retries, 0)):
+        if value < low:
+            raise UsageError(f"{flag} must be at least {low}, but got {value}")
+    if opts.concurrency is not None and opts.concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1, but got {opts.concurrency}")
+    if not 0.0 < opts.train_fraction <= 1.0:
+        raise UsageError(f"--train-fraction must be in (0, 1], but got {opts.train_fraction}")
+    if opts.gpus_per_trial is not None and opts.gpus_per_trial < 0 or opts.cpus_per_trial <= 0:
+        raise UsageError("--gpus-per-trial must be >= 0 and --cpus-per-trial > 0")
+
+    import trainers
+
+    data = trainers.load_dataset(opts.dataset, opts.data_dir, seed=opts.seed)
+    shape = {"num_classes": data.num_classes, "in_channels": data.in_channels, "image_size": data.image_size}
+    smallest = space.count_params(space.smallest(in_channels=data.in_channels, image_size=data.image_size), **shape)
+    if opts.max_params < smallest:
+        raise UsageError(f"--max-params {opts.max_params:,} is below the smallest configuration of space "
+                         f"{space.name!r} on {opts.dataset} ({smallest:,} parameters)")
+    return space, shape, [_enqueued_arch(space, item, shape, opts.max_params) for item in opts.enqueue]
+
+
+def _enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_params: int) -> dict[str, Any]:
+    if item in space.presets:
+        arch, what = space.preset(item), f"preset {item!r}"
+    elif item.endswith(".json") or os.path.sep in item:
+        arch, what = read_json_file(Path(item), "--enqueue architecture"), f"file {item!r}"
+        if not isinstance(arch, dict):
+            raise UsageError(f"--enqueue {what} must hold one JSON object (an architecture)")
+    else:
+        raise UsageError(f"--enqueue {item!r} is neither a preset of {space.name!r} "
+                         f"({', '.join(sorted(space.presets))}) nor a FILE.json")
+    arch = space.validate(arch, in_channels=shape["in_channels"], image_size=shape["image_size"])
+    params = space.count_params(arch, **shape)
+    if params > max_params:
+        raise UsageError(f"--enqueue {what} has {params:,} parameters, over --max-params {max_params:,}")
+    # A dry run in memory: the enqueued params must come back through `suggest` as this very architecture.
+    probe = optuna.create_study()
+    probe.enqueue_trial(space.params_of(arch, in_channels=shape["in_channels"], image_size=shape["image_size"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            back = space.suggest(probe.ask(), in_channels=shape["in_channels"], image_size=shape["image_size"])
+        except ValueError as e:
+            back = str(e)
+    if back != arch:
+        raise UsageError(f"--enqueue {what} lies outside the space {space.name!r}, which cannot sample {arch}")
+    return arch
+
+
+def _open_study(storage: optuna.storages.BaseStorage, name: str, opts: RunOptions) -> optuna.Study:
+    sampler = _sampler(opts)
+    if name in study_names(storage):
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+        if study.direction != optuna.study.StudyDirection.MAXIMIZE:
+            raise UsageError(f"study {name!r} exists with direction {study.direction.name}; tpsearch maximises "
+                             f"validation accuracy: pick another --study")
+        for key, mine in (("space", opts.space), ("dataset", opts.dataset)):
+            theirs = study.user_attrs.get(key)
+            if theirs != mine:
+                raise UsageError(f"study {name!r} exists with {key} {theirs!r}, not {mine!r}: pick another --study")
+        if study.user_attrs.get("max_params") != opts.max_params:
+            study.set_user_attr("max_params", opts.max_params)
+        return study
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, direction="maximize")
+    for key, value in (("space", opts.space), ("dataset", opts.dataset), ("max_params", opts.max_params),
+                       ("epochs", opts.epochs), ("sampler", opts.sampler), ("metric", METRIC)):
+        study.set_user_attr(key, value)
+    return study
+
+
+def _sampler(opts: RunOptions) -> optuna.samplers.BaseSampler:
+    if opts.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=opts.seed)
+    max_params = opts.max_params
+
+    def constraints(trial: optuna.trial.FrozenTrial) -> tuple[float]:
+        return (float(trial.user_attrs.get("params", 0) - max_params),)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # multivariate+group model the conditional dimensions jointly; constant_liar spreads concurrent trials.
+        return optuna.samplers.TPESampler(seed=opts.seed, multivariate=True, group=True, constant_liar=True,
+                                          constraints_func=constraints)
+
+
+def _recover_stale(study: optuna.Study) -> int:
+    """Trials left RUNNING by a killed driver: FAIL them and train their configurations first."""
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in stale:
+        study._storage.set_trial_user_attr(t._trial_id, "reason", "driver lost (killed before the trial ended)")
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        if t.user_attrs.get("feasible", True) and t.params:
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+    return len(stale)
+
+
+def _best(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    return max(done, key=lambda t: t.value) if done else None
+
+
+# -- Ray Tune --------------------------------------------------------------------------------------------------------
+def _tune(opts: RunOptions, searcher: "StudySearcher", runs: Path) -> bool:
+    """Run the trials; True when the run was interrupted (Ctrl-C)."""
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import FIFOScheduler
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the study holds the results
+    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        init: dict[str, Any] = dict(logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False,
+                                    configure_logging=True)
+        if opts.address:
+            ray.init(address=opts.address, **init)
+        else:
+            ray.init(**init)
+    try:
+        gpus = opts.gpus_per_trial
+        if gpus is None:
+            gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+        settings = WorkerSettings(
+            space=opts.space, dataset=opts.dataset, data_dir=str(Path(opts.data_dir).resolve()), epochs=opts.epochs,
+            seed=opts.seed, train_fraction=opts.train_fraction, train_images=opts.train_images, device=opts.device,
+            compile=opts.compile, threads=max(1, int(opts.cpus_per_trial)))
+        trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings),
+                                        {"cpu": opts.cpus_per_trial, "gpu": gpus})
+        if opts.scheduler == "asha":
+            scheduler: Any = _make_recording_asha()(time_attr="epoch", max_t=opts.epochs,
+                                                    grace_period=opts.grace_epochs,
+                                                    reduction_factor=opts.reduction_factor)
+            searcher.stopped_by_scheduler = scheduler.stopped
+        else:
+            scheduler = FIFOScheduler()
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(metric=METRIC, mode="max", search_alg=searcher, scheduler=scheduler,
+                                        num_samples=-1, max_concurrent_trials=opts.concurrency, reuse_actors=True),
+            run_config=tune.RunConfig(name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
+                                      storage_path=str((runs / "ray").resolve()), verbose=0,
+                                      failure_config=tune.FailureConfig(max_failures=opts.max_retries),
+                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tuner.fit()
+        return bool(searcher.live)
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _make_recording_asha() -> type:
+    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+    class RecordingASHA(ASHAScheduler):
+        """ASHA that remembers which trials it stopped, so that only those are recorded as PRUNED."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.stopped: set[str] = set()
+
+        def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+            decision = super().on_trial_result(tune_controller, trial, result)
+            if decision == TrialScheduler.STOP:
+                self.stopped.add(trial.trial_id)
+            return decision
+
+    return RecordingASHA
+
+
+# -- progress --------------------------------------------------------------------------------------------------------
+class _Progress:
+    def __init__(self, opts: RunOptions, searcher: "StudySearcher", requeued: int) -> None:
+        from tqdm import tqdm
+
+        self.searcher = searcher
+        self.bar = tqdm(total=opts.trials, initial=min(searcher.finished, opts.trials), unit="trial",
+                        desc=opts.study_name(), dynamic_ncols=True, smoothing=0.0)
+        if requeued:
+            self.bar.write(f"resuming: {requeued} trial(s) left running by a killed driver marked FAIL and requeued")
+        self.refresh_from()
+
+    def refresh_from(self) -> None:
+        s, t = self.searcher, self.searcher.tally
+        self.bar.n = min(s.finished, self.bar.total)
+        best = "-" if t.best_value is None else f"{t.best_value:.4f} ({(t.best_params or 0) / 1e6:.2f}M)"
+        self.bar.set_postfix_str(f"done {t.completed} pruned {t.pruned} failed {t.failed} "
+                                 f"infeasible {t.infeasible} running {len(s.live)} best {best}", refresh=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _progress(opts: RunOptions, searcher: "StudySearcher", requeued: int) -> _Progress:
+    return _Progress(opts, searcher, requeued)

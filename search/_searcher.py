@@ -1,0 +1,213 @@
+"""The bridge between Optuna and Ray Tune: a Ray Tune `Searcher` that asks and tells an Optuna study.
+
+It lives in the driver, so the driver is the only process that writes the study. Compared with Ray's stock
+`OptunaSearch` it (1) applies the parameter budget before a trial reaches a worker, telling infeasible draws back
+at once with their constraint violation, (2) records a trial stopped by the scheduler as PRUNED with its learning
+curve instead of COMPLETE with a truncated score, (3) counts only trained trials toward `--trials` and replaces
+failed ones, and (4) keeps the attributes and checkpoints that the dashboards and `export` read.
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.search import Searcher
+
+import spaces
+from search._states import is_trained
+from search._worker import METRIC
+
+# Optuna's own key for constraint values: its samplers and optuna-dashboard read feasibility from it.
+CONSTRAINTS_KEY = "constraints"
+
+
+@dataclass
+class Tally:
+    """What the progress bar and the end-of-run summary show."""
+
+    completed: int = 0
+    pruned: int = 0
+    failed: int = 0
+    infeasible: int = 0
+    best_value: float | None = None
+    best_params: int | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+class StudySearcher(Searcher):
+    def __init__(self, study: optuna.Study, space: spaces.Space, *, shape: dict[str, int], max_params: int,
+                 epochs: int, target: int, checkpoint_dir: Path | None, keep_checkpoints: int,
+                 max_infeasible_draws: int = 2000, max_failures: int | None = None,
+                 on_change: Callable[[], None] | None = None, faults: dict[int, str] | None = None) -> None:
+        super().__init__(metric=METRIC, mode="max")
+        self.study, self.space, self.shape = study, space, shape
+        self.max_params, self.epochs, self.target = max_params, epochs, target
+        self.checkpoint_dir, self.keep = checkpoint_dir, keep_checkpoints
+        self.max_infeasible_draws = max_infeasible_draws
+        self.max_failures = max_failures if max_failures is not None else max(10, target)
+        self.on_change = on_change or (lambda: None)
+        self.faults = faults or {}
+        self.live: dict[str, optuna.Trial] = {}
+        self.stopped_by_scheduler: set[str] = set()  # the driver shares its scheduler's record here
+        self.reported: dict[str, set[int]] = {}
+        self.tally = Tally()
+        self.error: str | None = None
+        self.stopping = False
+        self.finished = sum(1 for t in study.get_trials(deepcopy=False) if is_trained(t))
+        self.kept: dict[str, str] = dict(study.user_attrs.get("checkpoints", {}))
+        self._refresh_best()
+
+    # -- Ray Tune's Searcher interface -------------------------------------------------------------------------
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self.error or self.stopping:
+            return Searcher.FINISHED if not self.live else None
+        if self.finished + len(self.live) >= self.target:
+            # Wait rather than finish while trials run: one of them may fail and need a replacement.
+            return Searcher.FINISHED if not self.live else None
+        trial, arch, hparams = self._ask_feasible()
+        if trial is None:
+            return Searcher.FINISHED if not self.live else None
+        self.live[trial_id] = trial
+        self.reported[trial_id] = set()
+        checkpoint = None
+        if self.checkpoint_dir is not None and self.keep > 0:
+            checkpoint = str((self.checkpoint_dir / f"trial_{trial.number}.pt").resolve())
+        self.on_change()
+        config = {"arch": arch, "hparams": hparams, "trial_number": trial.number, "checkpoint": checkpoint}
+        if trial.number in self.faults:
+            config["fault"] = self.faults[trial.number]
+        return config
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        trial = self.live.get(trial_id)
+        if trial is not None and result.get("status") != "failed":
+            self._report(trial_id, trial, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        trial = self.live.pop(trial_id, None)
+        if trial is None:
+            return
+        result = result or {}
+        for key in ("macs", "node", "worker", "device", "images_per_s"):
+            if key in result:
+                trial.set_user_attr(key, result[key])
+        trial.set_user_attr("epochs", int(result.get("epoch", 0)))
+        trial.set_user_attr("seconds", float(result.get("time_total_s", 0.0)))
+        if error or not result or result.get("status") == "failed":
+            reason = result.get("reason") or ("interrupted" if self.stopping else "the worker raised or died; "
+                                              "see the trial's error file under the run's ray/ folder")
+            self._fail(trial, reason)
+        else:
+            self._report(trial_id, trial, result)
+            if int(result.get("epoch", 0)) >= self.epochs:
+                self._complete(trial, result)
+            elif trial_id in self.stopped_by_scheduler:
+                self.study.tell(trial, state=TrialState.PRUNED)
+                self.tally.pruned += 1
+                self.finished += 1
+            else:  # ended short of its epochs without the scheduler's word: the run was stopped under it
+                self._fail(trial, "interrupted" if self.stopping else
+                           f"ended after {result.get('epoch', 0)} of {self.epochs} epochs")
+        self.reported.pop(trial_id, None)
+        self.on_change()
+
+    def save(self, checkpoint_path: str) -> None:
+        """Nothing to save: the study in SQL storage is the state, and resuming reopens it."""
+
+    def restore(self, checkpoint_path: str) -> None:
+        pass
+
+    # -- the driver's side ---------------------------------------------------------------------------------------
+    def fail_live(self, reason: str) -> int:
+        """Tell every trial still running as FAIL (Ctrl-C, a lost experiment); returns how many."""
+        n = 0
+        for trial_id in list(self.live):
+            self._fail(self.live.pop(trial_id), reason)
+            n += 1
+        return n
+
+    # -- internals ---------------------------------------------------------------------------------------------
+    def _ask_feasible(self) -> tuple[optuna.Trial | None, dict[str, Any], dict[str, Any]]:
+        for _ in range(self.max_infeasible_draws):
+            trial = self.study.ask()
+            arch = self.space.suggest(trial, in_channels=self.shape["in_channels"],
+                                      image_size=self.shape["image_size"])
+            hparams = self.space.suggest_training(trial)
+            params = self.space.count_params(arch, **self.shape)
+            trial.set_user_attr("arch", arch)
+            trial.set_user_attr("params", params)
+            violation = params - self.max_params
+            self.study._storage.set_trial_system_attr(trial._trial_id, CONSTRAINTS_KEY, (float(violation),))
+            if violation > 0:
+                # Told back at once: TPE learns the feasible region, and no worker second is spent.
+                trial.set_user_attr("feasible", False)
+                self.study.tell(trial, state=TrialState.PRUNED)
+                self.tally.infeasible += 1
+                continue
+            trial.set_user_attr("feasible", True)
+            trial.set_user_attr("hparams", hparams)
+            return trial, arch, hparams
+        self.error = (f"no configuration of space {self.space.name!r} under {self.max_params:,} parameters in "
+                      f"{self.max_infeasible_draws} draws; raise --max-params or narrow the space")
+        return None, {}, {}
+
+    def _report(self, trial_id: str, trial: optuna.Trial, result: dict[str, Any]) -> None:
+        epoch, value = result.get("epoch"), result.get(METRIC)
+        if epoch is None or value is None or epoch in self.reported[trial_id]:
+            return
+        if isinstance(value, float) and not math.isfinite(value):
+            return
+        trial.report(float(value), step=int(epoch))
+        self.reported[trial_id].add(int(epoch))
+
+    def _complete(self, trial: optuna.Trial, result: dict[str, Any]) -> None:
+        value = float(result[METRIC])
+        checkpoint = result.get("checkpoint")
+        if checkpoint:
+            trial.set_user_attr("checkpoint", checkpoint)
+        self.study.tell(trial, value)
+        self.tally.completed += 1
+        self.finished += 1
+        if checkpoint:
+            self._keep_best(trial.number, value, checkpoint)
+        if self.tally.best_value is None or value > self.tally.best_value:
+            self.tally.best_value, self.tally.best_params = value, trial.user_attrs.get("params")
+
+    def _fail(self, trial: optuna.Trial, reason: str) -> None:
+        trial.set_user_attr("reason", reason)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.study.tell(trial, state=TrialState.FAIL)
+        self.tally.failed += 1
+        self.tally.failures.append(f"trial {trial.number}: {reason}")
+        if self.tally.failed >= self.max_failures and not self.stopping:
+            self.error = f"{self.tally.failed} trials failed (last: {reason}); stopping the search"
+
+    def _keep_best(self, number: int, value: float, path: str) -> None:
+        """Keep the weights of the best K completed trials; delete the rest and record the kept set."""
+        values = {int(n): v for n, v in self.study.user_attrs.get("checkpoint_values", {}).items()}
+        values[number] = value
+        self.kept[str(number)] = path
+        ranked = sorted(self.kept, key=lambda n: values.get(int(n), -1.0), reverse=True)
+        for n in ranked[self.keep:]:
+            try:
+                os.remove(self.kept.pop(n))
+            except OSError:
+                pass
+        self.study.set_user_attr("checkpoints", self.kept)
+        self.study.set_user_attr("checkpoint_values", {n: values[int(n)] for n in self.kept if int(n) in values})
+
+    def _refresh_best(self) -> None:
+        best = None
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.value is not None and (best is None or t.value > best.value):
+                best = t
+        if best is not None:
+            self.tally.best_value = best.value
+            self.tally.best_params = best.user_attrs.get("params")

@@ -1,0 +1,23 @@
+"""Fixtures shared by the whole suite: one local Ray session, reused by every in-process search."""
+from __future__ import annotations
+
+import logging
+import os
+
+import pytest
+
+# Quiet, reproducible Ray for tests: no dashboard, no usage stats, no output from the Tune reporter.
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """Ray starts in seconds here; one session for all in-process searches keeps the suite fast."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    yield ray
+    ray.shutdown()

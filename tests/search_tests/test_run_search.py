@@ -1,0 +1,170 @@
+"""A real small search: digits, Ray local, concurrency 2, ASHA; then the study read back with plain Optuna."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+import spaces
+from search._driver import RunOptions, run_search
+
+SPACE = spaces.get("resnet_5m")
+DIGITS = dict(num_classes=10, in_channels=1, image_size=8)
+BUDGET = 60_000
+
+
+def _options(tmp_path, **kw) -> RunOptions:
+    base = dict(space="resnet_5m", dataset="digits", data_dir=str(tmp_path / "data"), trials=8, epochs=3,
+                max_params=BUDGET, storage=f"sqlite:///{tmp_path}/studies.db", runs_dir=str(tmp_path / "runs"),
+                concurrency=2, cpus_per_trial=1, sampler="random", seed=1, train_images=256, grace_epochs=1,
+                reduction_factor=2, progress=False)
+    base.update(kw)
+    return RunOptions(**base)
+
+
+@pytest.fixture(scope="module")
+def small_search(ray_session, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("search")
+    opts = _options(tmp)
+    summary = run_search(opts)
+    return opts, summary
+
+
+def test_search_finishes_the_requested_trials(small_search):
+    opts, summary = small_search
+    assert summary.error is None and not summary.interrupted
+    study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)  # plain Optuna, no tpsearch
+    trained = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+               and t.user_attrs["feasible"]]
+    assert len(trained) == opts.trials == summary.finished
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    assert study.best_trial.value > 0.3  # ten classes: chance is 0.1
+
+
+def test_every_trained_trial_is_under_budget_and_counted_exactly(small_search):
+    opts, _ = small_search
+    study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
+    for t in study.trials:
+        if t.state not in (TrialState.COMPLETE, TrialState.PRUNED) or not t.user_attrs["feasible"]:
+            continue
+        arch = t.user_attrs["arch"]
+        with torch.device("meta"):
+            built = sum(p.numel() for p in SPACE.build(arch, **DIGITS).parameters())
+        assert t.user_attrs["params"] == built <= BUDGET
+        assert SPACE.suggest(optuna.trial.FixedTrial(t.params), in_channels=1, image_size=8) == arch
+        for key in ("arch", "params", "macs", "feasible", "epochs", "seconds", "images_per_s", "device", "node"):
+            assert key in t.user_attrs, key
+        assert t.user_attrs["macs"] > 0 and t.user_attrs["device"] == "cpu"
+        assert list(t.intermediate_values) == list(range(1, t.user_attrs["epochs"] + 1))
+
+
+def test_infeasible_draws_are_told_at_once_and_not_counted(small_search):
+    opts, _ = small_search
+    study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
+    infeasible = [t for t in study.trials if t.user_attrs.get("feasible") is False]
+    assert infeasible, "a 60k budget on this space rejects most random draws"
+    for t in infeasible:
+        assert t.state == TrialState.PRUNED
+        assert t.user_attrs["params"] > BUDGET
+        assert not t.intermediate_values  # never trained
+        assert t.system_attrs["constraints"] == [float(t.user_attrs["params"] - BUDGET)]
+
+
+def test_pruned_trials_are_pruned_not_truncated_completes(small_search):
+    opts, _ = small_search
+    study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED and t.user_attrs["feasible"]]
+    assert complete and pruned, "ASHA with reduction factor 2 over 8 trials stops some"
+    for t in complete:
+        assert t.user_attrs["epochs"] == opts.epochs and len(t.intermediate_values) == opts.epochs
+        assert t.value == t.intermediate_values[opts.epochs]
+    for t in pruned:
+        assert 1 <= t.user_attrs["epochs"] < opts.epochs
+        assert len(t.intermediate_values) == t.user_attrs["epochs"]
+
+
+def test_best_checkpoints_are_kept_and_recorded(small_search):
+    opts, _ = small_search
+    study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
+    kept = study.user_attrs["checkpoints"]
+    complete = sorted((t for t in study.trials if t.state == TrialState.COMPLETE), key=lambda t: -t.value)
+    assert len(kept) == min(opts.keep_checkpoints, len(complete))
+    assert {int(n) for n in kept} == {t.number for t in complete[:len(kept)]}
+    for number, path in kept.items():
+        state = torch.load(path, weights_only=True)
+        arch = study.trials[int(number)].user_attrs["arch"]
+        model = SPACE.build(arch, **DIGITS)
+        model.load_state_dict(state["state_dict"])
+        assert state["arch"] == arch
+
+
+def test_rerun_resumes_without_training_finished_trials_again(small_search, ray_session):
+    opts, _ = small_search
+    before = optuna.load_study(study_name=opts.study_name(), storage=opts.storage).trials
+    again = run_search(opts)  # same command: nothing to do
+    assert again.finished == opts.trials
+    assert len(optuna.load_study(study_name=opts.study_name(), storage=opts.storage).trials) == len(before)
+    more = run_search(RunOptions(**{**vars(opts), "trials": opts.trials + 2}))
+    after = optuna.load_study(study_name=opts.study_name(), storage=opts.storage).trials
+    assert more.finished == opts.trials + 2
+    for old, new in zip(before, after):  # finished trials untouched
+        assert (old.state, old.value, old.params) == (new.state, new.value, new.params)
+
+
+def test_enqueued_preset_is_trained_first(ray_session, tmp_path):
+    opts = _options(tmp_path, trials=2, enqueue=["tiny"], scheduler="none", epochs=2, max_params=5_000_000)
+    run_search(opts)
+    study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
+    assert study.trials[0].user_attrs["arch"] == SPACE.validate(SPACE.presets["tiny"], in_channels=1, image_size=8)
+    assert study.trials[0].state == TrialState.COMPLETE
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "search.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--space", "nope"], "unknown space 'nope'"),
+    (["--sampler", "grid"], "invalid choice"),
+    (["--enqueue", "nope"], "neither a preset"),
+    (["--max-params", "100"], "below the smallest configuration"),
+    (["--dataset", "imagenet"], "imagenet"),
+    (["--storage", "postgresql+psycopg2://u:secret@127.0.0.1:1/db"], "cannot open storage"),
+    (["--storage", "sqlite:////proc/nope/studies.db"], "cannot open storage"),
+])
+def test_bad_input_is_one_line_and_leaves_storage_untouched(tmp_path, args, message):
+    db = tmp_path / "studies.db"
+    r = _cli("run", "--dataset", "digits", "--trials", "1", "--storage", f"sqlite:///{db}", *args, cwd=tmp_path)
+    assert r.returncode != 0
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr and "secret" not in r.stderr
+    assert not db.exists()
+
+
+def test_existing_study_with_other_space_or_direction_is_refused(tmp_path):
+    db = f"sqlite:///{tmp_path}/studies.db"
+    optuna.create_study(study_name="taken", storage=db, direction="minimize")
+    optuna.create_study(study_name="other", storage=db, direction="maximize").set_user_attr("space", "x")
+    before = (tmp_path / "studies.db").read_bytes()
+    for study, message in (("taken", "direction MINIMIZE"), ("other", "space 'x'")):
+        r = _cli("run", "--dataset", "digits", "--study", study, "--storage", db, cwd=tmp_path)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert (tmp_path / "studies.db").read_bytes() == before
+
+
+def test_status_reports_counts_and_best(small_search, tmp_path):
+    opts, _ = small_search
+    r = _cli("status", "--storage", opts.storage, "--study", opts.study_name(), "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    counts = out["studies"][opts.study_name()]
+    assert counts["trained"] >= opts.trials and counts["infeasible"] > 0
+    best = out["detail"]["best"]
+    assert best and best[0]["val_accuracy"] == max(b["val_accuracy"] for b in best)
