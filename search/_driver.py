@@ -61,6 +61,7 @@ class RunOptions:
     compile: bool = False
     progress: bool = True
     faults: dict[int, str] = field(default_factory=dict)  # test hook: trial number -> fault name
+    noop_trainer: bool = False  # benchmark hook: trials report at once without training
 
     def study_name(self) -> str:
         return self.study or f"{self.space}-{self.dataset}"
@@ -86,6 +87,7 @@ class RunSummary:
 
 def run_search(opts: RunOptions) -> RunSummary:
     started = time.time()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar says what Optuna's INFO lines would
     space, data_shape, enqueued = _validate(opts)
     storage = open_storage(opts.storage)
     name = opts.study_name()
@@ -249,12 +251,13 @@ def _tune(opts: RunOptions, searcher: "StudySearcher", runs: Path) -> bool:
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
     started_ray = not ray.is_initialized()
     if started_ray:
-        init: dict[str, Any] = dict(logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False,
-                                    configure_logging=True)
+        init: dict[str, Any] = dict(logging_level=logging.ERROR, log_to_driver=False, include_dashboard=False)
         if opts.address:
             ray.init(address=opts.address, **init)
         else:
             ray.init(**init)
+    # Tune's own result files are off (the study holds the results), so its end-of-run analysis has nothing to read.
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)
     try:
         gpus = opts.gpus_per_trial
         if gpus is None:
@@ -262,7 +265,7 @@ def _tune(opts: RunOptions, searcher: "StudySearcher", runs: Path) -> bool:
         settings = WorkerSettings(
             space=opts.space, dataset=opts.dataset, data_dir=str(Path(opts.data_dir).resolve()), epochs=opts.epochs,
             seed=opts.seed, train_fraction=opts.train_fraction, train_images=opts.train_images, device=opts.device,
-            compile=opts.compile, threads=max(1, int(opts.cpus_per_trial)))
+            compile=opts.compile, threads=max(1, int(opts.cpus_per_trial)), noop=opts.noop_trainer)
         trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings),
                                         {"cpu": opts.cpus_per_trial, "gpu": gpus})
         if opts.scheduler == "asha":
@@ -275,7 +278,8 @@ def _tune(opts: RunOptions, searcher: "StudySearcher", runs: Path) -> bool:
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(metric=METRIC, mode="max", search_alg=searcher, scheduler=scheduler,
-                                        num_samples=-1, max_concurrent_trials=opts.concurrency, reuse_actors=True),
+                                        num_samples=-1, max_concurrent_trials=opts.concurrency, reuse_actors=True,
+                                        trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
             run_config=tune.RunConfig(name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
                                       storage_path=str((runs / "ray").resolve()), verbose=0,
                                       failure_config=tune.FailureConfig(max_failures=opts.max_retries),
@@ -288,6 +292,10 @@ def _tune(opts: RunOptions, searcher: "StudySearcher", runs: Path) -> bool:
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def _trial_name(trial: Any) -> str:
+    return f"trial_{trial.config.get('trial_number', trial.trial_id)}_{trial.trial_id}"
 
 
 def _make_recording_asha() -> type:

@@ -25,6 +25,7 @@ from search._worker import METRIC
 
 # Optuna's own key for constraint values: its samplers and optuna-dashboard read feasibility from it.
 CONSTRAINTS_KEY = "constraints"
+PLACEMENT = ("node", "node_id", "worker", "device")
 
 
 @dataclass
@@ -56,6 +57,7 @@ class StudySearcher(Searcher):
         self.live: dict[str, optuna.Trial] = {}
         self.stopped_by_scheduler: set[str] = set()  # the driver shares its scheduler's record here
         self.reported: dict[str, set[int]] = {}
+        self.placed: dict[str, str] = {}
         self.tally = Tally()
         self.error: str | None = None
         self.stopping = False
@@ -86,7 +88,16 @@ class StudySearcher(Searcher):
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         trial = self.live.get(trial_id)
-        if trial is not None and result.get("status") != "failed":
+        if trial is None:
+            return
+        if result.get("worker") and self.placed.get(trial_id) != result["worker"]:
+            # Where a trial runs is known while it runs (and again after a retry elsewhere): dashboards and
+            # fault tests read it from the study.
+            self.placed[trial_id] = result["worker"]
+            for key in PLACEMENT:
+                if key in result:
+                    trial.set_user_attr(key, result[key])
+        if result.get("status") != "failed":
             self._report(trial_id, trial, result)
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
@@ -94,7 +105,8 @@ class StudySearcher(Searcher):
         if trial is None:
             return
         result = result or {}
-        for key in ("macs", "node", "worker", "device", "images_per_s"):
+        self.placed.pop(trial_id, None)
+        for key in (*PLACEMENT, "macs", "images_per_s"):
             if key in result:
                 trial.set_user_attr(key, result[key])
         trial.set_user_attr("epochs", int(result.get("epoch", 0)))

@@ -32,6 +32,7 @@ class WorkerSettings:
     device: str = "auto"
     compile: bool = False
     threads: int = 1
+    noop: bool = False  # benchmark hook: report every epoch at once without data or training (orchestration cost)
     train_overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -54,13 +55,15 @@ def run_trial(config: dict[str, Any], settings: WorkerSettings) -> None:
 
     torch.set_num_threads(max(1, settings.threads))
     space = spaces.get(settings.space)
+    arch = config["arch"]
+    if settings.noop:
+        return _noop_trial(config, settings)
     data = trainers.load_dataset(settings.dataset, settings.data_dir, seed=settings.seed)
     shape = dict(num_classes=data.num_classes, in_channels=data.in_channels, image_size=data.image_size)
-    arch = config["arch"]
     node = _node()
     device = resolve_device(settings.device)
-    base = {"macs": count_macs(space, arch, **shape), "node": node, "worker": f"{node}:{os.getpid()}",
-            "device": device}
+    base = {"macs": count_macs(space, arch, **shape), "node": node, "node_id": _node_id(),
+            "worker": f"{node}:{os.getpid()}", "device": device}
     fault = config.get("fault")  # the fault suite's hook: a trial that raises on its worker
     if fault == "raise":
         raise RuntimeError("injected fault: the trial raised")
@@ -87,6 +90,19 @@ def run_trial(config: dict[str, Any], settings: WorkerSettings) -> None:
                      "status": "failed", "reason": result.reason})
 
 
+def _noop_trial(config: dict[str, Any], settings: WorkerSettings) -> None:
+    """Everything of a trial but the data and the training: what orchestration alone costs."""
+    from ray import tune
+
+    node = _node()
+    # A made-up but arch-dependent score, so that ASHA and TPE have something to rank.
+    score = 1.0 / (1.0 + abs(config["arch"].get("channels", 16) - 24) / 24)
+    for epoch in range(1, settings.epochs + 1):
+        tune.report({"epoch": epoch, METRIC: score * epoch / settings.epochs, "val_loss": 1.0, "train_loss": 1.0,
+                     "seconds": 0.0, "images_per_s": 0.0, "node": node, "node_id": _node_id(),
+                     "worker": f"{node}:{os.getpid()}", "device": "cpu", "macs": 0, "status": "running"})
+
+
 def save_weights(model: torch.nn.Module, path: Path, **meta: Any) -> None:
     """Weights and the architecture, tensors and plain containers only, written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,6 +117,15 @@ def resolve_device(device: str) -> str:
         return device
     # Ray hides the GPUs a trial did not ask for, so "cuda" here is the (fraction of a) GPU it was given.
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _node_id() -> str:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+    except Exception:
+        return ""
 
 
 def _node() -> str:

@@ -10,10 +10,11 @@ from search._errors import UsageError
 
 
 def _parsers() -> list[Callable[[argparse._SubParsersAction], None]]:
-    from search import _describe, _run_cmd
+    from search import _describe, _run_cmd, _train_cmd
 
     adders = [_describe.add_spaces_parser, _describe.add_describe_parser, _run_cmd.add_run_parser,
               _run_cmd.add_status_parser]
+    adders.append(_train_cmd.add_train_parser)
     return adders
 
 

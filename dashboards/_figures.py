@@ -1,0 +1,262 @@
+"""One function per figure of the dashboards; each takes the trials frame (see `_frame`) and returns a Plotly figure.
+
+Strings that come from the study (names, workers, reasons, parameter names) go through `esc` before they reach a
+figure: Plotly renders titles, ticks and hover labels as a subset of HTML, so markup in a study name would
+otherwise be interpreted. Escaped entities are shown as the characters they stand for.
+"""
+from __future__ import annotations
+
+import html
+from typing import Any, Mapping
+
+import numpy as np
+import optuna
+import pandas as pd
+import plotly.graph_objects as go
+from optuna.trial import FrozenTrial, TrialState
+
+from dashboards._frame import STATUSES, numeric
+
+COLORS = {"complete": "#1f77b4", "pruned": "#a0a0a0", "infeasible": "#ff7f0e", "failed": "#d62728",
+          "running": "#2ca02c", "waiting": "#bcbd22"}
+PARAMS, MACS = "user_attrs_params", "user_attrs_macs"
+# SVG draws one element per marker: past a few thousand points WebGL (scattergl) keeps the page responsive.
+GL_ABOVE = 3000
+MAX_CURVES = (200, 100)  # learning curves drawn: the best completed trials, and pruned trials spread over the run
+_LAYOUT = dict(template="plotly_white", height=430, margin=dict(l=60, r=20, t=60, b=50),
+               legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
+
+
+def esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _scatter(n: int) -> type:
+    return go.Scattergl if n > GL_ABOVE else go.Scatter
+
+
+def _figure(title: str, x: str, y: str, **layout: Any) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(title=dict(text=title), xaxis_title=x, yaxis_title=y, **{**_LAYOUT, **layout})
+    return fig
+
+
+def _percent_axis(fig: go.Figure) -> None:
+    fig.update_yaxes(tickformat=".0%")
+
+
+def history(frame: pd.DataFrame) -> go.Figure:
+    """Every feasible trial's validation accuracy by trial number, and the best so far."""
+    fig = _figure("Optimization history", "trial", "validation accuracy")
+    for status, name in (("pruned", "pruned (accuracy when stopped)"), ("failed", "failed"),
+                         ("complete", "completed")):
+        part = frame[(frame["status"] == status) & frame["accuracy"].notna()]
+        if part.empty:
+            continue
+        trace = _scatter(len(part))
+        fig.add_trace(trace(
+            x=part["number"].to_numpy(), y=part["accuracy"].to_numpy(), mode="markers", name=name,
+            marker=dict(color=COLORS[status], size=5 if status == "complete" else 4,
+                        opacity=0.9 if status == "complete" else 0.45),
+            hovertemplate="trial %{x}<br>accuracy %{y:.2%}<extra>" + name + "</extra>"))
+    best = frame[frame["best_value"].notna()]
+    if not best.empty:
+        fig.add_trace(go.Scatter(x=best["number"].to_numpy(), y=best["best_value"].to_numpy(), mode="lines",
+                                 name="best so far", line=dict(color="#111", width=2, shape="hv"),
+                                 hovertemplate="trial %{x}<br>best %{y:.2%}<extra></extra>"))
+    _percent_axis(fig)
+    return fig
+
+
+def pareto_mask(cost: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
+    """The trials no other beats on both counts: fewer (or as many) parameters and a higher accuracy."""
+    order = np.lexsort((-accuracy, cost))  # cheapest first; at equal cost the most accurate first
+    mask = np.zeros(len(cost), dtype=bool)
+    best = -np.inf
+    for i in order:
+        if accuracy[i] > best:
+            mask[i], best = True, accuracy[i]
+    return mask
+
+
+def accuracy_vs(frame: pd.DataFrame, column: str = PARAMS, *, label: str = "parameters",
+                budget: float | None = None, title: str | None = None) -> go.Figure:
+    """Validation accuracy of completed trials against a cost (parameters, MACs), with the Pareto front."""
+    fig = _figure(title or f"Validation accuracy vs {label}", label, "validation accuracy")
+    cost, acc = numeric(frame, column), frame["value"]
+    done = frame[(frame["status"] == "complete") & cost.notna() & acc.notna()]
+    stopped = frame[(frame["status"] == "pruned") & cost.notna() & frame["accuracy"].notna()]
+    tip = "trial %{customdata}<br>" + label + " %{x:,.0f}<br>accuracy %{y:.2%}<extra>%{fullData.name}</extra>"
+    if not stopped.empty:
+        fig.add_trace(_scatter(len(stopped))(
+            x=numeric(stopped, column).to_numpy(), y=stopped["accuracy"].to_numpy(), mode="markers",
+            name="pruned (when stopped)", customdata=stopped["number"].to_numpy(), hovertemplate=tip,
+            marker=dict(color=COLORS["pruned"], size=4, opacity=0.35)))
+    if not done.empty:
+        x, y = numeric(done, column).to_numpy(), done["value"].to_numpy()
+        fig.add_trace(_scatter(len(done))(
+            x=x, y=y, mode="markers", name="completed", customdata=done["number"].to_numpy(), hovertemplate=tip,
+            marker=dict(color=COLORS["complete"], size=5, opacity=0.8)))
+        front = pareto_mask(x, y)
+        order = np.argsort(x[front])
+        fig.add_trace(go.Scatter(
+            x=x[front][order], y=y[front][order], mode="lines+markers", name="Pareto front",
+            customdata=done["number"].to_numpy()[front][order], hovertemplate=tip,
+            line=dict(color="#111", width=2, shape="hv"), marker=dict(color="#111", size=7, symbol="diamond")))
+    if budget:
+        fig.add_vline(x=budget, line=dict(color=COLORS["infeasible"], dash="dash", width=2),
+                      annotation_text=f"budget {budget / 1e6:g}M", annotation_position="top left")
+    fig.update_xaxes(type="log")
+    _percent_axis(fig)
+    return fig
+
+
+_ARCH_AXES = (("arch_layers", "layers"), ("arch_blocks_total", "blocks (total)"), ("arch_channels", "channels C_1"),
+              ("kernel_mean", "kernel (mean)"), ("skip_mean", "skip kernel (mean)"), ("arch_pool", "pool"),
+              (PARAMS, "parameters (M)"), ("value", "accuracy"))
+
+
+def parallel_architecture(frame: pd.DataFrame) -> go.Figure:
+    """Architecture dimensions of the completed trials, one line each, coloured by validation accuracy."""
+    done = frame[(frame["status"] == "complete") & frame["value"].notna()].copy()
+    # Layers differ in number from trial to trial: per-layer kernels are summarised so every line has every axis.
+    for name, prefix in (("kernel_mean", "arch_kernels_"), ("skip_mean", "arch_skip_kernels_")):
+        cols = [c for c in done.columns if c.startswith(prefix)]
+        done[name] = done[cols].apply(pd.to_numeric, errors="coerce").mean(axis=1) if cols else np.nan
+    dims = []
+    for col, label in _ARCH_AXES:
+        values = numeric(done, col)
+        if col == PARAMS:
+            values = values / 1e6
+        if len(done) and values.notna().all():
+            dim: dict[str, Any] = dict(label=label, values=values.to_numpy())
+            if col == "value":
+                dim["tickformat"] = ".0%"
+            dims.append(dim)
+    fig = _figure("Architectures of completed trials", "", "", height=460, margin=dict(l=70, r=70, t=90, b=40))
+    if dims:
+        acc = done["value"].to_numpy()
+        fig.add_trace(go.Parcoords(dimensions=dims, line=dict(
+            color=acc, colorscale="Viridis", showscale=True, cmin=float(acc.min()), cmax=float(acc.max()),
+            colorbar=dict(title=dict(text="accuracy"), tickformat=".0%"))))
+    return fig
+
+
+def importances(trials: list[FrozenTrial], direction: optuna.study.StudyDirection) -> go.Figure | str:
+    """fANOVA importances of the hyperparameters for validation accuracy, or a note saying why there are none."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    if len(done) < 2:
+        return f"Importances need at least two completed trials; this study has {len(done)}."
+    # An in-memory copy of the completed trials only: the evaluator then never re-reads the storage, and a
+    # capped forest keeps 10,000-trial studies to about a second.
+    copy = optuna.create_study(direction=direction)
+    copy.add_trials(done)
+    evaluator = optuna.importance.FanovaImportanceEvaluator(n_trees=32, max_depth=16, seed=0)
+    try:
+        scores = optuna.importance.get_param_importances(copy, evaluator=evaluator)
+    except (RuntimeError, ValueError) as e:  # one distinct value, no common parameter, ...
+        return f"Importances are not available for this study: {str(e).splitlines()[0] if str(e) else e!r}"
+    if not scores:
+        return "Importances are not available: the completed trials share no varying parameter."
+    names, values = list(scores)[::-1], list(scores.values())[::-1]
+    fig = _figure("Hyperparameter importances (fANOVA, completed trials)", "importance", "",
+                  height=max(300, 28 * len(names) + 120))
+    fig.add_trace(go.Bar(x=values, y=[esc(n) for n in names], orientation="h", marker_color=COLORS["complete"],
+                         hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    return fig
+
+
+def _curves(rows: pd.DataFrame) -> tuple[list, list, list]:
+    """Many curves as one trace: points separated by None, so the browser draws one path instead of hundreds."""
+    xs: list = []
+    ys: list = []
+    ids: list = []
+    for number, ivs in zip(rows["number"], rows["intermediate_values"]):
+        steps = sorted(ivs)
+        xs += steps + [None]
+        ys += [ivs[s] for s in steps] + [None]
+        ids += [number] * len(steps) + [None]
+    return xs, ys, ids
+
+
+def learning_curves(frame: pd.DataFrame, max_curves: tuple[int, int] = MAX_CURVES) -> go.Figure:
+    """Per-epoch validation accuracy: the best completed trials solid, pruned trials grey and dashed."""
+    has = frame["intermediate_values"].map(len) > 0
+    done = frame[has & (frame["status"] == "complete")].nlargest(max_curves[0], "value")
+    pruned = frame[has & (frame["status"] == "pruned")]
+    if len(pruned) > max_curves[1]:  # spread over the run: early rungs and late ones
+        pruned = pruned.iloc[np.linspace(0, len(pruned) - 1, max_curves[1]).round().astype(int)]
+    fig = _figure(f"Learning curves ({len(done)} best completed, {len(pruned)} pruned)", "epoch",
+                  "validation accuracy")
+    for rows, name, line in ((pruned, "pruned", dict(color=COLORS["pruned"], width=1, dash="dot")),
+                             (done, "completed", dict(color=COLORS["complete"], width=1.2))):
+        if rows.empty:
+            continue
+        x, y, ids = _curves(rows)
+        fig.add_trace(go.Scatter(x=x, y=y, customdata=ids, mode="lines", name=name, line=line,
+                                 opacity=0.8 if name == "completed" else 0.6, connectgaps=False,
+                                 hovertemplate="trial %{customdata}<br>epoch %{x}<br>%{y:.2%}<extra></extra>"))
+    _percent_axis(fig)
+    return fig
+
+
+def states(frame: pd.DataFrame) -> go.Figure:
+    """How many trials ended each way; infeasible (over the budget, never trained) apart from pruned."""
+    counts = frame["status"].value_counts()
+    present = [s for s in STATUSES if counts.get(s, 0)]
+    reasons = frame.get("user_attrs_reason")
+    tips = []
+    for s in present:
+        tip = f"{s}: {counts[s]}"
+        if s == "failed" and reasons is not None:
+            by = reasons[frame["status"] == "failed"].fillna("no reason").value_counts()
+            tip += "<br>" + "<br>".join(f"{esc(r)}: {n}" for r, n in by.items())
+        tips.append(tip)
+    fig = _figure("Trial states", "", "trials", height=360)
+    fig.add_trace(go.Bar(x=present, y=[int(counts[s]) for s in present], text=[int(counts[s]) for s in present],
+                         textposition="outside", marker_color=[COLORS[s] for s in present], hovertext=tips,
+                         hoverinfo="text", cliponaxis=False))
+    return fig
+
+
+def timeline(frame: pd.DataFrame) -> go.Figure:
+    """When each trial ran and on which worker: one lane per worker, one bar per trial."""
+    worker = frame.get("user_attrs_worker")
+    fig = _figure("Timeline of the run", "time", "worker")
+    if worker is None:
+        return fig
+    ran = frame[worker.notna() & frame["datetime_start"].notna()].copy()
+    # A trial still running is drawn up to the last moment anything was recorded.
+    now = pd.concat([frame["datetime_complete"], frame["datetime_start"]]).max()
+    ran["end"] = ran["datetime_complete"].fillna(now)
+    lanes = sorted(ran["user_attrs_worker"].astype(str).unique())
+    for status in STATUSES:
+        part = ran[ran["status"] == status]
+        if part.empty:
+            continue
+        # Bars as thick line segments, one trace per state separated by None: a single SVG path each.
+        x = np.empty(3 * len(part), dtype=object)
+        x[0::3], x[1::3], x[2::3] = part["datetime_start"].to_numpy(), part["end"].to_numpy(), None
+        y = np.empty(3 * len(part), dtype=object)
+        y[0::3] = y[1::3] = part["user_attrs_worker"].astype(str).map(esc).to_numpy()
+        y[2::3] = None
+        ids = np.repeat(part["number"].to_numpy().astype(object), 3)
+        ids[2::3] = None
+        fig.add_trace(go.Scatter(x=x, y=y, customdata=ids, mode="lines", name=status, connectgaps=False,
+                                 line=dict(color=COLORS[status], width=max(3, min(14, 240 // max(len(lanes), 1)))),
+                                 hovertemplate="trial %{customdata}<br>%{x}<br>%{y}<extra>" + status + "</extra>"))
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=[esc(w) for w in lanes])
+    fig.update_layout(height=max(300, 26 * len(lanes) + 150))
+    return fig
+
+
+def best_so_far(frames: Mapping[str, pd.DataFrame]) -> go.Figure:
+    """The best validation accuracy so far of several studies on one axis."""
+    fig = _figure("Best validation accuracy so far", "trial", "best validation accuracy")
+    for name, frame in frames.items():
+        best = frame[frame["best_value"].notna()]
+        fig.add_trace(go.Scatter(x=best["number"].to_numpy(), y=best["best_value"].to_numpy(), mode="lines",
+                                 name=esc(name), line=dict(width=2, shape="hv"),
+                                 hovertemplate="trial %{x}<br>best %{y:.2%}<extra>%{fullData.name}</extra>"))
+    _percent_axis(fig)
+    return fig

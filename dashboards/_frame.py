@@ -1,0 +1,118 @@
+"""A study's trials as one pandas DataFrame: the table every figure and the `trials` export read.
+
+Columns follow `optuna.Study.trials_dataframe` where they overlap (`number`, `value`, `state`, `datetime_start`,
+`datetime_complete`, `params_<name>`, `user_attrs_<name>`), plus what the dashboards need:
+  status           complete | pruned | infeasible | failed | running | waiting  (infeasible = pruned over budget)
+  accuracy         the value, or else the last reported validation accuracy (a pruned trial's score at its rung)
+  last_epoch       the last epoch reported
+  best_value       the best value so far, by trial number
+  duration_s       seconds from start to completion
+  arch_<key>       the `arch` user attribute flattened: scalars as they are, lists as `arch_<key>_<i>` (1-based),
+                   and `arch_blocks_total` (the depth in blocks)
+  intermediate_values  {epoch: accuracy} per trial
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Iterable
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+STATUSES = ("complete", "pruned", "infeasible", "failed", "running", "waiting")
+_STATUS = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+           TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
+
+
+def trials_of(study: optuna.Study) -> list[FrozenTrial]:
+    """Every trial, read once: on SQL storage this read is the slowest step of a page."""
+    return study.get_trials(deepcopy=False)
+
+
+def status_of(trial: FrozenTrial) -> str:
+    if trial.state == TrialState.PRUNED and trial.user_attrs.get("feasible") is False:
+        return "infeasible"
+    return _STATUS[trial.state]
+
+
+def _flat_arch(arch: Any) -> dict[str, Any]:
+    if not isinstance(arch, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in arch.items():
+        if isinstance(value, (list, tuple)):
+            for i, v in enumerate(value, start=1):
+                out[f"arch_{key}_{i}"] = v
+            if key == "blocks" and all(isinstance(v, (int, float)) for v in value):
+                out["arch_blocks_total"] = sum(value)
+        elif isinstance(value, (int, float, str, bool)) or value is None:
+            out[f"arch_{key}"] = value
+        else:
+            out[f"arch_{key}"] = json.dumps(value)
+    return out
+
+
+def _row(t: FrozenTrial) -> dict[str, Any]:
+    ivs = t.intermediate_values
+    last_epoch = max(ivs) if ivs else None
+    accuracy = t.value if t.value is not None else (ivs[last_epoch] if last_epoch is not None else None)
+    if accuracy is not None and not math.isfinite(accuracy):
+        accuracy = None  # a diverged trial may report NaN; it has no accuracy worth plotting
+    row: dict[str, Any] = {
+        "number": t.number, "state": t.state.name, "status": status_of(t), "value": t.value,
+        "accuracy": accuracy, "last_epoch": last_epoch,
+        "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
+    }
+    for name, value in t.params.items():
+        row[f"params_{name}"] = value
+    for key, value in t.user_attrs.items():
+        if key == "arch":
+            row.update(_flat_arch(value))
+        elif isinstance(value, (dict, list, tuple)):
+            row[f"user_attrs_{key}"] = json.dumps(value)  # one cell per attribute, whatever its shape
+        else:
+            row[f"user_attrs_{key}"] = value
+    row["intermediate_values"] = dict(sorted(ivs.items()))
+    return row
+
+
+def trials_frame(trials: optuna.Study | Iterable[FrozenTrial], *, maximize: bool = True) -> pd.DataFrame:
+    """One row per trial, ordered by number (see the module docstring for the columns).
+
+    `maximize` says which way `best_value` runs; given a study, its direction decides.
+    """
+    if isinstance(trials, optuna.Study):
+        maximize = trials.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+        trials = trials_of(trials)
+    frame = pd.DataFrame([_row(t) for t in trials])
+    if frame.empty:
+        frame = pd.DataFrame(columns=["number", "state", "status", "value", "accuracy", "last_epoch",
+                                      "datetime_start", "datetime_complete", "intermediate_values"])
+    frame = frame.sort_values("number", kind="stable").reset_index(drop=True)
+    for col in ("value", "accuracy", "last_epoch"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    for col in ("datetime_start", "datetime_complete"):
+        frame[col] = pd.to_datetime(frame[col])
+    frame["best_value"] = frame["value"].cummax() if maximize else frame["value"].cummin()  # NaN until the first completed trial, as it should read
+    frame["duration_s"] = (frame["datetime_complete"] - frame["datetime_start"]).dt.total_seconds()
+    # Per-layer columns in layer order (1, 2, ... 10), not the order in which trials first had them.
+    front = [c for c in frame.columns if not c.startswith(("params_", "user_attrs_", "arch_"))]
+    rest = sorted((c for c in frame.columns if c not in front), key=_natural)
+    cols = [c for c in front if c != "intermediate_values"] + rest + ["intermediate_values"]
+    return frame[cols]
+
+
+def _natural(name: str) -> tuple:
+    head, _, tail = name.rpartition("_")
+    group = {"params": 0, "user": 1, "arch": 2}[name.split("_", 1)[0]]
+    return (group, head, int(tail)) if tail.isdigit() else (group, name, -1)
+
+
+def numeric(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A column as floats, NaN where it is missing (older trials, other spaces)."""
+    if column not in frame:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    return pd.to_numeric(frame[column], errors="coerce").astype(float)

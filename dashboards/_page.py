@@ -1,0 +1,188 @@
+"""Self-contained HTML pages: plotly.js inlined once, every figure after it, so a page opens with no network.
+
+Everything taken from a study and written into the HTML here goes through `esc`; figure data is serialised by
+Plotly, whose JSON escapes `<`, so neither can close a tag or open a script.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import optuna
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+from optuna.trial import FrozenTrial
+
+from dashboards import _figures as F
+from dashboards._figures import esc
+from dashboards._frame import STATUSES, numeric, trials_frame, trials_of
+
+TOP = 10
+_CONFIG = {"displaylogo": False, "responsive": True}
+_CSS = """
+body { font: 14px/1.4 system-ui, sans-serif; margin: 0 auto; max-width: 1500px; padding: 16px 24px; color: #222; }
+h1 { font-size: 22px; margin: 4px 0 8px; } h2 { font-size: 17px; margin: 24px 0 8px; }
+.meta { color: #555; } .meta span { margin-right: 18px; white-space: nowrap; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(620px, 1fr)); gap: 12px; }
+.card { border: 1px solid #e3e3e3; border-radius: 6px; padding: 4px; min-width: 0; }
+.note { color: #555; padding: 24px; font-style: italic; }
+table { border-collapse: collapse; font-size: 13px; width: 100%; }
+th, td { border-bottom: 1px solid #e3e3e3; padding: 4px 8px; text-align: right; white-space: nowrap; }
+th { background: #f6f6f6; } td.l, th.l { text-align: left; }
+"""
+
+
+def _figure_html(fig: go.Figure, key: str) -> str:
+    return pio.to_html(fig, full_html=False, include_plotlyjs=False, config=_CONFIG, div_id=f"fig-{key}",
+                       default_height=f"{fig.layout.height or 430}px")
+
+
+def _card(body: go.Figure | str, key: str) -> str:
+    if isinstance(body, str):
+        return f'<div class="card" id="note-{key}"><p class="note">{esc(body)}</p></div>'
+    return f'<div class="card">{_figure_html(body, key)}</div>'
+
+
+def _page(title: str, body: str) -> str:
+    from plotly.offline import get_plotlyjs
+
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{esc(title)}</title><style>{_CSS}</style>\n"
+            f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head><body>\n{body}\n</body></html>\n')
+
+
+def _write(text: str, path: str | os.PathLike) -> Path:
+    """Write atomically (temp file, then rename): a browser reloading during a run never sees half a page."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a page is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _fmt_int(v: Any) -> str:
+    return f"{int(v):,}" if v is not None and not pd.isna(v) else ""
+
+
+def _fmt_list(row: pd.Series, prefix: str) -> str:
+    values = [row[c] for c in row.index if c.startswith(prefix) and c[len(prefix):].isdigit() and not pd.isna(row[c])]
+    return " ".join(str(int(v)) for v in values)
+
+
+def _top_table(frame: pd.DataFrame, n: int = TOP) -> str:
+    done = frame[(frame["status"] == "complete") & frame["value"].notna()].nlargest(n, "value")
+    if done.empty:
+        return '<p class="note">No completed trial yet.</p>'
+    head = ("<tr><th>rank</th><th>trial</th><th>accuracy</th><th>parameters</th><th>MACs</th><th>layers</th>"
+            "<th class=l>blocks</th><th>channels</th><th class=l>kernels</th><th class=l>skip kernels</th>"
+            "<th>pool</th><th class=l>optimizer</th><th>lr</th><th class=l>worker</th></tr>")
+    rows = []
+    for rank, (_, r) in enumerate(done.iterrows(), start=1):
+        lr = next((r[c] for c in ("params_lr_sgd", "params_lr_adamw", "params_lr") if c in r and not pd.isna(r[c])),
+                  None)
+        cells = [
+            str(rank), str(int(r["number"])), f"{r['value']:.2%}", _fmt_int(r.get(F.PARAMS)),
+            _fmt_int(r.get(F.MACS)), _fmt_int(r.get("arch_layers")), _fmt_list(r, "arch_blocks_"),
+            _fmt_int(r.get("arch_channels")), _fmt_list(r, "arch_kernels_"), _fmt_list(r, "arch_skip_kernels_"),
+            _fmt_int(r.get("arch_pool")), r.get("params_optimizer", ""), f"{lr:.2g}" if lr is not None else "",
+            r.get("user_attrs_worker", "")]
+        left = {6, 8, 9, 11, 13}
+        rows.append("<tr>" + "".join(
+            f"<td{' class=l' if i in left else ''}>{esc('' if c is None or (not isinstance(c, str) and pd.isna(c)) else c)}</td>"
+            for i, c in enumerate(cells)) + "</tr>")
+    return f'<table id="top-trials">{head}{"".join(rows)}</table>'
+
+
+def _summary(study: optuna.Study, frame: pd.DataFrame) -> str:
+    counts = frame["status"].value_counts() if len(frame) else pd.Series(dtype=int)
+    parts = [f"<span>{len(frame):,} trials</span>"]
+    parts += [f"<span>{esc(s)}: {int(counts[s]):,}</span>" for s in STATUSES if counts.get(s, 0)]
+    best = frame["value"].max() if len(frame) else np.nan
+    if not pd.isna(best):
+        number = int(frame.loc[frame["value"].idxmax(), "number"])
+        parts.append(f"<span>best accuracy: <b>{best:.2%}</b> (trial {number})</span>")
+    attrs = "".join(f"<span>{esc(k)}: <b>{esc(v)}</b></span>" for k, v in sorted(study.user_attrs.items()))
+    stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    return (f'<h1 id="title">Study {esc(study.study_name)}</h1><div class="meta">{attrs}</div>'
+            f'<div class="meta">{"".join(parts)}<span>written {stamp}</span></div>')
+
+
+def _budget(study: optuna.Study, max_params: float | None) -> float | None:
+    if max_params is not None:
+        return max_params
+    value = study.user_attrs.get("max_params")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def dashboard_html(study: optuna.Study, *, max_params: float | None = None,
+                   trials: Sequence[FrozenTrial] | None = None) -> str:
+    """The dashboard page of one study as a string; `trials` saves re-reading them when the caller has them."""
+    trials = list(trials_of(study) if trials is None else trials)
+    frame = trials_frame(trials, maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE)
+    budget = _budget(study, max_params)
+    cards = [
+        _card(F.history(frame), "history"),
+        _card(F.accuracy_vs(frame, F.PARAMS, label="parameters", budget=budget), "params"),
+        _card(F.accuracy_vs(frame, F.MACS, label="MACs per image"), "macs"),
+        _card(F.importances(trials, study.direction), "importances"),
+        _card(F.learning_curves(frame), "curves"),
+        _card(F.states(frame), "states"),
+    ]
+    body = (_summary(study, frame)
+            + f'<div class="grid">{"".join(cards)}</div>'
+            + f'<h2>Architectures</h2><div class="card">{_figure_html(F.parallel_architecture(frame), "parallel")}</div>'
+            + f'<h2>Run</h2><div class="card">{_figure_html(F.timeline(frame), "timeline")}</div>'
+            + f"<h2>Ten best trials</h2>{_top_table(frame)}")
+    return _page(f"tpsearch: {study.study_name}", body)
+
+
+def write_dashboard(study: optuna.Study, path: str | os.PathLike, *, max_params: float | None = None,
+                    trials: Sequence[FrozenTrial] | None = None) -> Path:
+    """Write the dashboard of `study` to `path` atomically (safe to call again and again during a run).
+
+    `max_params` draws the budget line; by default it is the study's `max_params` user attribute.
+    """
+    return _write(dashboard_html(study, max_params=max_params, trials=trials), path)
+
+
+def comparison_html(studies: Iterable[optuna.Study]) -> str:
+    """Several studies on one page: best-so-far curves on one axis, then accuracy against parameters of each."""
+    studies = list(studies)
+    frames = {s.study_name: trials_frame(s) for s in studies}
+    rows = []
+    for s in studies:
+        f = frames[s.study_name]
+        best = f["value"].max() if len(f) else np.nan
+        cells = [s.study_name, s.user_attrs.get("space", ""), s.user_attrs.get("sampler", ""), f"{len(f):,}",
+                 f"{int((f['status'] == 'complete').sum()):,}" if len(f) else "0",
+                 f"{best:.2%}" if not pd.isna(best) else ""]
+        rows.append("<tr>" + "".join(f"<td{' class=l' if i < 3 else ''}>{esc(c)}</td>"
+                                     for i, c in enumerate(cells)) + "</tr>")
+    table = ('<table id="studies"><tr><th class=l>study</th><th class=l>space</th><th class=l>sampler</th>'
+             f'<th>trials</th><th>completed</th><th>best accuracy</th></tr>{"".join(rows)}</table>')
+    cards = [_card(F.best_so_far(frames), "best")]
+    for i, s in enumerate(studies):
+        cards.append(_card(F.accuracy_vs(frames[s.study_name], F.PARAMS, label="parameters",
+                                         budget=_budget(s, None), title=f"{esc(s.study_name)}: accuracy vs parameters"),
+                           f"params-{i}"))
+    names = ", ".join(s.study_name for s in studies)
+    body = f"<h1>Comparison: {esc(names)}</h1>{table}<div class=\"grid\">{''.join(cards)}</div>"
+    return _page(f"tpsearch: {names}", body)
+
+
+def write_comparison(studies: Iterable[optuna.Study], path: str | os.PathLike) -> Path:
+    """Write the comparison page of `studies` to `path` atomically."""
+    return _write(comparison_html(studies), path)

@@ -1,0 +1,117 @@
+"""`tpsearch train`: train one architecture outside a search, with a progress bar and an optional JSON summary."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from search._archargs import add_arch_arguments, resolve_arch
+from search._errors import UsageError
+from search._output import emit_json
+
+
+def add_train_parser(sub: argparse._SubParsersAction) -> None:
+    from trainers import DATASETS, TrainConfig
+
+    defaults = TrainConfig()
+    p = sub.add_parser(
+        "train", help="train one architecture on a data set (outside a search)",
+        description="Train one architecture of a space and report its validation accuracy. Data sets: "
+                    + "; ".join(f"{k}: {v}" for k, v in DATASETS.items()) + ".",
+        epilog="Example: tpsearch train --space resnet_5m --preset tpsnet --dataset cifar10 --epochs 300")
+    add_arch_arguments(p)
+    p.add_argument("--dataset", default="cifar10", choices=list(DATASETS), help="data set (default: %(default)s)")
+    p.add_argument("--data-dir", type=Path, default=Path("data"),
+                   help="where CIFAR lives or is downloaded to (default: %(default)s)")
+    p.add_argument("--no-download", action="store_true", help="never download CIFAR; fail if it is absent")
+    p.add_argument("--synthetic-size", type=int, default=None, metavar="N",
+                   help="training images of --dataset synthetic (default: 5000)")
+    p.add_argument("--epochs", type=int, default=defaults.epochs, help="(default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="(default: %(default)s)")
+    p.add_argument("--optimizer", choices=["sgd", "adamw"], default=defaults.optimizer,
+                   help="SGD with Nesterov momentum, or AdamW (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 0.1 for sgd, 2e-3 for adamw)")
+    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="(default: %(default)s)")
+    p.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing, help="(default: %(default)s)")
+    fidelity = p.add_mutually_exclusive_group()
+    fidelity.add_argument("--train-fraction", type=float, default=None, metavar="F",
+                          help="train on this share of the training split (default: 1)")
+    fidelity.add_argument("--train-images", type=int, default=None, metavar="N",
+                          help="train on the first N images of the (shuffled) training split")
+    p.add_argument("--seed", type=int, default=defaults.seed,
+                   help="seeds the validation split, the initial weights and the batches (default: %(default)s)")
+    p.add_argument("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--no-bf16", action="store_true", help="train in float32 on CUDA (bf16 autocast is the default)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.set_defaults(func=run_train)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from trainers import TrainConfig, resolve_device
+
+    overrides: dict[str, Any] = {
+        "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer, "lr": args.lr,
+        "weight_decay": args.weight_decay, "label_smoothing": args.label_smoothing, "seed": args.seed,
+        "device": args.device, "compile": args.compile, "bf16": not args.no_bf16,
+        "train_images": args.train_images}
+    if args.train_fraction is not None:
+        overrides["train_fraction"] = args.train_fraction
+    try:
+        config = TrainConfig(**overrides)
+        resolve_device(config.device)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return config
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from trainers import EpochReport, load_dataset, train
+
+    space, arch = resolve_arch(args)
+    config = _config(args)
+    extra = {} if args.synthetic_size is None else {"synthetic_size": args.synthetic_size}
+    data = load_dataset(args.dataset, args.data_dir, seed=args.seed, download=not args.no_download, **extra)
+    if config.train_images is not None and config.train_images > len(data.train_y):
+        raise UsageError(f"--train-images must be at most the {len(data.train_y)} training images of "
+                         f"{data.name}, but got {config.train_images}")
+    shape = dict(num_classes=data.num_classes, in_channels=data.in_channels, image_size=data.image_size)
+    arch = space.validate(arch, in_channels=data.in_channels, image_size=data.image_size)
+    params = space.count_params(arch, **shape)
+    torch.manual_seed(args.seed)
+    model = space.build(arch, **shape)
+
+    bar = tqdm(total=config.epochs, desc=f"train {data.name}", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    def on_epoch(report: EpochReport) -> None:
+        bar.set_postfix({"loss": f"{report.train_loss:.4f}", "acc": f"{report.val_accuracy:.4f}",
+                         "img/s": f"{report.images_per_s:,.0f}"}, refresh=False)
+        bar.update(1)
+
+    try:
+        result = train(model, data, config, callback=on_epoch)
+    finally:
+        bar.close()
+    summary = {
+        "status": result.status, "reason": result.reason, "space": space.name, "arch": arch, "params": params,
+        "dataset": data.name, "val_accuracy": result.val_accuracy, "val_loss": result.val_loss,
+        "train_loss": result.train_loss, "epochs": result.epochs, "seconds": round(result.seconds, 3),
+        "images_per_s": result.images_per_s, "device": result.device, "config": dataclasses.asdict(config),
+        "history": [dataclasses.asdict(r) for r in result.history],
+    }
+    if args.json:
+        emit_json(summary)
+    elif result.history:
+        print(f"{space.name} {args.preset or args.arch} on {data.name}: {params:,} parameters, {result.epochs} "
+              f"epochs in {result.seconds:.1f} s on {result.device}")
+        print(f"val accuracy {result.val_accuracy:.4f}  val loss {result.val_loss:.4f}  "
+              f"train loss {result.train_loss:.4f}  {result.images_per_s:,.0f} images/s")
+    if result.status == "failed":
+        print(f"tpsearch train: error: training failed: {result.reason}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,134 @@
+"""Resume and faults of `tpsearch run`: SIGKILL of the driver, Ctrl-C, a lost Ray node."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tests.search_tests._helpers import running, start_run, trained, trials, wait_for
+
+# Each trial trains a few seconds: long enough to be caught running.
+SLOW = ["--trials", "6", "--epochs", "4", "--max-params", "60000", "--train-images", "1024", "--scheduler", "none",
+        "--sampler", "random", "--concurrency", "2", "--seed", "3"]
+STUDY = "resnet_5m-digits"
+
+
+def test_sigkill_of_the_driver_loses_no_finished_trial_and_resume_retrains_the_running(tmp_path):
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    proc = start_run(tmp_path, *SLOW)
+    wait_for(lambda: len(trained(trials(storage, STUDY))) >= 1 and running(trials(storage, STUDY)), 240, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = trials(storage, STUDY)
+    finished_before = {t.number: (t.state, t.value, t.params) for t in trained(before)}
+    stale = running(before)
+    assert stale
+
+    again = start_run(tmp_path, *SLOW)
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err[-3000:]
+    after = trials(storage, STUDY)
+    assert len(trained(after)) == 6
+    for number, old in finished_before.items():  # nothing finished was lost or trained again
+        t = after[number]
+        assert (t.state, t.value, t.params) == old
+    for t in stale:
+        assert after[t.number].state == TrialState.FAIL
+        assert after[t.number].user_attrs["reason"].startswith("driver lost")
+        retries = [r for r in after if r.user_attrs.get("retry_of") == t.number]
+        assert retries and retries[0].params == t.params  # its configuration was trained first
+        assert retries[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
+    assert not running(after)
+
+
+def test_ctrl_c_marks_running_trials_interrupted_and_keeps_the_study_consistent(tmp_path):
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    proc = start_run(tmp_path, *SLOW)
+    wait_for(lambda: len(trained(trials(storage, STUDY))) >= 1 and running(trials(storage, STUDY)), 240, proc)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted" in err and "Traceback" not in err
+    ts = trials(storage, STUDY)
+    assert not running(ts)
+    interrupted = [t for t in ts if t.state == TrialState.FAIL]
+    assert interrupted and all(t.user_attrs["reason"] == "interrupted" for t in interrupted)
+    assert trained(ts)
+
+
+def test_postgresql_storage(ray_session, tmp_path):
+    url = os.environ.get("TPSEARCH_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide PostgreSQL (scripts/services.sh sets TPSEARCH_TEST_POSTGRES_URL)")
+        pytest.skip("no PostgreSQL server: run `eval \"$(scripts/services.sh)\"` first")
+    from search._driver import RunOptions, run_search
+
+    name = f"pg-{os.getpid()}-{tmp_path.name}"
+    opts = RunOptions(dataset="digits", data_dir=str(tmp_path / "data"), trials=3, epochs=2, max_params=60_000,
+                      storage=url, study=name, runs_dir=str(tmp_path / "runs"), concurrency=2, sampler="tpe",
+                      train_images=256, scheduler="none", progress=False)
+    try:
+        summary = run_search(opts)
+        study = optuna.load_study(study_name=name, storage=url)
+        assert summary.finished == 3
+        assert len([t for t in study.trials if t.state == TrialState.COMPLETE]) == 3
+        assert all(t.intermediate_values for t in study.trials if t.state == TrialState.COMPLETE)
+        assert study.user_attrs["space"] == "resnet_5m"
+    finally:
+        optuna.delete_study(study_name=name, storage=url)
+
+
+TWO_NODES = r'''
+import os, subprocess, sys, time
+import optuna
+from ray.cluster_utils import Cluster
+from optuna.trial import TrialState
+sys.path.insert(0, os.getcwd())
+from tests.search_tests._helpers import running, trained, trials, wait_for, start_run
+from pathlib import Path
+
+tmp = Path(sys.argv[1])
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+second = cluster.add_node(num_cpus=1)
+cluster.wait_for_nodes()
+storage, study = f"sqlite:///{tmp}/studies.db", "resnet_5m-digits"
+proc = start_run(tmp, "--address", cluster.address, "--trials", "6", "--epochs", "4", "--max-params", "60000",
+                 "--train-images", "1024", "--scheduler", "none", "--sampler", "random", "--concurrency", "2",
+                 "--seed", "5", "--max-retries", "3")
+on_second = lambda ts: [t for t in ts if t.user_attrs.get("node_id") == second.node_id]
+wait_for(lambda: [t for t in on_second(trials(storage, study)) if t.state == TrialState.RUNNING], 300, proc)
+killed = [t.number for t in on_second(trials(storage, study)) if t.state == TrialState.RUNNING]
+ran_on = {t.user_attrs.get("node_id") for t in trials(storage, study) if t.user_attrs.get("node_id")}
+cluster.remove_node(second)
+out, err = proc.communicate(timeout=600)
+ts = trials(storage, study)
+import json
+print(json.dumps({"rc": proc.returncode, "err": err[-3000:], "trained": len(trained(ts)), "killed": killed,
+                  "killed_states": [ts[n].state.name for n in killed], "nodes": len(ran_on),
+                  "head": cluster.head_node.node_id,
+                  "killed_final_node": [ts[n].user_attrs.get("node_id") for n in killed],
+                  "running": len(running(ts))}))
+cluster.shutdown()
+'''
+
+
+def test_two_node_cluster_survives_losing_a_node(tmp_path):
+    import json
+
+    r = subprocess.run([sys.executable, "-c", TWO_NODES, str(tmp_path)], capture_output=True, text=True,
+                       timeout=900, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+                       env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    assert r.returncode == 0, r.stderr[-4000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["rc"] == 0, out["err"]
+    assert out["nodes"] == 2  # trials ran on both nodes
+    assert out["trained"] == 6 and out["running"] == 0
+    # The trial that ran on the lost node was retried by Ray Tune on the head node and finished there.
+    assert all(s in ("COMPLETE", "PRUNED") for s in out["killed_states"])
+    assert all(n == out["head"] for n in out["killed_final_node"])

@@ -1,0 +1,359 @@
+"""The training loop: one model, one data set, one budget; a report after every epoch; failures end with a reason.
+
+    result = train(space.build(arch), load_dataset("digits"), TrainConfig(epochs=10))
+
+Steps of a run: 1. move the uint8 data to the device once; 2. per epoch, augment and batch there (`DeviceLoader`);
+3. SGD with Nesterov momentum or AdamW under a warm-up plus cosine schedule, bf16 autocast and channels_last on CUDA;
+4. evaluate on the validation split and report. A loss that turns NaN or infinite ends the run as "diverged", CUDA
+running out of memory as "out of memory at batch size B": the caller gets a `TrainResult`, never an exception.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gc
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from trainers._augment import PAD_MODES, DeviceLoader, normalize
+from trainers._data import Dataset
+
+OPTIMIZERS = ("sgd", "adamw")
+DEFAULT_LR = {"sgd": 0.1, "adamw": 2e-3}  # peak learning rates for batch size 128
+HPARAM_KEYS = ("optimizer", "lr", "weight_decay", "batch_size", "label_smoothing")  # what spaces suggest
+FAULTS = ("oom", "nan", "raise")
+MAX_WARMUP_SHARE = 0.25  # of all steps: a short run must still spend most of its steps decaying
+_DIVERGENCE_CHECK_EVERY = 16  # batches between host-side loss checks on a GPU (each check waits for the device)
+
+
+@dataclass
+class TrainConfig:
+    """How to train: budget, optimiser, augmentation, device. Saved as a plain dict with every checkpoint."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"                # "sgd" (Nesterov momentum) or "adamw"
+    lr: float | None = None               # peak learning rate; None: 0.1 for SGD, 2e-3 for AdamW
+    momentum: float = 0.9                 # SGD only
+    weight_decay: float = 5e-4            # on weights only; batch-norm scales and biases are not decayed
+    label_smoothing: float = 0.0
+    warmup_epochs: float = 1.0            # linear warm-up, capped at a quarter of the run, then cosine to zero
+    train_fraction: float = 1.0           # fidelity: train on this share of the training split ...
+    train_images: int | None = None       # ... or on exactly this many of its images (the same ones every run)
+    crop_padding: int | None = None       # random-crop padding in pixels; None: the data set's default
+    pad_mode: str = "reflect"             # "reflect" or "zero"
+    flip: bool | None = None              # random horizontal flips; None: the data set's default
+    seed: int = 0                         # batch order and augmentation (the caller seeds the model's init)
+    device: str = "auto"                  # "auto": CUDA when present, else the CPU
+    bf16: bool = True                     # bf16 autocast, CUDA only
+    channels_last: bool = True            # CUDA only
+    compile: bool = False                 # torch.compile the model for training
+    eval_batch_size: int = 1024
+    fault: str | None = None              # test hook: "oom" and "nan" fake those failures at the first batch,
+    #                                       "raise" raises a RuntimeError there like a bug would
+
+    def __post_init__(self) -> None:
+        _check_int("epochs", self.epochs, 1)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.lr is not None:
+            _check_float("lr", self.lr, 0.0, None, low_open=True)
+        _check_float("momentum", self.momentum, 0.0, 1.0, high_open=True)
+        _check_float("weight_decay", self.weight_decay, 0.0, None)
+        _check_float("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+        _check_float("warmup_epochs", self.warmup_epochs, 0.0, None)
+        _check_float("train_fraction", self.train_fraction, 0.0, 1.0, low_open=True)
+        if self.train_images is not None:
+            _check_int("train_images", self.train_images, 1)
+            if self.train_fraction != 1.0:
+                raise ValueError(f"give train_fraction or train_images, not both, but got "
+                                 f"train_fraction={self.train_fraction!r}, train_images={self.train_images!r}")
+        if self.crop_padding is not None:
+            _check_int("crop_padding", self.crop_padding, 0)
+        _check_choice("pad_mode", self.pad_mode, PAD_MODES)
+        if self.flip is not None:
+            _check_bool("flip", self.flip)
+        _check_int("seed", self.seed, None)
+        if not isinstance(self.device, str):
+            raise ValueError(f"device must be a string such as 'auto', 'cpu' or 'cuda:0', but got {self.device!r}")
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except RuntimeError:
+                raise ValueError(f"device must be 'auto' or a torch device such as 'cpu' or 'cuda:0', "
+                                 f"but got {self.device!r}") from None
+        for name in ("bf16", "channels_last", "compile"):
+            _check_bool(name, getattr(self, name))
+        _check_int("eval_batch_size", self.eval_batch_size, 1)
+        if self.fault is not None:
+            _check_choice("fault", self.fault, FAULTS)
+
+    @property
+    def peak_lr(self) -> float:
+        return float(self.lr) if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    @classmethod
+    def from_hparams(cls, hparams: Mapping[str, Any], **overrides: Any) -> "TrainConfig":
+        """A config from the dict that `Space.suggest_training` returns, with `overrides` (any field) on top."""
+        if not isinstance(hparams, Mapping):
+            raise ValueError(f"training hyperparameters must be a dict, but got {type(hparams).__name__}")
+        unknown = sorted(set(hparams) - set(HPARAM_KEYS))
+        if unknown:
+            raise ValueError(f"unknown training hyperparameter {unknown[0]!r}; known: {', '.join(HPARAM_KEYS)}")
+        fields = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(overrides) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown TrainConfig field {unknown[0]!r}; fields: {', '.join(fields)}")
+        return cls(**{**hparams, **overrides})
+
+
+def _check_int(name: str, value: Any, low: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, but got {value!r}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be at least {low}, but got {value}")
+
+
+def _check_float(name: str, value: Any, low: float, high: float | None, *, low_open: bool = False,
+                 high_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, but got {value!r}")
+    if value < low or (low_open and value == low) or (high is not None and (
+            value > high or (high_open and value == high))):
+        rule = f"{'>' if low_open else '>='} {low}" + ("" if high is None else f" and {'<' if high_open else '<='} "
+                                                                               f"{high}")
+        raise ValueError(f"{name} must be {rule}, but got {value!r}")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, but got {value!r}")
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, but got {value!r}")
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What the trainer tells its callback after every epoch."""
+
+    epoch: int              # 1-based
+    val_accuracy: float     # 0..1
+    val_loss: float         # mean cross-entropy on the validation split, without label smoothing
+    train_loss: float       # mean training loss of the epoch (with label smoothing, if any)
+    seconds: float          # this epoch, validation included
+    images_per_s: float     # training images per second of training time this epoch
+
+
+@dataclass
+class TrainResult:
+    """How a run ended. `status` is "completed", "stopped" (the callback asked) or "failed" (with `reason`)."""
+
+    status: str
+    reason: str | None
+    epochs: int                      # epochs trained to the end
+    val_accuracy: float | None       # of the last finished epoch; None if none finished
+    val_loss: float | None
+    train_loss: float | None
+    seconds: float                   # the whole call, setup included
+    images_per_s: float | None       # mean over the finished epochs
+    device: str
+    history: list[EpochReport] = field(default_factory=list)
+
+
+class _Diverged(Exception):
+    """Raised inside the loop when the training loss stops being finite."""
+
+
+@dataclass
+class _Progress:
+    history: list[EpochReport] = field(default_factory=list)
+    batch_size: int = 0  # of the phase that is running, for the out-of-memory reason
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for, but CUDA is not available here")
+    return device
+
+
+def train(model: nn.Module, data: Dataset, config: TrainConfig,
+          callback: Callable[[EpochReport], bool | None] | None = None) -> TrainResult:
+    """Train `model` in place on `data` under `config`; `callback(report)` after every epoch may return True to stop.
+
+    The model ends on the training device. Bad arguments raise ValueError before anything trains; a diverged loss
+    or CUDA running out of memory returns a failed result instead of raising.
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, but got {type(config).__name__}")
+    device = resolve_device(config.device)
+    n_train = _train_size(data, config)
+    progress = _Progress(batch_size=config.batch_size)
+    start = time.perf_counter()
+    status, reason = "completed", None
+    try:
+        if _fit(model, data, config, device, n_train, callback, progress):
+            status = "stopped"
+    except _Diverged:
+        status, reason = "failed", "diverged"
+    except RuntimeError as e:  # torch.OutOfMemoryError derives from RuntimeError; so do cuDNN's allocation failures
+        if not _is_out_of_memory(e):
+            raise
+        status, reason = "failed", f"out of memory at batch size {progress.batch_size}"
+    if reason is not None and reason.startswith("out of memory"):
+        # Here, past the except block, the traceback and the frames that held the batch and the optimiser are gone.
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    history = progress.history
+    last = history[-1] if history else None
+    return TrainResult(
+        status=status, reason=reason, epochs=len(history),
+        val_accuracy=last.val_accuracy if last else None, val_loss=last.val_loss if last else None,
+        train_loss=last.train_loss if last else None, seconds=time.perf_counter() - start,
+        images_per_s=sum(r.images_per_s for r in history) / len(history) if history else None,
+        device=str(device), history=history)
+
+
+def _is_out_of_memory(e: RuntimeError) -> bool:
+    if isinstance(e, torch.OutOfMemoryError):
+        return True
+    text = str(e)
+    return "out of memory" in text or "ALLOC_FAILED" in text
+
+
+def _train_size(data: Dataset, config: TrainConfig) -> int:
+    available = len(data.train_y)
+    if config.train_images is not None:
+        if config.train_images > available:
+            raise ValueError(f"train_images must be at most the {available} training images of {data.name}, "
+                             f"but got {config.train_images}")
+        return config.train_images
+    return max(1, round(available * config.train_fraction))
+
+
+def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.device, n_train: int,
+         callback: Callable[[EpochReport], bool | None] | None, progress: _Progress) -> bool:
+    """The epochs; True when the callback asked to stop. Raises _Diverged or out-of-memory errors."""
+    cuda = device.type == "cuda"
+    channels_last = cuda and config.channels_last
+    use_bf16 = cuda and config.bf16
+    torch.manual_seed(config.seed)  # for anything random inside the model (dropout, stochastic depth)
+
+    # The training split is already shuffled with a fixed seed, so its first n images are a fixed random subset:
+    # every trial at one fidelity sees the same images.
+    loader = DeviceLoader(
+        data.train_x[:n_train].to(device), data.train_y[:n_train].to(device), batch_size=config.batch_size,
+        mean=data.mean, std=data.std,
+        padding=data.default_padding if config.crop_padding is None else config.crop_padding,
+        pad_mode=config.pad_mode, flip=data.flip if config.flip is None else config.flip, seed=config.seed,
+        channels_last=channels_last)
+    val_x, val_y = data.val_x.to(device), data.val_y.to(device)
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    net = torch.compile(model) if config.compile else model
+
+    optimizer = _optimizer(model, config)
+    total_steps = config.epochs * len(loader)
+    warmup = min(round(config.warmup_epochs * len(loader)), int(total_steps * MAX_WARMUP_SHARE))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, warmup, total_steps))
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+    for epoch in range(1, config.epochs + 1):
+        progress.batch_size = config.batch_size
+        model.train()
+        epoch_start = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        seen = 0
+        for step, (images, labels) in enumerate(loader):
+            if config.fault == "oom":
+                raise torch.OutOfMemoryError("CUDA out of memory (injected by TrainConfig.fault='oom')")
+            if config.fault == "raise":
+                raise RuntimeError("injected fault (TrainConfig.fault='raise')")
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                logits = net(images)
+            loss = criterion(logits.float(), labels)
+            if config.fault == "nan":
+                loss = loss * float("nan")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            loss_sum += loss.detach() * len(labels)
+            seen += len(labels)
+            # Reading the loss on the host waits for the device: free on the CPU, so every batch there.
+            if (not cuda or step % _DIVERGENCE_CHECK_EVERY == _DIVERGENCE_CHECK_EVERY - 1) \
+                    and not torch.isfinite(loss_sum):
+                raise _Diverged
+        train_loss = loss_sum.item() / seen  # waits for the device: the epoch's training time ends here
+        if not math.isfinite(train_loss):
+            raise _Diverged
+        train_seconds = time.perf_counter() - epoch_start
+        progress.batch_size = config.eval_batch_size
+        # The uncompiled model evaluates: eval mode and a ragged last batch would each cost a recompile.
+        val_accuracy, val_loss = evaluate(model, val_x, val_y, data, batch_size=config.eval_batch_size,
+                                          device=device, bf16=config.bf16)
+        report = EpochReport(epoch=epoch, val_accuracy=val_accuracy, val_loss=val_loss, train_loss=train_loss,
+                             seconds=time.perf_counter() - epoch_start, images_per_s=seen / train_seconds)
+        progress.history.append(report)
+        if callback is not None and callback(report) is True:
+            return True
+    return False
+
+
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    # Decaying batch-norm scales and biases only fights the normalisation; weight decay is for the weights.
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.dim() > 1], "weight_decay": config.weight_decay},
+              {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.peak_lr, momentum=config.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=config.peak_lr)
+
+
+def _lr_factor(step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: Dataset, *, batch_size: int = 1024,
+             device: torch.device | str | None = None, bf16: bool = True) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of `model` on uint8 images `x`, normalised as in training, unaugmented.
+
+    `device` defaults to the model's; bf16 autocast applies on CUDA only. The model's train/eval mode is restored.
+    """
+    if len(x) == 0 or len(x) != len(y):
+        raise ValueError(f"need one label per image and at least one image, but got {len(x)} images and "
+                         f"{len(y)} labels")
+    if device is None:
+        device = next(model.parameters()).device
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    loss_sum = torch.zeros((), device=device)
+    try:
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16,
+                                             enabled=bf16 and device.type == "cuda"):
+            for i in range(0, len(x), batch_size):
+                images = normalize(x[i:i + batch_size].to(device), data.mean, data.std)
+                labels = y[i:i + batch_size].to(device)
+                logits = model(images).float()
+                loss_sum += F.cross_entropy(logits, labels, reduction="sum")
+                correct += (logits.argmax(1) == labels).sum()
+    finally:
+        model.train(was_training)
+    return correct.item() / len(x), loss_sum.item() / len(x)
