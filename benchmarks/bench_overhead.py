@@ -12,6 +12,7 @@ The last line is JSON with tpsearch_s_per_trial, stock_s_per_trial and ratio (tp
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -32,27 +33,27 @@ def stock_trainable(config: dict) -> None:
         tune.report({"epoch": epoch, "val_accuracy": score * epoch / config["__epochs"]})
 
 
+def define_by_run(trial, epochs: int) -> dict:
+    import spaces
+
+    space = spaces.get("resnet_5m")
+    space.suggest(trial)
+    space.suggest_training(trial)
+    return {"__epochs": epochs}
+
+
 def run_stock(args: argparse.Namespace, tmp: str) -> tuple[float, dict]:
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    import spaces
-
-    space = spaces.get("resnet_5m")
-
-    def define_by_run(trial):
-        space.suggest(trial)
-        space.suggest_training(trial)
-        return {"__epochs": args.epochs}
-
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp}/stock.db")
-    searcher = OptunaSearch(space=define_by_run, metric="val_accuracy", mode="max", storage=storage,
+    searcher = OptunaSearch(space=functools.partial(define_by_run, epochs=args.epochs), metric="val_accuracy", mode="max", storage=storage,
                             study_name="stock", sampler=optuna.samplers.TPESampler(seed=0))
     tuner = tune.Tuner(
         tune.with_resources(stock_trainable, {"cpu": 1}),
-        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=args.trials, max_concurrent_trials=args.concurrency,
+        tune_config=tune.TuneConfig(metric="val_accuracy", mode="max", search_alg=searcher, num_samples=args.trials, max_concurrent_trials=args.concurrency,
                                     scheduler=ASHAScheduler(time_attr="epoch", max_t=args.epochs, grace_period=1,
                                                             reduction_factor=2),
                                     reuse_actors=True),
@@ -98,6 +99,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # Warm both paths once (imports, actor start-up) so that neither pays the other's first-use costs.
         warm = argparse.Namespace(trials=2, epochs=1, concurrency=args.concurrency)
+        os.makedirs(tmp + "/w1"), os.makedirs(tmp + "/w2")
         run_stock(warm, tmp + "/w1")
         run_tpsearch(warm, tmp + "/w2")
         stock_s, stock_info = run_stock(args, tmp)

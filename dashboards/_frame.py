@@ -92,11 +92,13 @@ def trials_frame(trials: optuna.Study | Iterable[FrozenTrial], *, maximize: bool
         frame = pd.DataFrame(columns=["number", "state", "status", "value", "accuracy", "last_epoch",
                                       "datetime_start", "datetime_complete", "intermediate_values"])
     frame = frame.sort_values("number", kind="stable").reset_index(drop=True)
-    for col in ("value", "accuracy", "last_epoch"):
+    for col in ("value", "accuracy"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    frame["last_epoch"] = pd.to_numeric(frame["last_epoch"], errors="coerce").astype("Int64")
     for col in ("datetime_start", "datetime_complete"):
         frame[col] = pd.to_datetime(frame[col])
-    frame["best_value"] = frame["value"].cummax() if maximize else frame["value"].cummin()  # NaN until the first completed trial, as it should read
+    # NaN until the first completed trial, as it should read.
+    frame["best_value"] = frame["value"].cummax() if maximize else frame["value"].cummin()
     frame["duration_s"] = (frame["datetime_complete"] - frame["datetime_start"]).dt.total_seconds()
     # Per-layer columns in layer order (1, 2, ... 10), not the order in which trials first had them.
     front = [c for c in frame.columns if not c.startswith(("params_", "user_attrs_", "arch_"))]

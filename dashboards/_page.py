@@ -6,6 +6,7 @@ Plotly, whose JSON escapes `<`, so neither can close a tag or open a script.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import os
 import tempfile
 from pathlib import Path
@@ -19,22 +20,32 @@ import plotly.io as pio
 from optuna.trial import FrozenTrial
 
 from dashboards import _figures as F
-from dashboards._figures import esc
-from dashboards._frame import STATUSES, numeric, trials_frame, trials_of
+from dashboards._frame import STATUSES, trials_frame, trials_of
 
 TOP = 10
+
+
+def esc(text: Any) -> str:
+    """Text for the page's own HTML (titles, tables, notes)."""
+    return html.escape(str(text), quote=True)
+
 _CONFIG = {"displaylogo": False, "responsive": True}
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0 auto; max-width: 1500px; padding: 16px 24px; color: #222; }
 h1 { font-size: 22px; margin: 4px 0 8px; } h2 { font-size: 17px; margin: 24px 0 8px; }
 .meta { color: #555; } .meta span { margin-right: 18px; white-space: nowrap; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(620px, 1fr)); gap: 12px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(620px, 1fr)); gap: 12px; }
 .card { border: 1px solid #e3e3e3; border-radius: 6px; padding: 4px; min-width: 0; }
 .note { color: #555; padding: 24px; font-style: italic; }
 table { border-collapse: collapse; font-size: 13px; width: 100%; }
 th, td { border-bottom: 1px solid #e3e3e3; padding: 4px 8px; text-align: right; white-space: nowrap; }
 th { background: #f6f6f6; } td.l, th.l { text-align: left; }
 """
+
+# Each plot takes its width when its own script runs, before the cards after it exist; once the whole page is laid
+# out, every plot is fitted to its card again.
+_FIT = ("window.addEventListener('load', function () { document.querySelectorAll('.js-plotly-plot')"
+        ".forEach(function (gd) { Plotly.Plots.resize(gd); }); });")
 
 
 def _figure_html(fig: go.Figure, key: str) -> str:
@@ -54,7 +65,8 @@ def _page(title: str, body: str) -> str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{esc(title)}</title><style>{_CSS}</style>\n"
-            f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head><body>\n{body}\n</body></html>\n')
+            f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head><body>\n{body}\n'
+            f"<script>{_FIT}</script></body></html>\n")
 
 
 def _write(text: str, path: str | os.PathLike) -> Path:
@@ -71,6 +83,11 @@ def _write(text: str, path: str | os.PathLike) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _blank(v: Any) -> Any:
+    """Missing cells (an attribute older trials lack, another space's dimension) stay empty."""
+    return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else v
 
 
 def _fmt_int(v: Any) -> str:
@@ -100,9 +117,8 @@ def _top_table(frame: pd.DataFrame, n: int = TOP) -> str:
             _fmt_int(r.get("arch_pool")), r.get("params_optimizer", ""), f"{lr:.2g}" if lr is not None else "",
             r.get("user_attrs_worker", "")]
         left = {6, 8, 9, 11, 13}
-        rows.append("<tr>" + "".join(
-            f"<td{' class=l' if i in left else ''}>{esc('' if c is None or (not isinstance(c, str) and pd.isna(c)) else c)}</td>"
-            for i, c in enumerate(cells)) + "</tr>")
+        rows.append("<tr>" + "".join(f"<td{' class=l' if i in left else ''}>{esc(_blank(c))}</td>"
+                                     for i, c in enumerate(cells)) + "</tr>")
     return f'<table id="top-trials">{head}{"".join(rows)}</table>'
 
 
@@ -120,6 +136,12 @@ def _summary(study: optuna.Study, frame: pd.DataFrame) -> str:
             f'<div class="meta">{"".join(parts)}<span>written {stamp}</span></div>')
 
 
+def _check_single_objective(study: optuna.Study) -> None:
+    if len(study.directions) != 1:
+        raise ValueError(f"the dashboards read one objective (validation accuracy), but study "
+                         f"{study.study_name!r} has {len(study.directions)}")
+
+
 def _budget(study: optuna.Study, max_params: float | None) -> float | None:
     if max_params is not None:
         return max_params
@@ -130,6 +152,7 @@ def _budget(study: optuna.Study, max_params: float | None) -> float | None:
 def dashboard_html(study: optuna.Study, *, max_params: float | None = None,
                    trials: Sequence[FrozenTrial] | None = None) -> str:
     """The dashboard page of one study as a string; `trials` saves re-reading them when the caller has them."""
+    _check_single_objective(study)
     trials = list(trials_of(study) if trials is None else trials)
     frame = trials_frame(trials, maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE)
     budget = _budget(study, max_params)
@@ -137,14 +160,14 @@ def dashboard_html(study: optuna.Study, *, max_params: float | None = None,
         _card(F.history(frame), "history"),
         _card(F.accuracy_vs(frame, F.PARAMS, label="parameters", budget=budget), "params"),
         _card(F.accuracy_vs(frame, F.MACS, label="MACs per image"), "macs"),
-        _card(F.importances(trials, study.direction), "importances"),
+        _card(F.importances(study, trials), "importances"),
         _card(F.learning_curves(frame), "curves"),
         _card(F.states(frame), "states"),
     ]
     body = (_summary(study, frame)
             + f'<div class="grid">{"".join(cards)}</div>'
-            + f'<h2>Architectures</h2><div class="card">{_figure_html(F.parallel_architecture(frame), "parallel")}</div>'
-            + f'<h2>Run</h2><div class="card">{_figure_html(F.timeline(frame), "timeline")}</div>'
+            + f"<h2>Architectures</h2>{_card(F.parallel_architecture(frame), 'parallel')}"
+            + f"<h2>Run</h2>{_card(F.timeline(frame), 'timeline')}"
             + f"<h2>Ten best trials</h2>{_top_table(frame)}")
     return _page(f"tpsearch: {study.study_name}", body)
 
@@ -161,6 +184,8 @@ def write_dashboard(study: optuna.Study, path: str | os.PathLike, *, max_params:
 def comparison_html(studies: Iterable[optuna.Study]) -> str:
     """Several studies on one page: best-so-far curves on one axis, then accuracy against parameters of each."""
     studies = list(studies)
+    for s in studies:
+        _check_single_objective(s)
     frames = {s.study_name: trials_frame(s) for s in studies}
     rows = []
     for s in studies:
@@ -175,9 +200,9 @@ def comparison_html(studies: Iterable[optuna.Study]) -> str:
              f'<th>trials</th><th>completed</th><th>best accuracy</th></tr>{"".join(rows)}</table>')
     cards = [_card(F.best_so_far(frames), "best")]
     for i, s in enumerate(studies):
-        cards.append(_card(F.accuracy_vs(frames[s.study_name], F.PARAMS, label="parameters",
-                                         budget=_budget(s, None), title=f"{esc(s.study_name)}: accuracy vs parameters"),
-                           f"params-{i}"))
+        fig = F.accuracy_vs(frames[s.study_name], F.PARAMS, label="parameters", budget=_budget(s, None),
+                            title=f"{F.esc(s.study_name)}: accuracy vs parameters")
+        cards.append(_card(fig, f"params-{i}"))
     names = ", ".join(s.study_name for s in studies)
     body = f"<h1>Comparison: {esc(names)}</h1>{table}<div class=\"grid\">{''.join(cards)}</div>"
     return _page(f"tpsearch: {names}", body)

@@ -211,16 +211,11 @@ def _open_study(storage: optuna.storages.BaseStorage, name: str, opts: RunOption
 def _sampler(opts: RunOptions) -> optuna.samplers.BaseSampler:
     if opts.sampler == "random":
         return optuna.samplers.RandomSampler(seed=opts.seed)
-    max_params = opts.max_params
-
-    def constraints(trial: optuna.trial.FrozenTrial) -> tuple[float]:
-        return (float(trial.user_attrs.get("params", 0) - max_params),)
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         # multivariate+group model the conditional dimensions jointly; constant_liar spreads concurrent trials.
-        return optuna.samplers.TPESampler(seed=opts.seed, multivariate=True, group=True, constant_liar=True,
-                                          constraints_func=constraints)
+        # The budget reaches TPE through each trial's constraint (set when it is drawn).
+        return optuna.samplers.TPESampler(seed=opts.seed, multivariate=True, group=True, constant_liar=True)
 
 
 def _recover_stale(study: optuna.Study) -> int:

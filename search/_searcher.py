@@ -23,8 +23,8 @@ import spaces
 from search._states import is_trained
 from search._worker import METRIC
 
-# Optuna's own key for constraint values: its samplers and optuna-dashboard read feasibility from it.
-CONSTRAINTS_KEY = "constraints"
+# The name of the budget's constraint; Optuna's samplers read feasibility from `trial.constraints`.
+CONSTRAINT = "params"
 PLACEMENT = ("node", "node_id", "worker", "device")
 
 
@@ -155,7 +155,7 @@ class StudySearcher(Searcher):
             trial.set_user_attr("arch", arch)
             trial.set_user_attr("params", params)
             violation = params - self.max_params
-            self.study._storage.set_trial_system_attr(trial._trial_id, CONSTRAINTS_KEY, (float(violation),))
+            trial.set_constraint(CONSTRAINT, float(violation))
             if violation > 0:
                 # Told back at once: TPE learns the feasible region, and no worker second is spent.
                 trial.set_user_attr("feasible", False)

@@ -10,11 +10,13 @@ from search._errors import UsageError
 
 
 def _parsers() -> list[Callable[[argparse._SubParsersAction], None]]:
-    from search import _describe, _run_cmd, _train_cmd
+    from search import _dashboard_cmd, _describe, _run_cmd, _train_cmd
 
     adders = [_describe.add_spaces_parser, _describe.add_describe_parser, _run_cmd.add_run_parser,
               _run_cmd.add_status_parser]
     adders.append(_train_cmd.add_train_parser)
+    adders += [_dashboard_cmd.add_dashboard_parser, _dashboard_cmd.add_compare_parser,
+               _dashboard_cmd.add_trials_parser]
     return adders
 
 

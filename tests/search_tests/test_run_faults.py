@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from tests.search_tests._helpers import running, start_run, trained, trials, wait_for
 
 # Each trial trains a few seconds: long enough to be caught running.
-SLOW = ["--trials", "6", "--epochs", "4", "--max-params", "60000", "--train-images", "1024", "--scheduler", "none",
+SLOW = ["--trials", "5", "--epochs", "3", "--max-params", "60000", "--train-images", "768", "--scheduler", "none",
         "--sampler", "random", "--concurrency", "2", "--seed", "3"]
 STUDY = "resnet_5m-digits"
 
@@ -33,7 +33,7 @@ def test_sigkill_of_the_driver_loses_no_finished_trial_and_resume_retrains_the_r
     out, err = again.communicate(timeout=600)
     assert again.returncode == 0, err[-3000:]
     after = trials(storage, STUDY)
-    assert len(trained(after)) == 6
+    assert len(trained(after)) == 5
     for number, old in finished_before.items():  # nothing finished was lost or trained again
         t = after[number]
         assert (t.state, t.value, t.params) == old
@@ -41,7 +41,8 @@ def test_sigkill_of_the_driver_loses_no_finished_trial_and_resume_retrains_the_r
         assert after[t.number].state == TrialState.FAIL
         assert after[t.number].user_attrs["reason"].startswith("driver lost")
         retries = [r for r in after if r.user_attrs.get("retry_of") == t.number]
-        assert retries and retries[0].params == t.params  # its configuration was trained first
+        # Its configuration is trained again (a draw killed half-way is completed by the sampler).
+        assert retries and t.params.items() <= retries[0].params.items()
         assert retries[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
     assert not running(after)
 

@@ -72,7 +72,7 @@ def test_infeasible_draws_are_told_at_once_and_not_counted(small_search):
         assert t.state == TrialState.PRUNED
         assert t.user_attrs["params"] > BUDGET
         assert not t.intermediate_values  # never trained
-        assert t.system_attrs["constraints"] == [float(t.user_attrs["params"] - BUDGET)]
+        assert t.constraints == {"params": float(t.user_attrs["params"] - BUDGET)}
 
 
 def test_pruned_trials_are_pruned_not_truncated_completes(small_search):

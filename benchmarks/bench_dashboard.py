@@ -1,0 +1,58 @@
+"""How long `tpsearch dashboard` takes on a 10,000-trial study, and how large the page is.
+
+    python benchmarks/bench_dashboard.py                 # 10,000 trials
+    python benchmarks/bench_dashboard.py --trials 2000
+
+Setup (not measured): a synthetic study in the driver's format (`dashboards.testing.make_study`) written to a
+temporary SQLite file. Measured, as the command does it: a fresh process-level open of the storage, reading every
+trial (`load_s`), then building and writing the page (`page_s`); `build_s` is both together. Prints human lines,
+then one JSON object as the last line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+
+import dashboards
+from dashboards.testing import make_study
+
+LIMIT_S, LIMIT_MB = 15.0, 20.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=10_000)
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        t0 = time.perf_counter()
+        make_study(args.trials, storage=url, study_name="bench")
+        setup_s = time.perf_counter() - t0
+        print(f"setup: {args.trials:,} trials written to SQLite in {setup_s:.1f} s (not measured)")
+
+        t0 = time.perf_counter()
+        study = optuna.load_study(study_name="bench", storage=url)  # a new storage object: nothing cached
+        trials = study.get_trials(deepcopy=False)
+        t1 = time.perf_counter()
+        page = dashboards.write_dashboard(study, Path(tmp) / "bench.html", trials=trials)
+        t2 = time.perf_counter()
+        size_mb = page.stat().st_size / 1e6
+
+    result = {"trials": len(trials), "build_s": round(t2 - t0, 2), "load_s": round(t1 - t0, 2),
+              "page_s": round(t2 - t1, 2), "page_mb": round(size_mb, 2), "limit_s": LIMIT_S, "limit_mb": LIMIT_MB,
+              "ok": (t2 - t0) <= LIMIT_S and size_mb <= LIMIT_MB}
+    print(f"read trials: {result['load_s']:.2f} s   build + write page: {result['page_s']:.2f} s   "
+          f"total: {result['build_s']:.2f} s (limit {LIMIT_S:g} s)")
+    print(f"page: {size_mb:.2f} MB (limit {LIMIT_MB:g} MB)")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The pages in a real browser: headless Chromium, offline, no console errors, every plot drawn with data.
+
+Skipped only when no Chromium is installed (Debian: `apt-get install chromium`); TPSEARCH_CHROMIUM names another
+binary. With TPSEARCH_SCREENSHOTS=DIR the screenshots are kept there.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import optuna
+import pytest
+
+import dashboards
+from tests.dashboards_tests._browser import Browser, find_chromium
+
+# Dialogs would block the page: record them instead, so an injected alert() shows up as a failure.
+HOOKS = """
+window.__dialogs = [];
+for (const name of ['alert', 'confirm', 'prompt']) {
+  window[name] = (message) => { window.__dialogs.push(name + ': ' + String(message)); };
+}
+"""
+# What every plot holds (points per trace) and what it drew (SVG marks with a shape, canvases, parcoords axes).
+PLOTS = """[...document.querySelectorAll('.js-plotly-plot')].map(gd => ({
+  id: gd.id,
+  points: gd._fullData.reduce((n, t) => n + (t._length || 0), 0),
+  marks: [...gd.querySelectorAll('.scatterlayer path, .barlayer path, .parcoords .axis')]
+           .filter(e => e.tagName !== 'path' || (e.getAttribute('d') || '').length > 8).length
+         + gd.querySelectorAll('canvas').length,
+  width: gd.getBoundingClientRect().width,
+}))"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium installed (apt-get install chromium)")
+    with Browser(binary, timeout=60) as b:
+        yield b
+
+
+def _open(browser: Browser, path: Path) -> list[dict[str, Any]]:
+    browser.events.clear()
+    browser.open(path, init_script=HOOKS)
+    # Scripts run while the page parses; after `load` every plot is drawn, and this evaluation waits for it.
+    plots = browser.eval(PLOTS)
+    errors = browser.console_errors() + (browser.eval("window.__dialogs") or [])
+    assert errors == [], errors
+    return plots
+
+
+def _keep(src: Path, name: str) -> None:
+    target = os.environ.get("TPSEARCH_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, Path(target) / name)
+
+
+def test_dashboard_renders_offline(browser: Browser, small_study: optuna.Study, tmp_path: Path) -> None:
+    page = dashboards.write_dashboard(small_study, tmp_path / "small.html")
+    plots = _open(browser, page)
+    assert [p["id"] for p in plots] == ["fig-history", "fig-params", "fig-macs", "fig-importances", "fig-curves",
+                                        "fig-states", "fig-parallel", "fig-timeline"]
+    for p in plots:
+        assert p["points"] > 0 and p["marks"] > 0 and p["width"] > 300, p
+    assert browser.eval("document.querySelectorAll('#top-trials tr').length") == 11
+    shot = tmp_path / "dashboard.png"
+    browser.screenshot(shot)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+    _keep(shot, "dashboard.png")
+
+
+def test_comparison_renders_offline(browser: Browser, small_study: optuna.Study, markup_study: optuna.Study,
+                                    tmp_path: Path) -> None:
+    page = dashboards.write_comparison([small_study, markup_study], tmp_path / "compare.html")
+    plots = _open(browser, page)
+    assert len(plots) == 3
+    for p in plots:
+        assert p["points"] > 0 and p["marks"] > 0, p
+    legend = browser.eval("[...document.querySelectorAll('#fig-best .legendtext')].map(e => e.textContent)")
+    assert legend == [small_study.study_name, markup_study.study_name]  # markup shown as the text it is
+
+
+def test_markup_renders_as_text(browser: Browser, markup_study: optuna.Study, tmp_path: Path) -> None:
+    page = dashboards.write_dashboard(markup_study, tmp_path / "markup.html")
+    plots = _open(browser, page)  # no dialog: checked inside
+    assert all(p["points"] > 0 for p in plots)
+    name = markup_study.study_name
+    assert browser.eval("document.getElementById('title').textContent") == f"Study {name}"
+    assert name in browser.eval("document.title")
+    # Nothing was injected: no image, and no script other than plotly.js, the figures and the resize hook.
+    assert browser.eval("document.querySelectorAll('img').length") == 0
+    assert browser.eval("document.querySelectorAll('script').length") == 1 + len(plots) + 1
+    meta = browser.eval("document.querySelector('.meta').textContent")
+    assert '<img src=x onerror="alert(2)">' in meta and "<b>key</b>: &amp; <i>tag</i>" in meta
+    ticks = browser.eval("[...document.querySelectorAll('#fig-timeline .ytick text')].map(t => t.textContent)")
+    assert ticks and all(t.startswith('<img src=x onerror="alert(3)">') for t in ticks), ticks

@@ -1,0 +1,104 @@
+"""The trials frame, the figures and the page without a browser."""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+import numpy as np
+import optuna
+
+import dashboards
+from dashboards import _figures
+from dashboards.testing import make_study
+
+
+def test_synthetic_study_has_every_kind_of_trial(small_study: optuna.Study) -> None:
+    kinds = Counter(dashboards.status_of(t) for t in small_study.trials)
+    assert {"complete", "pruned", "infeasible", "failed"} <= set(kinds), kinds
+    budget = small_study.user_attrs["max_params"]
+    for t in small_study.trials:
+        assert set(t.user_attrs["arch"]) == {"layers", "blocks", "channels", "kernels", "skip_kernels", "pool"}
+        if dashboards.status_of(t) == "infeasible":
+            assert t.user_attrs["params"] > budget and not t.intermediate_values
+        else:
+            assert t.user_attrs["params"] <= budget and "worker" in t.user_attrs
+
+
+def test_sqlite_study_round_trips(sqlite_url: str) -> None:
+    """The bulk path of `make_study` reads back like `add_trials` would have written it."""
+    stored = optuna.load_study(study_name="alpha", storage=sqlite_url)
+    memory = make_study(80, study_name="alpha", seed=1)
+    assert stored.user_attrs == memory.user_attrs
+    for a, b in zip(stored.trials, memory.trials, strict=True):
+        assert (a.number, a.state, a.value, a.params, a.distributions, a.user_attrs, a.intermediate_values,
+                a.datetime_start, a.datetime_complete) == \
+               (b.number, b.state, b.value, b.params, b.distributions, b.user_attrs, b.intermediate_values,
+                b.datetime_start, b.datetime_complete)
+
+
+def test_frame_columns(small_study: optuna.Study) -> None:
+    frame = dashboards.trials_frame(small_study)
+    assert len(frame) == len(small_study.trials)
+    assert list(frame["number"]) == sorted(frame["number"])
+    for col in ("status", "accuracy", "best_value", "duration_s", "params_layers", "user_attrs_params",
+                "arch_layers", "arch_blocks_1", "arch_blocks_total", "intermediate_values"):
+        assert col in frame, col
+    best = frame["best_value"].dropna()
+    assert best.is_monotonic_increasing and math.isclose(best.iloc[-1], small_study.best_value)
+    row = frame[frame["status"] == "complete"].iloc[0]
+    arch = small_study.trials[int(row["number"])].user_attrs["arch"]
+    assert row["arch_blocks_total"] == sum(arch["blocks"])
+    pruned = frame[frame["status"] == "pruned"].iloc[0]
+    assert np.isnan(pruned["value"]) and pruned["accuracy"] == pruned["intermediate_values"][pruned["last_epoch"]]
+
+
+def test_pareto_mask() -> None:
+    cost = np.array([1.0, 2.0, 2.0, 3.0, 4.0, 0.5])
+    acc = np.array([0.5, 0.7, 0.6, 0.65, 0.9, 0.4])
+    assert list(dashboards.pareto_mask(cost, acc)) == [True, True, False, False, True, True]
+
+
+def test_importances_degrade_to_a_note() -> None:
+    one = make_study(0)
+    one.add_trial(optuna.trial.create_trial(value=0.5, params={"x": 1.0},
+                                            distributions={"x": optuna.distributions.FloatDistribution(0, 2)}))
+    note = _figures.importances(one, one.trials)
+    assert isinstance(note, str) and "at least two" in note
+    one.add_trial(optuna.trial.create_trial(value=0.6, params={"x": 1.0},
+                                            distributions={"x": optuna.distributions.FloatDistribution(0, 2)}))
+    assert isinstance(_figures.importances(one, one.trials), (str, _figures.go.Figure))
+    page = dashboards.dashboard_html(one)  # two trials without the driver's attributes still make a page
+    assert "Optimization history" in page
+
+
+def test_empty_study_makes_a_page() -> None:
+    page = dashboards.dashboard_html(optuna.create_study(study_name="empty", direction="maximize"))
+    assert "No completed trial yet" in page and "at least two" in page
+
+
+def test_learning_curves_are_capped() -> None:
+    study = make_study(600, seed=5)
+    frame = dashboards.trials_frame(study)
+    fig = _figures.learning_curves(frame, max_curves=(20, 10))
+    curves = {t.name: sum(x is None for x in t.x) for t in fig.data}
+    assert curves == {"pruned": 10, "completed": 20}
+
+
+def test_write_is_atomic_and_self_contained(small_study: optuna.Study, tmp_path) -> None:
+    path = dashboards.write_dashboard(small_study, tmp_path / "sub" / "page.html")
+    text = path.read_text()
+    assert list(path.parent.iterdir()) == [path]  # no temp file left behind
+    assert re.search(r"<script[^>]*\bsrc=", text) is None and re.search(r"<link[^>]*\bhref=", text) is None
+    assert text.count('class="plotly-graph-div"') == 8
+    assert 'id="top-trials"' in text and text.count("<tr>") == 11
+    assert "budget 5M" in text
+
+
+def test_markup_is_escaped(markup_study: optuna.Study) -> None:
+    text = dashboards.dashboard_html(markup_study)
+    body = text.split("</head>", 1)[1]
+    assert markup_study.study_name not in body and "<img" not in body and "<b>key</b>" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert "alert(2)" in body and "alert(3)" in body  # present, but only as escaped text
+

@@ -1,0 +1,140 @@
+"""The training loop on the CPU: reproducible, budgeted, and every failure a result with a reason."""
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+import torch
+
+import spaces
+from trainers import EpochReport, TrainConfig, TrainResult, evaluate, make_synthetic, train
+
+SPACE = spaces.get("resnet_5m")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(400, image_size=8)
+
+
+def _model(data, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return SPACE.build(SPACE.preset("tiny"), num_classes=data.num_classes, in_channels=data.in_channels,
+                       image_size=data.image_size)
+
+
+def _fields(history: list[EpochReport]) -> list[tuple[float, float, float]]:
+    return [(r.val_accuracy, r.val_loss, r.train_loss) for r in history]
+
+
+def test_trains_and_reports_every_epoch(data):
+    reports: list[EpochReport] = []
+    result = train(_model(data), data, TrainConfig(epochs=3, batch_size=32), callback=reports.append)
+    assert isinstance(result, TrainResult)
+    assert (result.status, result.reason, result.epochs, result.device) == ("completed", None, 3, "cpu")
+    assert [r.epoch for r in reports] == [1, 2, 3] and result.history == reports
+    for r in reports:
+        assert 0 <= r.val_accuracy <= 1 and r.seconds > 0 and r.images_per_s > 0
+        assert math.isfinite(r.val_loss) and math.isfinite(r.train_loss)
+    assert result.val_accuracy == reports[-1].val_accuracy and result.train_loss == reports[-1].train_loss
+    assert reports[-1].val_accuracy > 0.5  # synthetic classes are learnable: chance is 0.1
+    assert result.images_per_s == pytest.approx(sum(r.images_per_s for r in reports) / 3)
+
+
+def test_same_seed_same_history_and_weights(data):
+    config = TrainConfig(epochs=2, batch_size=32, seed=3)
+    a, b = _model(data), _model(data)
+    ra, rb = train(a, data, config), train(b, data, config)
+    assert _fields(ra.history) == _fields(rb.history)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    rc = train(_model(data), data, TrainConfig(epochs=2, batch_size=32, seed=4))
+    assert _fields(rc.history) != _fields(ra.history)
+
+
+def _count_training_images(model: torch.nn.Module) -> list[int]:
+    seen: list[int] = []
+    model.register_forward_hook(lambda m, inputs, out: seen.append(len(inputs[0])) if m.training else None)
+    return seen
+
+
+@pytest.mark.parametrize("budget, batch, per_epoch", [
+    ({"train_images": 64}, 32, 64),
+    ({"train_fraction": 0.5}, 32, 160),  # 180 of the 360 training images: five full batches, the ragged rest dropped
+    ({"train_images": 50}, 64, 50),      # fewer images than one batch: that one ragged batch is kept
+])
+def test_fidelity_knob_sets_the_training_images(data, budget, batch, per_epoch):
+    model = _model(data)
+    seen = _count_training_images(model)
+    result = train(model, data, TrainConfig(epochs=2, batch_size=batch, **budget))
+    assert result.status == "completed"
+    assert sum(seen) == 2 * per_epoch
+
+
+def test_nan_fault_diverges_within_the_first_epoch(data):
+    result = train(_model(data), data, TrainConfig(epochs=3, batch_size=32, fault="nan"))
+    assert (result.status, result.reason, result.epochs) == ("failed", "diverged", 0)
+    assert result.val_accuracy is None and result.train_loss is None and result.history == []
+
+
+def test_huge_learning_rate_diverges(data):
+    result = train(_model(data), data, TrainConfig(epochs=3, batch_size=32, lr=1e30))
+    assert (result.status, result.reason, result.epochs) == ("failed", "diverged", 0)
+
+
+def test_out_of_memory_fault_is_a_failed_result(data):
+    result = train(_model(data), data, TrainConfig(epochs=2, batch_size=64, fault="oom"))
+    assert (result.status, result.reason, result.epochs) == ("failed", "out of memory at batch size 64", 0)
+
+
+def test_raise_fault_propagates_like_a_bug(data):
+    with pytest.raises(RuntimeError, match="injected fault"):
+        train(_model(data), data, TrainConfig(epochs=1, batch_size=32, fault="raise"))
+
+
+def test_callback_stops_the_run(data):
+    result = train(_model(data), data, TrainConfig(epochs=4, batch_size=32), callback=lambda r: r.epoch == 2)
+    assert (result.status, result.reason, result.epochs) == ("stopped", None, 2)
+
+
+def test_adamw_and_label_smoothing_train(data):
+    result = train(_model(data), data, TrainConfig(epochs=1, batch_size=32, optimizer="adamw",
+                                                   label_smoothing=0.1, pad_mode="zero"))
+    assert result.status == "completed" and math.isfinite(result.train_loss)
+
+
+def test_evaluate_restores_the_mode(data):
+    model = _model(data).train()
+    accuracy, loss = evaluate(model, data.val_x, data.val_y, data, batch_size=7)
+    assert 0 <= accuracy <= 1 and loss > 0 and model.training
+
+
+def test_from_hparams_takes_what_spaces_suggest():
+    trial = optuna.trial.FixedTrial({"optimizer": "adamw", "lr_adamw": 3e-3, "weight_decay": 1e-4,
+                                     "batch_size": 256, "label_smoothing": 0.1})
+    hparams = SPACE.suggest_training(trial)
+    config = TrainConfig.from_hparams(hparams, epochs=5, train_images=1000)
+    assert (config.optimizer, config.lr, config.batch_size, config.epochs, config.train_images) == \
+        ("adamw", 3e-3, 256, 5, 1000)
+    assert TrainConfig.from_hparams(hparams, batch_size=64).batch_size == 64  # overrides win
+
+
+@pytest.mark.parametrize("hparams, overrides, match", [
+    ({"momentun": 0.9}, {}, "unknown training hyperparameter 'momentun'"),
+    ({"batch_size": "128"}, {}, "batch_size must be an integer, but got '128'"),
+    ({"lr": True}, {}, "lr must be a finite number, but got True"),
+    ({"lr": -1.0}, {}, "lr must be > 0.0, but got -1.0"),
+    ({"optimizer": "adam"}, {}, "optimizer must be one of sgd, adamw, but got 'adam'"),
+    ({"label_smoothing": 1.0}, {}, "label_smoothing must be >= 0.0 and < 1.0"),
+    ({}, {"epoch": 3}, "unknown TrainConfig field 'epoch'"),
+    ({}, {"train_fraction": 0.5, "train_images": 10}, "not both"),
+    ({}, {"fault": "segfault"}, "fault must be one of oom, nan, raise"),
+])
+def test_from_hparams_rejects_bad_input(hparams, overrides, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig.from_hparams(hparams, **overrides)
+
+
+def test_too_many_training_images_is_refused_before_training(data):
+    with pytest.raises(ValueError, match="train_images must be at most the 360 training images"):
+        train(_model(data), data, TrainConfig(epochs=1, train_images=10_000))
