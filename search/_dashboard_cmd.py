@@ -61,7 +61,7 @@ def add_dashboard_parser(sub: argparse._SubParsersAction) -> None:
 def run_dashboard(args: argparse.Namespace) -> int:
     import dashboards
 
-    study = _single_objective(load_study(open_storage(args.storage), args.study))
+    study = _single_objective(load_study(open_storage(args.storage, create=False), args.study))
     out = args.out or Path("dashboards") / f"{_file_stem(study.study_name)}.html"
     start = time.perf_counter()
     trials = study.get_trials(deepcopy=False)
@@ -95,7 +95,7 @@ def run_compare(args: argparse.Namespace) -> int:
         raise UsageError(f"compare needs at least two studies, but got {len(names)}: {names[0]!r}")
     if len(set(names)) != len(names):
         raise UsageError(f"each study once, please: {' '.join(names)}")
-    storage = open_storage(args.storage)
+    storage = open_storage(args.storage, create=False)
     studies = [_single_objective(load_study(storage, n)) for n in names]
     out = args.out or Path("dashboards") / ("compare_" + "_".join(_file_stem(n) for n in names) + ".html")
     start = time.perf_counter()
@@ -138,7 +138,7 @@ def run_trials(args: argparse.Namespace) -> int:
     import dashboards
 
     fmt = _format(args)  # before opening storage: a bad option fails at once
-    study = load_study(open_storage(args.storage), args.study)
+    study = load_study(open_storage(args.storage, create=False), args.study)
     frame = dashboards.trials_frame(study) if len(study.directions) == 1 else study.trials_dataframe()
     if "intermediate_values" in frame and fmt != "json":
         # Flat formats get the per-epoch values as one JSON text cell: {"epoch": accuracy, ...}.

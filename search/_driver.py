@@ -62,6 +62,8 @@ class RunOptions:
     progress: bool = True
     faults: dict[int, str] = field(default_factory=dict)  # test hook: trial number -> fault name
     noop_trainer: bool = False  # benchmark hook: trials report at once without training
+    dashboard: str | None = None  # rewrite this page while the search runs
+    dashboard_every: float = 30.0  # ... at most every this many seconds
 
     def study_name(self) -> str:
         return self.study or f"{self.space}-{self.dataset}"
@@ -104,10 +106,11 @@ def run_search(opts: RunOptions) -> RunSummary:
                              target=opts.trials, checkpoint_dir=runs / "checkpoints",
                              keep_checkpoints=opts.keep_checkpoints, faults=opts.faults)
     interrupted = False
+    page = _LivePage(study, opts) if opts.dashboard else None
     if searcher.finished < opts.trials:
         bar = _progress(opts, searcher, requeued) if opts.progress else None
-        if bar is not None:
-            searcher.on_change = bar.refresh_from
+        listeners = [f for f in (bar.refresh_from if bar else None, page.maybe_write if page else None) if f]
+        searcher.on_change = lambda: [f() for f in listeners]
         try:
             interrupted = _tune(opts, searcher, runs)
         finally:
@@ -116,6 +119,8 @@ def run_search(opts: RunOptions) -> RunSummary:
                 interrupted = True
             if bar is not None:
                 bar.close()
+    if page is not None:
+        page.write()
     best = _best(study)
     return RunSummary(
         study=name, storage=opts.storage, requested=opts.trials, finished=searcher.finished,
@@ -145,6 +150,8 @@ def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], list[dict
         raise UsageError(f"--concurrency must be at least 1, but got {opts.concurrency}")
     if not 0.0 < opts.train_fraction <= 1.0:
         raise UsageError(f"--train-fraction must be in (0, 1], but got {opts.train_fraction}")
+    if opts.train_images is not None and (opts.train_images < 1 or opts.train_fraction != 1.0):
+        raise UsageError("--train-images must be at least 1 and cannot be combined with --train-fraction")
     if opts.gpus_per_trial is not None and opts.gpus_per_trial < 0 or opts.cpus_per_trial <= 0:
         raise UsageError("--gpus-per-trial must be >= 0 and --cpus-per-trial > 0")
 
@@ -310,6 +317,24 @@ def _make_recording_asha() -> type:
             return decision
 
     return RecordingASHA
+
+
+class _LivePage:
+    """The dashboard page, rewritten during the run (atomically) so that a user can keep it open and reload."""
+
+    def __init__(self, study: optuna.Study, opts: RunOptions) -> None:
+        self.study, self.path, self.every, self.max_params = study, opts.dashboard, opts.dashboard_every, opts.max_params
+        self.last = 0.0
+
+    def maybe_write(self) -> None:
+        if time.time() - self.last >= self.every:
+            self.write()
+
+    def write(self) -> None:
+        import dashboards
+
+        dashboards.write_dashboard(self.study, self.path, max_params=self.max_params)
+        self.last = time.time()
 
 
 # -- progress --------------------------------------------------------------------------------------------------------

@@ -63,6 +63,11 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                    help="join a running Ray cluster (`ray start --head`); default: start Ray locally")
     g.add_argument("--max-retries", type=int, default=_D.max_retries,
                    help="retries of a trial whose worker died (a killed process, a lost node)")
+    p.add_argument("--dashboard", nargs="?", const="", default=None, metavar="PATH",
+                   help="keep a dashboard page up to date while the search runs (default path: "
+                        "dashboards/STUDY.html)")
+    p.add_argument("--dashboard-every", type=float, default=_D.dashboard_every,
+                   help="rewrite the dashboard at most every this many seconds")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print one JSON summary object as the last line")
     p.set_defaults(func=run_run)
@@ -76,7 +81,10 @@ def run_run(args: argparse.Namespace) -> int:
         grace_epochs=args.grace_epochs, reduction_factor=args.reduction_factor, gpus_per_trial=args.gpus_per_trial,
         cpus_per_trial=args.cpus_per_trial, concurrency=args.concurrency, address=args.address,
         enqueue=args.enqueue, keep_checkpoints=args.keep_checkpoints, runs_dir=args.runs_dir,
-        max_retries=args.max_retries, device=args.device, compile=args.compile, progress=not args.no_progress)
+        max_retries=args.max_retries, device=args.device, compile=args.compile, progress=not args.no_progress,
+        dashboard_every=args.dashboard_every)
+    if args.dashboard is not None:
+        opts.dashboard = args.dashboard or f"dashboards/{opts.study_name()}.html"
     summary = run_search(opts)
     best = ("none yet" if summary.best_value is None else
             f"trial {summary.best_trial}: {summary.best_value:.4f} with {summary.best_params:,} parameters")
@@ -128,7 +136,7 @@ def best_rows(study: optuna.Study, top: int) -> list[dict[str, Any]]:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    storage = open_storage(args.storage)
+    storage = open_storage(args.storage, create=False)
     names = study_names(storage)
     studies = {}
     for name in names:

@@ -1,19 +1,43 @@
 """Opening study storage: any SQLAlchemy URL, default SQLite `studies.db` in the working directory."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import optuna
+from sqlalchemy import event
 
 from search._errors import UsageError
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
 
 
-def open_storage(url: str = DEFAULT_STORAGE) -> optuna.storages.BaseStorage:
-    """An RDB storage for `url`, or one clear `UsageError` when it cannot be reached or written."""
+def open_storage(url: str = DEFAULT_STORAGE, *, create: bool = True) -> optuna.storages.RDBStorage:
+    """An RDB storage for `url`, or one clear `UsageError` when it cannot be reached or written.
+
+    Commands that only read pass `create=False`, so that a mistyped SQLite path is an error, not a new empty file.
+    """
+    if not create and url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        if str(path) != ":memory:" and not path.exists():
+            raise UsageError(f"no study storage at {str(path)!r} (run `tpsearch run` first, or give --storage URL)")
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
     except Exception as e:  # SQLAlchemy raises many types here: bad URL, missing driver, refused connection
         raise UsageError(f"cannot open storage {_redact(url)!r}: {_first_line(e)}") from None
+    if url.startswith("sqlite"):
+        event.listen(storage.engine, "connect", _sqlite_pragmas)
+        storage.engine.dispose()  # connections opened during set-up reconnect with the pragmas
+    return storage
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets a dashboard read while the driver writes, and with synchronous=NORMAL a commit is no longer an
+    # fsync: a killed process loses nothing committed; only a power cut may lose the last transactions.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -168,3 +169,38 @@ def test_status_reports_counts_and_best(small_search, tmp_path):
     assert counts["trained"] >= opts.trials and counts["infeasible"] > 0
     best = out["detail"]["best"]
     assert best and best[0]["val_accuracy"] == max(b["val_accuracy"] for b in best)
+
+
+def test_dashboard_of_the_real_study_renders_in_chromium(small_search, tmp_path):
+    from tests.dashboards_tests._browser import Browser, find_chromium
+    from tests.dashboards_tests.test_browser import HOOKS, PLOTS
+
+    opts, _ = small_search
+    page = tmp_path / "real.html"
+    r = _cli("dashboard", "--storage", opts.storage, "--study", opts.study_name(), "--out", str(page), "--json",
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["trials"] > opts.trials
+    binary = find_chromium()
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide Chromium (scripts/services.sh installs it)")
+        pytest.skip("no Chromium installed (apt-get install chromium)")
+    with Browser(binary, timeout=60) as browser:
+        browser.open(page, init_script=HOOKS)
+        plots = browser.eval(PLOTS)
+        errors = browser.console_errors() + (browser.eval("window.__dialogs") or [])
+    assert errors == []
+    ids = {p["id"] for p in plots}
+    assert {"fig-history", "fig-params", "fig-macs", "fig-curves", "fig-states", "fig-parallel",
+            "fig-timeline"} <= ids
+    for p in plots:
+        assert p["points"] > 0 and p["marks"] > 0, p
+
+
+def test_live_dashboard_is_written_during_the_run(ray_session, tmp_path):
+    page = tmp_path / "live.html"
+    opts = _options(tmp_path, trials=2, scheduler="none", epochs=1, dashboard=str(page), dashboard_every=0.0)
+    run_search(opts)
+    text = page.read_text()
+    assert opts.study_name() in text and "plotly" in text.lower()
