@@ -260,3 +260,29 @@ def best_so_far(frames: Mapping[str, pd.DataFrame]) -> go.Figure:
                                  hovertemplate="trial %{x}<br>best %{y:.2%}<extra>%{fullData.name}</extra>"))
     _percent_axis(fig)
     return fig
+
+
+def confusion_matrix(matrix: Any, classes: list[str], *, title: str = "Confusion matrix (test split)") -> go.Figure:
+    """Counts [true][predicted] as a heatmap; each cell's hover gives its share of the true class."""
+    counts = np.asarray(matrix, dtype=np.int64)
+    totals = counts.sum(axis=1, keepdims=True)
+    share = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float), where=totals > 0)
+    names = [esc(c) for c in classes]
+    fig = _figure(title, "predicted class", "true class", height=max(430, 60 + 28 * len(classes)))
+    fig.add_trace(go.Heatmap(
+        z=share, x=names, y=names, customdata=counts, colorscale="Blues", zmin=0, zmax=1,
+        colorbar=dict(title="share of true class", tickformat=".0%"),
+        text=counts if len(classes) <= 20 else None, texttemplate="%{text}" if len(classes) <= 20 else None,
+        hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} images (%{z:.1%})<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def per_class_accuracy(classes: list[str], accuracy: list[float | None]) -> go.Figure:
+    fig = _figure("Accuracy per class (test split)", "class", "accuracy")
+    fig.add_trace(go.Bar(x=[esc(c) for c in classes], y=[np.nan if a is None else a for a in accuracy],
+                         marker_color=COLORS["complete"], hovertemplate="%{x}: %{y:.2%}<extra></extra>"))
+    fig.update_xaxes(type="category")
+    _percent_axis(fig)
+    return fig

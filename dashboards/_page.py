@@ -211,3 +211,32 @@ def comparison_html(studies: Iterable[optuna.Study]) -> str:
 def write_comparison(studies: Iterable[optuna.Study], path: str | os.PathLike) -> Path:
     """Write the comparison page of `studies` to `path` atomically."""
     return _write(comparison_html(studies), path)
+
+
+def evaluation_html(result: dict[str, Any]) -> str:
+    """The page of one `tpsearch evaluate` result: its figures, the confusion matrix first."""
+    classes = result["classes"]
+    per_class = result["per_class_accuracy"]
+    recorded = result.get("recorded") or {}
+    parts = [f"<span>data set: <b>{esc(result['dataset'])}</b> ({esc(result['split'])}, "
+             f"{int(result['images']):,} images)</span>",
+             f"<span>test accuracy: <b>{result['test_accuracy']:.2%}</b></span>"]
+    if recorded.get("val_accuracy") is not None:
+        parts.append(f"<span>validation accuracy at export: {recorded['val_accuracy']:.2%}</span>")
+    if recorded.get("params") is not None:
+        parts.append(f"<span>parameters: {int(recorded['params']):,}</span>")
+    origin = (f"study {result['study']}, trial {result['trial']}" if result.get("study") is not None
+              else str(result["checkpoint"]))
+    stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    body = (f'<h1 id="title">Evaluation of {esc(result["checkpoint"])}</h1>'
+            f'<div class="meta"><span>{esc(origin)}</span><span>space {esc(result["space"])}</span>'
+            f'<span>arch {esc(result["arch"])}</span></div>'
+            f'<div class="meta">{"".join(parts)}<span>written {stamp}</span></div>'
+            f'<div class="grid">{_card(F.confusion_matrix(result["confusion_matrix"], classes), "confusion")}'
+            f'{_card(F.per_class_accuracy(classes, [per_class[c] for c in classes]), "per-class")}</div>')
+    return _page(f"tpsearch evaluate: {result['checkpoint']}", body)
+
+
+def write_evaluation(result: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write the page of an evaluation result (see `search.evaluate_checkpoint`) to `path` atomically."""
+    return _write(evaluation_html(result), path)

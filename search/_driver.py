@@ -210,7 +210,8 @@ def _open_study(storage: optuna.storages.BaseStorage, name: str, opts: RunOption
         return study
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, direction="maximize")
     for key, value in (("space", opts.space), ("dataset", opts.dataset), ("max_params", opts.max_params),
-                       ("epochs", opts.epochs), ("sampler", opts.sampler), ("metric", METRIC)):
+                       ("epochs", opts.epochs), ("sampler", opts.sampler), ("metric", METRIC), ("seed", opts.seed),
+                       ("train_fraction", opts.train_fraction), ("train_images", opts.train_images)):
         study.set_user_attr(key, value)
     return study
 
@@ -254,10 +255,9 @@ def _tune(opts: RunOptions, searcher: "StudySearcher", runs: Path) -> bool:
     started_ray = not ray.is_initialized()
     if started_ray:
         init: dict[str, Any] = dict(logging_level=logging.ERROR, log_to_driver=False, include_dashboard=False)
-        if opts.address:
-            ray.init(address=opts.address, **init)
-        else:
-            ray.init(**init)
+        # Without --address, always a fresh local instance: plain ray.init() would join any cluster that
+        # `ray start` left running on this machine, which the user did not ask for.
+        ray.init(address=opts.address or "local", **init)
     # Tune's own result files are off (the study holds the results), so its end-of-run analysis has nothing to read.
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
     try:

@@ -10,13 +10,14 @@ from search._errors import UsageError
 
 
 def _parsers() -> list[Callable[[argparse._SubParsersAction], None]]:
-    from search import _dashboard_cmd, _describe, _run_cmd, _train_cmd
+    from search import _dashboard_cmd, _describe, _export_cmd, _run_cmd, _train_cmd
 
     adders = [_describe.add_spaces_parser, _describe.add_describe_parser, _run_cmd.add_run_parser,
               _run_cmd.add_status_parser]
     adders.append(_train_cmd.add_train_parser)
     adders += [_dashboard_cmd.add_dashboard_parser, _dashboard_cmd.add_compare_parser,
                _dashboard_cmd.add_trials_parser]
+    adders += [_export_cmd.add_export_parser, _export_cmd.add_evaluate_parser]
     return adders
 
 

@@ -91,6 +91,13 @@ class DeviceLoader:
     def __len__(self) -> int:
         return self.size // self.batch_size if self.drop_last else math.ceil(self.size / self.batch_size)
 
+    def get_rng_state(self) -> torch.Tensor:
+        """The generator's state: with `set_rng_state` a resumed run draws the epochs an uninterrupted one would."""
+        return self._generator.get_state()
+
+    def set_rng_state(self, state: torch.Tensor) -> None:
+        self._generator.set_state(state)
+
     @property
     def images_per_epoch(self) -> int:
         return min(self.size, len(self) * self.batch_size)

@@ -6,6 +6,10 @@ Steps of a run: 1. move the uint8 data to the device once; 2. per epoch, augment
 3. SGD with Nesterov momentum or AdamW under a warm-up plus cosine schedule, bf16 autocast and channels_last on CUDA;
 4. evaluate on the validation split and report. A loss that turns NaN or infinite ends the run as "diverged", CUDA
 running out of memory as "out of memory at batch size B": the caller gets a `TrainResult`, never an exception.
+
+A run can be resumed: `checkpoint(state)` receives, after every epoch, the model, optimiser, schedule, RNG states
+and history as tensors and plain containers (so `torch.load(..., weights_only=True)` reads them back), and
+`train(..., resume=state)` continues from there with the same batches a run without the break would have drawn.
 """
 from __future__ import annotations
 
@@ -188,8 +192,15 @@ def resolve_device(name: str) -> torch.device:
 
 
 def train(model: nn.Module, data: Dataset, config: TrainConfig,
-          callback: Callable[[EpochReport], bool | None] | None = None) -> TrainResult:
+          callback: Callable[[EpochReport], bool | None] | None = None, *,
+          checkpoint: Callable[[dict[str, Any]], None] | None = None,
+          resume: Mapping[str, Any] | None = None) -> TrainResult:
     """Train `model` in place on `data` under `config`; `callback(report)` after every epoch may return True to stop.
+
+    `checkpoint(state)`, if given, runs after every epoch (before `callback`) with the state to save; it shares
+    tensors with the live optimiser, so save it during the call rather than keep it. `resume=state` continues a run
+    from such a state: the same config and data are expected (a different number of epochs or steps per epoch
+    raises ValueError), and the result's history then holds the resumed epochs too.
 
     The model ends on the training device. Bad arguments raise ValueError before anything trains; a diverged loss
     or CUDA running out of memory returns a failed result instead of raising.
@@ -202,7 +213,7 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig,
     start = time.perf_counter()
     status, reason = "completed", None
     try:
-        if _fit(model, data, config, device, n_train, callback, progress):
+        if _fit(model, data, config, device, n_train, callback, progress, checkpoint, resume):
             status = "stopped"
     except _Diverged:
         status, reason = "failed", "diverged"
@@ -243,7 +254,9 @@ def _train_size(data: Dataset, config: TrainConfig) -> int:
 
 
 def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.device, n_train: int,
-         callback: Callable[[EpochReport], bool | None] | None, progress: _Progress) -> bool:
+         callback: Callable[[EpochReport], bool | None] | None, progress: _Progress,
+         checkpoint: Callable[[dict[str, Any]], None] | None = None,
+         resume: Mapping[str, Any] | None = None) -> bool:
     """The epochs; True when the callback asked to stop. Raises _Diverged or out-of-memory errors."""
     cuda = device.type == "cuda"
     channels_last = cuda and config.channels_last
@@ -271,8 +284,11 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
     warmup = min(round(config.warmup_epochs * len(loader)), int(total_steps * MAX_WARMUP_SHARE))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, warmup, total_steps))
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    first = 1
+    if resume is not None:
+        first = _restore(resume, model, optimizer, schedule, loader, config, device, progress) + 1
 
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(first, config.epochs + 1):
         progress.batch_size = config.batch_size
         model.train()
         epoch_start = time.perf_counter()
@@ -309,9 +325,46 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
         report = EpochReport(epoch=epoch, val_accuracy=val_accuracy, val_loss=val_loss, train_loss=train_loss,
                              seconds=time.perf_counter() - epoch_start, images_per_s=seen / train_seconds)
         progress.history.append(report)
+        if checkpoint is not None:
+            checkpoint(_state(epoch, model, optimizer, schedule, loader, config, device, progress))
         if callback is not None and callback(report) is True:
             return True
     return False
+
+
+def _state(epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any, loader: DeviceLoader,
+           config: TrainConfig, device: torch.device, progress: _Progress) -> dict[str, Any]:
+    """Everything a resumed run needs after `epoch`, as tensors and plain containers only."""
+    return {
+        "epoch": epoch, "epochs": config.epochs, "steps_per_epoch": len(loader),
+        "model": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+        "loader_rng": loader.get_rng_state(), "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "history": [dataclasses.asdict(r) for r in progress.history],
+    }
+
+
+def _restore(state: Mapping[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any,
+             loader: DeviceLoader, config: TrainConfig, device: torch.device, progress: _Progress) -> int:
+    """Load a `_state` dict into the live run; returns the last finished epoch."""
+    missing = sorted({"epoch", "epochs", "steps_per_epoch", "model", "optimizer", "schedule", "loader_rng",
+                      "torch_rng", "history"} - set(state))
+    if missing:
+        raise ValueError(f"resume state lacks {', '.join(missing)}")
+    # The schedule is a function of the total step count: resuming under another one would bend the learning rate.
+    if (state["epochs"], state["steps_per_epoch"]) != (config.epochs, len(loader)):
+        raise ValueError(f"resume state is from a run of {state['epochs']} epochs of {state['steps_per_epoch']} "
+                         f"steps, but this run has {config.epochs} epochs of {len(loader)} steps")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])  # moves the moments to the parameters' device
+    schedule.load_state_dict(state["schedule"])
+    loader.set_rng_state(state["loader_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    if state.get("cuda_rng") is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+    progress.history = [EpochReport(**r) for r in state["history"]]
+    return int(state["epoch"])
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

@@ -68,7 +68,7 @@ def test_more_user_errors(sqlite_url: str, tmp_path: Path, capsys: pytest.Captur
         (["compare", "alpha", "--storage", sqlite_url], "compare needs at least two studies"),
         (["compare", "alpha", "alpha", "--storage", sqlite_url], "each study once"),
         (["compare", "alpha", "zeta", "--storage", sqlite_url], "no study named 'zeta'"),
-        (["dashboard", "--storage", f"sqlite:///{tmp_path}/no/such/dir/x.db"], "cannot open storage"),
+        (["dashboard", "--storage", f"sqlite:///{tmp_path}/no/such/dir/x.db"], "no study storage at"),
         (["dashboard", "--storage", "nosuchdb://x"], "cannot open storage"),
         (["trials", "--study", "alpha", "--storage", sqlite_url, "--format", "parquet"], "give --out"),
         (["dashboard", "--study", "alpha", "--storage", sqlite_url, "--out", str(tmp_path)], "cannot write page"),
@@ -77,6 +77,7 @@ def test_more_user_errors(sqlite_url: str, tmp_path: Path, capsys: pytest.Captur
         assert cli.main(args) == 2, args
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, (args, err)
+    assert not (tmp_path / "no").exists()  # reading never creates a storage
 
 
 def test_trials_json_and_parquet(sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -103,9 +103,12 @@ proc = start_run(tmp, "--address", cluster.address, "--trials", "6", "--epochs",
                  "--train-images", "1024", "--scheduler", "none", "--sampler", "random", "--concurrency", "2",
                  "--seed", "5", "--max-retries", "3")
 on_second = lambda ts: [t for t in ts if t.user_attrs.get("node_id") == second.node_id]
-wait_for(lambda: [t for t in on_second(trials(storage, study)) if t.state == TrialState.RUNNING], 300, proc)
+nodes = lambda ts: {t.user_attrs["node_id"] for t in ts if t.user_attrs.get("node_id")}
+# Kill the second node once both nodes have run trials and one is running there.
+wait_for(lambda: len(nodes(trials(storage, study))) == 2
+         and [t for t in on_second(trials(storage, study)) if t.state == TrialState.RUNNING], 300, proc)
 killed = [t.number for t in on_second(trials(storage, study)) if t.state == TrialState.RUNNING]
-ran_on = {t.user_attrs.get("node_id") for t in trials(storage, study) if t.user_attrs.get("node_id")}
+ran_on = nodes(trials(storage, study))
 cluster.remove_node(second)
 out, err = proc.communicate(timeout=600)
 ts = trials(storage, study)

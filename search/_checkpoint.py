@@ -1,0 +1,236 @@
+"""The exported checkpoint: its format, an atomic writer and a loader that never runs code from the file.
+
+A checkpoint is one `torch.save` of a dict holding only tensors and plain containers (dict, list, str, int, float,
+bool, None), so `torch.load(path, weights_only=True)` reads it without unpickling any code:
+
+    state_dict       {name: tensor}: the weights, on the CPU
+    format, version  "tpsearch-checkpoint", 1
+    space, arch      the space name and the architecture dict: `spaces.get(space).build(arch, **shape)`
+    shape            {num_classes, in_channels, image_size}: the rest of `build`'s arguments
+    dataset          {name, classes, in_channels, image_size, mean, std, seed}: what the inputs were and how
+                     they were normalised (per channel, on the 0..1 scale)
+    metrics          {val_accuracy, test_accuracy, params, macs}; an accuracy is None where it was not measured
+    training         {source: "search" or "retrain", epochs, hparams, on, seed, history, val_accuracy_meaningful}
+    provenance       {study, trial, storage (password redacted), tpsearch, torch, created (UTC, ISO 8601)}
+    weights_sha256   hex digest of the weights (names, dtypes, shapes and bytes, in name order)
+
+The same top-level `state_dict`, `space`, `arch` and `shape` keys as the per-trial files `tpsearch run` keeps, so a
+reader of one reads the other.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import pickle
+import re
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+import spaces
+from search._errors import CheckpointError
+
+FORMAT = "tpsearch-checkpoint"
+VERSION = 1
+META_KEYS = ("space", "arch", "shape", "dataset", "metrics", "training", "provenance", "weights_sha256")
+SHAPE_KEYS = ("num_classes", "in_channels", "image_size")
+
+
+def weights_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """A digest of the weights that any change to a name, dtype, shape or value alters."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().to("cpu").contiguous()
+        h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def make_checkpoint(model: torch.nn.Module, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The dict to save: the model's weights on the CPU, the metadata, the format tag and the weights' digest."""
+    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    ckpt = {"format": FORMAT, "version": VERSION, "state_dict": state,
+            **{k: v for k, v in meta.items() if k != "weights_sha256"}, "weights_sha256": weights_sha256(state)}
+    problem = _first_non_plain(ckpt, "checkpoint")
+    if problem:  # our own bug, not the user's: keep the traceback
+        raise TypeError(f"a checkpoint holds tensors and plain containers only, but {problem}")
+    return ckpt
+
+
+def save_atomic(obj: Any, path: Path) -> Path:
+    """`torch.save` to a temporary file beside `path`, then rename: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())  # the rename must not land before the bytes do (a power cut)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a checkpoint is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_plain(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, Any]:
+    """A dict from a `torch.save` file, read with `weights_only=True`; refused unless tensors and plain containers.
+
+    Every failure is one `CheckpointError` line: a missing or unreadable file, a pickled object of any other class
+    (which the weights-only unpickler declines to construct, so no code runs), a truncated or corrupt archive.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no {what} file at {str(path)!r}")
+    if not path.is_file():
+        raise CheckpointError(f"{what} {str(path)!r} is not a file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "pickle protocol 4 detected": the error below says it all
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"refusing {what} {str(path)!r}: it holds pickled objects other than tensors and "
+                              f"plain containers ({_unsupported(e)}); it is never unpickled as code") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read {what} {str(path)!r}: {e.strerror or e}") from None
+    except Exception as e:  # zip, EOF and storage errors of a truncated or foreign file come in many types
+        raise CheckpointError(f"{what} {str(path)!r} is truncated or not a PyTorch checkpoint: "
+                              f"{_first_line(e)}") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{what} {str(path)!r} holds a {type(obj).__name__}, not a dict")
+    problem = _first_non_plain(obj, what)
+    if problem:
+        raise CheckpointError(f"refusing {what} {str(path)!r}: {problem}")
+    return obj
+
+
+def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu"
+                    ) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """`(model, meta)` from a checkpoint `tpsearch export` wrote: the model rebuilt through its space, in eval mode.
+
+    The file is read with `torch.load(..., weights_only=True)`, its weights checked against their SHA-256 and their
+    names and shapes against the architecture; anything else raises `CheckpointError` (a `ValueError`) with one
+    line. `meta` is every key but `state_dict` (see the module docstring).
+    """
+    ckpt = read_plain(path)
+    meta = check_meta(ckpt, path)
+    state = ckpt["state_dict"]
+    digest = weights_sha256(state)
+    if digest != meta["weights_sha256"]:
+        raise CheckpointError(f"checkpoint {str(path)!r} is damaged or was altered: its weights' SHA-256 is "
+                              f"{digest[:16]}..., but it records {str(meta['weights_sha256'])[:16]}...")
+    model = build_model(meta, state, path)
+    return model.to(device).eval(), meta
+
+
+def check_meta(ckpt: Mapping[str, Any], path: str | os.PathLike) -> dict[str, Any]:
+    where = f"checkpoint {str(path)!r}"
+    if ckpt.get("format") != FORMAT:
+        hint = (" (a per-trial file of `tpsearch run`: export it with `tpsearch export`)"
+                if "state_dict" in ckpt and "arch" in ckpt else "")
+        raise CheckpointError(f"{where} is not a tpsearch export: format {ckpt.get('format')!r}{hint}")
+    if ckpt.get("version") != VERSION:
+        raise CheckpointError(f"{where} has format version {ckpt.get('version')!r}; this tpsearch reads {VERSION}")
+    missing = [k for k in ("state_dict", *META_KEYS) if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{where} lacks {', '.join(missing)}")
+    state, shape = ckpt["state_dict"], ckpt["shape"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{where}: state_dict must map names to tensors")
+    if not isinstance(ckpt["arch"], dict) or not isinstance(ckpt["space"], str):
+        raise CheckpointError(f"{where}: space must be a name and arch a dict")
+    if not isinstance(shape, dict) or any(isinstance(shape.get(k), bool) or not isinstance(shape.get(k), int)
+                                          or shape[k] < 1 for k in SHAPE_KEYS):
+        raise CheckpointError(f"{where}: shape must hold positive integers {', '.join(SHAPE_KEYS)}, "
+                              f"but holds {shape!r}")
+    return {k: v for k, v in ckpt.items() if k != "state_dict"}
+
+
+def build_model(meta: Mapping[str, Any], state: Mapping[str, torch.Tensor], path: str | os.PathLike
+                ) -> torch.nn.Module:
+    """The space's module for `meta`, with `state` loaded; names and shapes must match exactly."""
+    where = f"checkpoint {str(path)!r}"
+    try:
+        space = spaces.get(meta["space"])
+        model = space.build(meta["arch"], **{k: meta["shape"][k] for k in SHAPE_KEYS})
+    except (spaces.UnknownSpaceError, spaces.ArchError) as e:
+        raise CheckpointError(f"{where}: {e}") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (first {missing[0]!r})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (first {unexpected[0]!r})")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} of another shape (first {k!r}: {tuple(state[k].shape)} in the file, "
+                         f"{tuple(expected[k].shape)} in the architecture)")
+        raise CheckpointError(f"{where}: its weights do not fit its architecture: {'; '.join(parts)}")
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _first_non_plain(obj: Any, where: str, depth: int = 0) -> str | None:
+    """None when `obj` is tensors and plain containers only; else what is not, and where."""
+    if depth > 64:
+        return f"{where} nests deeper than 64 levels"
+    if isinstance(obj, torch.Tensor):
+        return None
+    if type(obj) in _PLAIN:
+        return None
+    if type(obj) is dict:
+        for k, v in obj.items():
+            if type(k) not in _PLAIN:
+                return f"{where} has a key of type {type(k).__name__}"
+            problem = _first_non_plain(v, f"{where}[{k!r}]", depth + 1)
+            if problem:
+                return problem
+        return None
+    if type(obj) in (list, tuple):
+        for i, v in enumerate(obj):
+            problem = _first_non_plain(v, f"{where}[{i}]", depth + 1)
+            if problem:
+                return problem
+        return None
+    return f"{where} holds a {type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def json_safe(value: Any) -> Any:
+    """Plain containers for metadata: non-finite floats become None (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _unsupported(e: BaseException) -> str:
+    # torch's message runs to a dozen lines; the name of the refused global is the part worth one line.
+    text = str(e)
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if m:
+        return f"the global {m.group(1)}"
+    m = re.search(r"Unsupported operand (\d+)", text)
+    if m:
+        return f"pickle opcode {m.group(1)}, outside what weights-only loading reads"
+    return _first_line(e)
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(e).__name__

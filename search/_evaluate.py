@@ -1,0 +1,62 @@
+"""`tpsearch evaluate`: an exported checkpoint on a data set's test split: accuracy, per class, confusion matrix."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+from search._checkpoint import load_checkpoint
+from search._errors import UsageError
+
+
+def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, data_dir: str = "data",
+                        device: str = "auto", batch_size: int = 1024) -> dict[str, Any]:
+    """Test-split figures of the checkpoint at `path`, normalised with the mean and std it recorded.
+
+    `dataset` defaults to the checkpoint's own; another one must have the same image shape and class count.
+    The confusion matrix is indexed [true class][predicted class].
+    """
+    import trainers
+
+    model, meta = load_checkpoint(path)
+    recorded = meta.get("dataset") or {}
+    name = dataset or recorded.get("name")
+    if not name:
+        raise UsageError(f"checkpoint {str(path)!r} records no data set: give --dataset")
+    seed = recorded.get("seed", 0) if name == recorded.get("name") else 0
+    data = trainers.load_dataset(name, data_dir, seed=seed if isinstance(seed, int) else 0)
+    shape = meta["shape"]
+    got = {"num_classes": data.num_classes, "in_channels": data.in_channels, "image_size": data.image_size}
+    if got != {k: shape[k] for k in got}:
+        raise UsageError(f"data set {name!r} has {got}, but the checkpoint's model takes "
+                         f"{ {k: shape[k] for k in got} }")
+    mean, std = recorded.get("mean"), recorded.get("std")
+    if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == data.in_channels):
+        raise UsageError(f"checkpoint {str(path)!r} records no per-channel mean and std for its inputs")
+
+    try:
+        dev = trainers.resolve_device(device)
+    except (ValueError, RuntimeError) as e:  # no CUDA here, or a malformed device name
+        raise UsageError(f"--device: {e}") from None
+    model = model.to(dev)
+    k = data.num_classes
+    preds = []
+    with torch.no_grad():
+        for i in range(0, len(data.test_y), batch_size):
+            images = trainers.normalize(data.test_x[i:i + batch_size].to(dev), mean, std)
+            preds.append(model(images).argmax(1).cpu())
+    pred = torch.cat(preds)
+    truth = data.test_y
+    confusion = torch.bincount(truth * k + pred, minlength=k * k).view(k, k)
+    per_true = confusion.sum(1)
+    classes = recorded.get("classes") if name == recorded.get("name") else None
+    classes = [str(c) for c in (classes or data.classes)]
+    per_class = {c: (float(confusion[i, i] / per_true[i]) if per_true[i] else None) for i, c in enumerate(classes)}
+    return {
+        "checkpoint": str(path), "dataset": data.name, "split": "test", "images": len(truth),
+        "test_accuracy": float((pred == truth).float().mean()), "per_class_accuracy": per_class,
+        "classes": classes, "confusion_matrix": confusion.tolist(),
+        "recorded": meta.get("metrics", {}), "trial": (meta.get("provenance") or {}).get("trial"),
+        "study": (meta.get("provenance") or {}).get("study"), "space": meta["space"], "arch": meta["arch"],
+    }

@@ -1,0 +1,420 @@
+"""`tpsearch export`: the best (or a chosen) trial of a study as a checkpoint, optionally retrained in full first.
+
+Steps: 1. check the options and open the study (nothing written yet); 2. pick the trial: a feasible COMPLETE one;
+3. its weights: the file the search kept for it, or a retrain from scratch at full budget that saves its state
+after every epoch to `<out>.resume.pt`, so the same command run again after a kill continues where it stopped;
+4. the test accuracy; 5. the checkpoint, written atomically, then ONNX and TorchScript beside it when asked.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+import spaces
+from search._checkpoint import build_model, json_safe, make_checkpoint, read_plain, save_atomic
+from search._errors import UsageError
+from search._states import is_infeasible
+from search._storage import DEFAULT_STORAGE, _redact, load_study, open_storage
+
+if TYPE_CHECKING:
+    from trainers import Dataset
+
+FORMATS = ("onnx", "torchscript")
+SPLITS = ("train", "train+val")
+
+
+@dataclass
+class ExportOptions:
+    """Everything `tpsearch export` takes; the CLI maps its flags one to one onto these fields."""
+
+    out: str
+    study: str | None = None
+    storage: str = DEFAULT_STORAGE
+    trial: int | None = None          # None: the best feasible completed trial
+    data_dir: str = "data"
+    test: bool = True                 # measure the test accuracy before writing
+    retrain: bool = False             # train the architecture from scratch instead of using the kept weights
+    epochs: int | None = None         # of a retrain; None: the study's epochs
+    on: str = "train"                 # what a retrain trains on: "train", or "train+val" (no validation left)
+    seed: int | None = None           # of the data split and a retrain; None: the study's seed, else 0
+    device: str = "auto"              # of a retrain and the test evaluation
+    formats: list[str] = field(default_factory=list)  # also write "onnx" and/or "torchscript" beside `out`
+    progress: bool = True
+
+
+@dataclass
+class ExportResult:
+    path: str
+    study: str
+    trial: int
+    source: str                       # "search" (the kept weights) or "retrain"
+    epochs: int
+    val_accuracy: float | None
+    test_accuracy: float | None
+    params: int
+    macs: int | None
+    weights_sha256: str
+    resumed_from_epoch: int           # a retrain that continued a killed one: the epochs it found done
+    onnx: str | None = None
+    torchscript: str | None = None
+    seconds: float = 0.0
+
+
+def resume_path(out: Path) -> Path:
+    return out.with_name(out.name + ".resume.pt")
+
+
+def sibling(out: Path, fmt: str) -> Path:
+    """best.pt -> best.onnx, best.torchscript.pt."""
+    stem = out.name[:-len(out.suffix)] if out.suffix else out.name
+    return out.with_name(stem + (".onnx" if fmt == "onnx" else ".torchscript.pt"))
+
+
+def export(opts: ExportOptions) -> ExportResult:
+    started = time.time()
+    _check_options(opts)
+    out = Path(opts.out)
+    storage = open_storage(opts.storage, create=False)
+    study = load_study(storage, opts.study)
+    trial = pick_trial(study, opts.trial)
+    space = spaces.get(_study_attr(study, "space"))
+    arch = trial.user_attrs.get("arch")
+    if not isinstance(arch, dict):
+        raise UsageError(f"trial {trial.number} of study {study.study_name!r} records no architecture")
+    kept = None if opts.retrain else kept_weights(study, trial)  # before the data: a missing file fails at once
+    _prepare_out(out)
+
+    import trainers
+
+    seed = opts.seed if opts.seed is not None else int(study.user_attrs.get("seed", 0))
+    data = trainers.load_dataset(_study_attr(study, "dataset"), opts.data_dir, seed=seed)
+    shape = {"num_classes": data.num_classes, "in_channels": data.in_channels, "image_size": data.image_size}
+    resumed = 0
+    if kept is not None:
+        model = _load_trial_weights(kept, trial, space.name, arch, shape)
+        val_accuracy = trial.value
+        training = {"source": "search", "epochs": int(trial.user_attrs.get("epochs") or 0),
+                    "hparams": trial.user_attrs.get("hparams"), "on": "train", "seed": seed,
+                    "val_accuracy_meaningful": True,
+                    "history": [{"epoch": int(e), "val_accuracy": float(v)}
+                                for e, v in sorted(trial.intermediate_values.items())]}
+    else:
+        epochs = opts.epochs if opts.epochs is not None else int(study.user_attrs.get("epochs") or 0)
+        if epochs < 1:
+            raise UsageError("give --epochs N for the retrain (the study records no epochs)")
+        model, training, resumed = _retrain(study, trial, space, arch, data, shape, epochs, opts, out, seed)
+        val_accuracy = training["history"][-1]["val_accuracy"] if training["val_accuracy_meaningful"] else None
+
+    test_accuracy = None
+    if opts.test:
+        device = trainers.resolve_device(opts.device)  # checked by _check_options
+        # float32 even on CUDA: the figure recorded is the one `tpsearch evaluate` reproduces
+        test_accuracy, _ = trainers.evaluate(model, data.test_x, data.test_y, data, device=device, bf16=False)
+    model = model.to("cpu").eval()
+    meta = {
+        "space": space.name, "arch": arch, "shape": shape,
+        "dataset": {"name": data.name, "classes": list(data.classes), "in_channels": data.in_channels,
+                    "image_size": data.image_size, "mean": list(data.mean), "std": list(data.std), "seed": seed},
+        "metrics": {"val_accuracy": val_accuracy, "test_accuracy": test_accuracy,
+                    "params": space.count_params(arch, **shape), "macs": _macs(trial, space, arch, shape)},
+        "training": training,
+        "provenance": {"study": study.study_name, "trial": trial.number, "storage": _redact(opts.storage),
+                       "tpsearch": _version(), "torch": str(torch.__version__),
+                       "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
+    }
+    ckpt = make_checkpoint(model, json_safe(meta))
+    _write("checkpoint", out, lambda: save_atomic(ckpt, out))
+    if opts.retrain:
+        resume_path(out).unlink(missing_ok=True)  # the export is written: the retrain is done
+    result = ExportResult(
+        path=str(out), study=study.study_name, trial=trial.number, source=training["source"],
+        epochs=training["epochs"], val_accuracy=val_accuracy, test_accuracy=test_accuracy,
+        params=meta["metrics"]["params"], macs=meta["metrics"]["macs"], weights_sha256=ckpt["weights_sha256"],
+        resumed_from_epoch=resumed)
+    meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    for fmt in opts.formats:
+        path = sibling(out, fmt)
+        writer = write_onnx if fmt == "onnx" else write_torchscript
+        _write(fmt, path, lambda: writer(model, meta, path))
+        setattr(result, fmt, str(path))
+    result.seconds = round(time.time() - started, 3)
+    return result
+
+
+# -- 1. options --------------------------------------------------------------------------------------------------
+def _check_options(opts: ExportOptions) -> None:
+    if not opts.out:
+        raise UsageError("give --out FILE.pt")
+    if opts.on not in SPLITS:
+        raise UsageError(f"--on must be one of {', '.join(SPLITS)}, but got {opts.on!r}")
+    if not opts.retrain and (opts.epochs is not None or opts.on != "train"):
+        raise UsageError("--epochs and --on choose how --retrain trains; add --retrain")
+    if opts.epochs is not None and opts.epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, but got {opts.epochs}")
+    for fmt in opts.formats:
+        if fmt not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, but got {fmt!r}")
+    if "onnx" in opts.formats:
+        _need_onnx()
+    from trainers import resolve_device
+
+    try:
+        resolve_device(opts.device)
+    except (ValueError, RuntimeError) as e:  # no CUDA here, or a malformed device name
+        raise UsageError(f"--device: {e}") from None
+    out = Path(opts.out)
+    if out.is_dir():
+        raise UsageError(f"--out {str(out)!r} is a directory; give a file name such as {str(out / 'best.pt')!r}")
+    if any(sibling(out, fmt) == out for fmt in opts.formats):
+        raise UsageError(f"--out {str(out)!r} would be overwritten by its own --format file; use a .pt name")
+
+
+def _prepare_out(out: Path) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot create the folder {str(out.parent)!r} for --out: {e.strerror or e}") from None
+    if not os.access(out.parent, os.W_OK):
+        raise UsageError(f"cannot write to the folder {str(out.parent)!r} of --out")
+
+
+def _write(what: str, path: Path, write: Any) -> Any:
+    try:
+        return write()
+    except OSError as e:
+        raise UsageError(f"cannot write the {what} {str(path)!r}: {e.strerror or e}") from None
+
+
+def _study_attr(study: optuna.Study, key: str) -> Any:
+    value = study.user_attrs.get(key)
+    if value is None:
+        raise UsageError(f"study {study.study_name!r} records no {key!r}: was it written by `tpsearch run`?")
+    return value
+
+
+# -- 2. the trial ------------------------------------------------------------------------------------------------
+def pick_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
+    """Trial `number`, or the best feasible completed one; one clear line when it cannot be exported."""
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None and not is_infeasible(t)]
+    best = max(done, key=lambda t: t.value) if done else None
+    if number is None:
+        if best is None:
+            raise UsageError(f"study {study.study_name!r} has no completed trial yet ({len(trials)} trials): "
+                             f"run the search longer, or wait for it")
+        return best
+    found = [t for t in trials if t.number == number]
+    if not found:
+        span = f"0..{trials[-1].number}" if trials else "none"
+        raise UsageError(f"study {study.study_name!r} has no trial {number} (trials: {span})")
+    t = found[0]
+    hint = f"; the best completed trial is {best.number}" if best is not None else ""
+    if is_infeasible(t):
+        budget = study.user_attrs.get("max_params")
+        raise UsageError(f"trial {number} is an infeasible draw ({_count(t.user_attrs.get('params'))} parameters, "
+                         f"over the budget of {_count(budget)}): it was never trained{hint}")
+    if t.state != TrialState.COMPLETE or t.value is None:
+        why = {TrialState.PRUNED: f"was pruned after {t.user_attrs.get('epochs', '?')} epochs",
+               TrialState.FAIL: f"failed ({t.user_attrs.get('reason', 'no reason recorded')})",
+               TrialState.RUNNING: "is still running", TrialState.WAITING: "is waiting to run"}.get(
+            t.state, f"is {t.state.name}")
+        raise UsageError(f"trial {number} {why}; export takes a completed trial{hint}")
+    return t
+
+
+def _count(n: Any) -> str:
+    return f"{n:,}" if isinstance(n, int) else "?"
+
+
+def kept_weights(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Path:
+    """The file the search kept for `trial`, or a clear error suggesting --retrain."""
+    kept = study.user_attrs.get("checkpoints") or {}
+    path = kept.get(str(trial.number))
+    if not path:
+        which = ", ".join(sorted(kept, key=int)) or "none"
+        raise UsageError(f"trial {trial.number} has no kept weights (the search keeps the best "
+                         f"{len(kept)} completed trials' only: {which}); add --retrain --epochs N to train its "
+                         f"architecture from scratch")
+    if not Path(path).is_file():
+        raise UsageError(f"the weights of trial {trial.number}, {path!r}, are gone (moved or deleted); add "
+                         f"--retrain --epochs N to train its architecture from scratch")
+    return Path(path)
+
+
+def _load_trial_weights(path: Path, trial: optuna.trial.FrozenTrial, space: str, arch: dict[str, Any],
+                        shape: dict[str, int]) -> torch.nn.Module:
+    saved = read_plain(path, "trial checkpoint")
+    if saved.get("arch") != arch or saved.get("space", space) != space:
+        raise UsageError(f"the weights file {str(path)!r} is not trial {trial.number}'s: it holds architecture "
+                         f"{saved.get('arch')!r} of space {saved.get('space')!r}")
+    if not isinstance(saved.get("state_dict"), dict):
+        raise UsageError(f"the weights file {str(path)!r} holds no state_dict")
+    if saved.get("shape") not in (None, shape):
+        raise UsageError(f"the weights file {str(path)!r} was trained on inputs {saved['shape']}, but the "
+                         f"study's data set gives {shape}: is --data-dir the search's?")
+    return build_model({"space": space, "arch": arch, "shape": shape}, saved["state_dict"], path)
+
+
+def _macs(trial: optuna.trial.FrozenTrial, space: spaces.Space, arch: dict[str, Any],
+          shape: dict[str, int]) -> int | None:
+    macs = trial.user_attrs.get("macs")
+    if isinstance(macs, int) and not isinstance(macs, bool) and macs > 0:
+        return macs
+    from search._worker import count_macs
+
+    return count_macs(space, arch, **shape)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tpsearch")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# -- 3. retrain ---------------------------------------------------------------------------------------------------
+def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, space: spaces.Space, arch: dict[str, Any],
+             data: "Dataset", shape: dict[str, int], epochs: int, opts: ExportOptions, out: Path, seed: int
+             ) -> tuple[torch.nn.Module, dict[str, Any], int]:
+    """Train `arch` from scratch with the trial's hyperparameters on the whole split; resumes a killed retrain."""
+    from tqdm import tqdm
+
+    import trainers
+
+    hparams = trial.user_attrs.get("hparams")
+    if not isinstance(hparams, dict):
+        raise UsageError(f"trial {trial.number} records no training hyperparameters: it cannot be retrained")
+    try:
+        config = trainers.TrainConfig.from_hparams(hparams, epochs=epochs, seed=seed, device=opts.device)
+        trainers.resolve_device(config.device)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if opts.on == "train+val":
+        # Validation images join the training set; the trainer still scores them each epoch, which then says
+        # nothing about generalisation (recorded as such below).
+        data = dataclasses.replace(data, train_x=torch.cat([data.train_x, data.val_x]),
+                                   train_y=torch.cat([data.train_y, data.val_y]))
+
+    # What makes a saved state this retrain's: resuming another one would silently mix two runs.
+    job = {"epochs": epochs, "on": opts.on, "seed": seed, "trial": trial.number, "study": study.study_name,
+           "dataset": data.name, "space": space.name, "arch": arch, "hparams": hparams}
+    state_path = resume_path(out)
+    state = None
+    if state_path.exists():
+        saved = read_plain(state_path, "retrain state")
+        theirs = saved.get("job") if isinstance(saved.get("job"), dict) else {}
+        differ = [k for k in job if theirs.get(k) != job[k]]
+        if differ or not isinstance(saved.get("train"), dict):
+            what = ", ".join(k if isinstance(job[k], (dict, list)) else f"{k} {theirs.get(k)!r} there, {job[k]!r} here"
+                             for k in differ[:3]) or "unreadable"
+            raise UsageError(f"{str(state_path)!r} holds the state of another retrain ({what}): rerun that "
+                             f"command, or delete the file to start this one from scratch")
+        state = saved["train"]
+    resumed = int(state["epoch"]) if state else 0
+
+    torch.manual_seed(seed)
+    model = space.build(arch, **shape)
+    bar = tqdm(total=epochs, initial=resumed, desc=f"retrain trial {trial.number} on {opts.on}", unit="epoch",
+               file=sys.stderr, dynamic_ncols=True, disable=not opts.progress)
+    if resumed:
+        bar.write(f"resuming the retrain from epoch {resumed} of {epochs} ({state_path})", file=sys.stderr)
+
+    def on_epoch(report: trainers.EpochReport) -> None:
+        bar.set_postfix({"loss": f"{report.train_loss:.4f}", "val": f"{report.val_accuracy:.4f}"}, refresh=False)
+        bar.update(1)
+
+    def checkpoint(train_state: dict[str, Any]) -> None:
+        _write("retrain state", state_path, lambda: save_atomic({"job": job, "train": train_state}, state_path))
+
+    try:
+        try:
+            result = trainers.train(model, data, config, callback=on_epoch, checkpoint=checkpoint, resume=state)
+        except ValueError as e:  # a state that does not fit this run (another data split size, say)
+            raise UsageError(f"cannot resume from {str(state_path)!r}: {e}; delete it to start over") from None
+    finally:
+        bar.close()
+    if result.status != "completed":
+        raise UsageError(f"retraining trial {trial.number} failed: {result.reason}; nothing exported")
+    meaningful = opts.on == "train"
+    training = {
+        "source": "retrain", "epochs": result.epochs, "hparams": hparams, "on": opts.on, "seed": seed,
+        "val_accuracy_meaningful": meaningful,
+        **({} if meaningful else {"note": "validation images were trained on: their accuracy is not a measure "
+                                          "of generalisation; see metrics.test_accuracy"}),
+        "config": dataclasses.asdict(config), "resumed_from_epoch": resumed, "device": result.device,
+        "history": [dataclasses.asdict(r) for r in result.history],
+    }
+    return model, training, resumed
+
+
+# -- 5. other formats ---------------------------------------------------------------------------------------------
+def _need_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise UsageError("--format onnx needs the onnx and onnxscript packages: pip install 'tpsearch[export]'"
+                         ) from None
+
+
+def _example(meta: dict[str, Any]) -> torch.Tensor:
+    shape = meta["shape"]
+    return torch.zeros(2, shape["in_channels"], shape["image_size"], shape["image_size"])
+
+
+def _about(meta: dict[str, Any]) -> str:
+    """What a reader of the ONNX or TorchScript file needs beside the graph: the input normalisation above all."""
+    return json.dumps({"input": "float32 [batch, channels, size, size]: (pixel / 255 - mean) / std per channel",
+                       **{k: meta[k] for k in ("space", "arch", "shape", "dataset", "metrics", "provenance")}})
+
+
+def write_onnx(model: torch.nn.Module, meta: dict[str, Any], path: Path) -> Path:
+    """ONNX with a dynamic batch dimension (input `images`, output `logits`), through the torch.export exporter."""
+    _need_onnx()
+    model = model.to("cpu").eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(model, (_example(meta),), None, dynamo=True, input_names=["images"],
+                                    output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},),
+                                    verbose=False)
+    program.model.metadata_props["tpsearch"] = _about(meta)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        program.save(tmp, external_data=False)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_torchscript(model: torch.nn.Module, meta: dict[str, Any], path: Path) -> Path:
+    """A traced TorchScript module (`torch.jit.load` runs it without tpsearch), with the metadata as an extra file."""
+    model = model.to("cpu").eval()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export, but still the format
+        #                                  that C++ and mobile runtimes load
+        traced = torch.jit.trace(model, _example(meta))
+        try:
+            torch.jit.save(traced, str(tmp), _extra_files={"tpsearch.json": _about(meta)})
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    return path
+

@@ -1,0 +1,50 @@
+"""One real small study (digits, three trials, their weights kept), searched once and shared by the export tests."""
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+
+@dataclass(frozen=True)
+class SmallStudy:
+    root: Path
+    storage: str
+    name: str
+    data_dir: Path
+    best: int                  # number of the best completed trial
+    kept: dict[str, str]       # trial number -> its kept weights file
+
+    def study(self) -> optuna.Study:
+        return optuna.load_study(study_name=self.name, storage=self.storage)
+
+    def copy(self, dest: Path) -> "SmallStudy":
+        """The same study in a storage of its own, for tests that change it."""
+        dest.mkdir(parents=True, exist_ok=True)
+        # SQLite's backup, not a file copy: the storage runs in WAL mode, so recent commits may live in -wal.
+        with closing(sqlite3.connect(self.root / "studies.db")) as src, \
+                closing(sqlite3.connect(dest / "studies.db")) as dst:
+            src.backup(dst)
+        return SmallStudy(dest, f"sqlite:///{dest}/studies.db", self.name, self.data_dir, self.best, self.kept)
+
+
+@pytest.fixture(scope="session")
+def small_study(tmp_path_factory, ray_session) -> SmallStudy:
+    from search._driver import RunOptions, run_search
+
+    tmp = tmp_path_factory.mktemp("study")
+    opts = RunOptions(dataset="digits", data_dir=str(tmp / "data"), trials=3, epochs=2, max_params=60_000,
+                      storage=f"sqlite:///{tmp}/studies.db", runs_dir=str(tmp / "runs"), concurrency=2,
+                      sampler="random", train_images=256, scheduler="none", progress=False)
+    summary = run_search(opts)
+    assert summary.completed == 3, summary
+    study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
+    done = [t for t in study.get_trials(states=(TrialState.COMPLETE,))]
+    best = max(done, key=lambda t: t.value).number
+    return SmallStudy(tmp, opts.storage, opts.study_name(), tmp / "data", best,
+                      dict(study.user_attrs["checkpoints"]))
