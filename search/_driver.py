@@ -62,6 +62,7 @@ class RunOptions:
     progress: bool = True
     faults: dict[int, str] = field(default_factory=dict)  # test hook: trial number -> fault name
     noop_trainer: bool = False  # benchmark hook: trials report at once without training
+    trial_timeout: float | None = None  # seconds a trial may run before its worker is killed
     dashboard: str | None = None  # rewrite this page while the search runs
     dashboard_every: float = 30.0  # ... at most every this many seconds
 
@@ -146,6 +147,8 @@ def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], list[dict
                              ("--max-retries", opts.max_retries, 0)):
         if value < low:
             raise UsageError(f"{flag} must be at least {low}, but got {value}")
+    if opts.trial_timeout is not None and opts.trial_timeout <= 0:
+        raise UsageError(f"--trial-timeout must be positive seconds, but got {opts.trial_timeout}")
     if opts.concurrency is not None and opts.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, but got {opts.concurrency}")
     if not 0.0 < opts.train_fraction <= 1.0:
@@ -277,6 +280,11 @@ def _tune(opts: RunOptions, searcher: "StudySearcher", runs: Path) -> bool:
             searcher.stopped_by_scheduler = scheduler.stopped
         else:
             scheduler = FIFOScheduler()
+        callbacks = []
+        if opts.trial_timeout:
+            from search._watchdog import TrialWatchdog
+
+            callbacks.append(TrialWatchdog(opts.trial_timeout, searcher.timed_out_after))
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(metric=METRIC, mode="max", search_alg=searcher, scheduler=scheduler,
@@ -285,7 +293,8 @@ def _tune(opts: RunOptions, searcher: "StudySearcher", runs: Path) -> bool:
             run_config=tune.RunConfig(name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
                                       storage_path=str((runs / "ray").resolve()), verbose=0,
                                       failure_config=tune.FailureConfig(max_failures=opts.max_retries),
-                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                                      callbacks=callbacks),
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -24,8 +24,7 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
                     "a training from scratch at full budget, which resumes after a kill when the same command "
                     "runs again.",
         epilog="Example: tpsearch export --study resnet_5m-cifar10 --out best.pt --retrain --epochs 200 "
-               "--on train+val --format onnx",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+               "--on train+val --format onnx")
     p.add_argument("--study", default=None, help="study name (default: the only study in the storage)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help="SQLAlchemy URL of the study storage")
     p.add_argument("--trial", type=int, default=None, metavar="N",
@@ -85,8 +84,7 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
         "evaluate", help="test accuracy, per-class accuracy and confusion matrix of an exported checkpoint",
         description="Evaluate a checkpoint written by `tpsearch export` on the test split of its data set (or "
                     "--dataset), normalised as it was trained. The file is read with weights_only=True and its "
-                    "weights' SHA-256 checked: a file holding pickled code, truncated or altered is refused.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "weights' SHA-256 checked: a file holding pickled code, truncated or altered is refused.")
     p.add_argument("checkpoint", type=Path, help="checkpoint file (FILE.pt)")
     p.add_argument("--dataset", default=None, choices=list(DATASETS),
                    help="data set to test on (default: the one recorded in the checkpoint)")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from dataclasses import asdict
 from typing import Any
@@ -61,6 +63,8 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--concurrency", type=int, default=None, help="at most this many trials at once")
     g.add_argument("--address", default=None,
                    help="join a running Ray cluster (`ray start --head`); default: start Ray locally")
+    g.add_argument("--trial-timeout", type=float, default=None, metavar="SECONDS",
+                   help="kill a trial that runs longer than this (it is recorded FAIL, not retried)")
     g.add_argument("--max-retries", type=int, default=_D.max_retries,
                    help="retries of a trial whose worker died (a killed process, a lost node)")
     p.add_argument("--dashboard", nargs="?", const="", default=None, metavar="PATH",
@@ -82,7 +86,7 @@ def run_run(args: argparse.Namespace) -> int:
         cpus_per_trial=args.cpus_per_trial, concurrency=args.concurrency, address=args.address,
         enqueue=args.enqueue, keep_checkpoints=args.keep_checkpoints, runs_dir=args.runs_dir,
         max_retries=args.max_retries, device=args.device, compile=args.compile, progress=not args.no_progress,
-        dashboard_every=args.dashboard_every)
+        dashboard_every=args.dashboard_every, trial_timeout=args.trial_timeout, faults=_faults_from_env())
     if args.dashboard is not None:
         opts.dashboard = args.dashboard or f"dashboards/{opts.study_name()}.html"
     summary = run_search(opts)
@@ -101,6 +105,14 @@ def run_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     return 0
+
+
+def _faults_from_env() -> dict[int, str]:
+    """Test hook of the fault suite: TPSEARCH_FAULTS='{"3": "nan"}' injects a fault into trial 3."""
+    raw = os.environ.get("TPSEARCH_FAULTS")
+    if not raw:
+        return {}
+    return {int(k): str(v) for k, v in json.loads(raw).items()}
 
 
 def add_status_parser(sub: argparse._SubParsersAction) -> None:

@@ -58,6 +58,7 @@ class StudySearcher(Searcher):
         self.stopped_by_scheduler: set[str] = set()  # the driver shares its scheduler's record here
         self.reported: dict[str, set[int]] = {}
         self.placed: dict[str, str] = {}
+        self.timed_out: dict[str, float] = {}
         self.tally = Tally()
         self.error: str | None = None
         self.stopping = False
@@ -114,6 +115,8 @@ class StudySearcher(Searcher):
         if error or not result or result.get("status") == "failed":
             reason = result.get("reason") or ("interrupted" if self.stopping else "the worker raised or died; "
                                               "see the trial's error file under the run's ray/ folder")
+            if trial_id in self.timed_out:
+                reason = f"timed out after {self.timed_out[trial_id]:.0f} s (--trial-timeout)"
             self._fail(trial, reason)
         else:
             self._report(trial_id, trial, result)
@@ -134,6 +137,10 @@ class StudySearcher(Searcher):
 
     def restore(self, checkpoint_path: str) -> None:
         pass
+
+    def timed_out_after(self, trial_id: str, seconds: float) -> None:
+        """The watchdog killed this trial's worker: record why before Ray Tune reports it failed."""
+        self.timed_out[trial_id] = seconds
 
     # -- the driver's side ---------------------------------------------------------------------------------------
     def fail_live(self, reason: str) -> int:

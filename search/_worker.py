@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,9 @@ def run_trial(config: dict[str, Any], settings: WorkerSettings) -> None:
     fault = config.get("fault")  # the fault suite's hook: a trial that raises on its worker
     if fault == "raise":
         raise RuntimeError("injected fault: the trial raised")
+    if fault == "hang":  # a trial that never reports again (a deadlock, a stuck device)
+        while True:
+            time.sleep(1.0)
 
     torch.manual_seed(settings.seed + int(config.get("trial_number", 0)))
     model = space.build(arch, **shape)

@@ -104,10 +104,10 @@ proc = start_run(tmp, "--address", cluster.address, "--trials", "6", "--epochs",
                  "--seed", "5", "--max-retries", "3")
 on_second = lambda ts: [t for t in ts if t.user_attrs.get("node_id") == second.node_id]
 nodes = lambda ts: {t.user_attrs["node_id"] for t in ts if t.user_attrs.get("node_id")}
-# Kill the second node once both nodes have run trials and one is running there.
-wait_for(lambda: len(nodes(trials(storage, study))) == 2
-         and [t for t in on_second(trials(storage, study)) if t.state == TrialState.RUNNING], 300, proc)
-killed = [t.number for t in on_second(trials(storage, study)) if t.state == TrialState.RUNNING]
+# Kill the second node once both nodes have run trials and one there has most of its epochs still to run.
+early = lambda ts: [t for t in on_second(ts) if t.state == TrialState.RUNNING and len(t.intermediate_values) <= 1]
+wait_for(lambda: len(nodes(trials(storage, study))) == 2 and early(trials(storage, study)), 300, proc)
+killed = [t.number for t in early(trials(storage, study))]
 ran_on = nodes(trials(storage, study))
 cluster.remove_node(second)
 out, err = proc.communicate(timeout=600)
