@@ -4,22 +4,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import torch
-
 import spaces
 from search._archargs import add_arch_arguments, resolve_arch
 from search._output import emit_json
-
-
-def count_macs(space: spaces.Space, arch: dict[str, Any], num_classes: int = 10, in_channels: int = 3,
-               image_size: int = 32) -> int:
-    """Multiply-accumulates of one forward pass on one image, measured by thop on a throwaway model."""
-    from thop import profile  # thop adds counter buffers to the modules it profiles, hence the throwaway model
-
-    model = space.build(arch, num_classes=num_classes, in_channels=in_channels, image_size=image_size).eval()
-    with torch.no_grad():
-        macs, _ = profile(model, inputs=(torch.zeros(1, in_channels, image_size, image_size),), verbose=False)
-    return int(macs)
+from search._worker import count_macs
 
 
 def add_spaces_parser(sub: argparse._SubParsersAction) -> None:

@@ -19,6 +19,8 @@ from optuna.trial import TrialState
 import spaces
 from search._archargs import read_json_file
 from search._errors import UsageError
+from search._lock import DriverLock
+from search._retry import RetryingStorage
 from search._states import is_infeasible, is_trained
 from search._storage import DEFAULT_STORAGE, open_storage, study_names
 from search._worker import METRIC, WorkerSettings, run_trial
@@ -92,9 +94,22 @@ def run_search(opts: RunOptions) -> RunSummary:
     started = time.time()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar says what Optuna's INFO lines would
     space, data_shape, enqueued = _validate(opts)
-    storage = open_storage(opts.storage)
+    storage = RetryingStorage(open_storage(opts.storage))
     name = opts.study_name()
     study = _open_study(storage, name, opts)
+    lock = DriverLock(study)
+    lock.acquire()
+    try:
+        return _run_locked(opts, space, data_shape, enqueued, study, started)
+    finally:
+        lock.release()
+
+
+def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int], enqueued: list[dict[str, Any]],
+                study: optuna.Study, started: float) -> RunSummary:
+    name = study.study_name
+    if study.user_attrs.get("max_params") != opts.max_params:
+        study.set_user_attr("max_params", opts.max_params)
     requeued = _recover_stale(study)
     for arch in enqueued:
         study.enqueue_trial(space.params_of(arch, in_channels=data_shape["in_channels"],

@@ -107,7 +107,7 @@ class StudySearcher(Searcher):
             return
         result = result or {}
         self.placed.pop(trial_id, None)
-        for key in (*PLACEMENT, "macs", "images_per_s"):
+        for key in (*PLACEMENT, "macs", "images_per_s", "checkpoint_error"):
             if key in result:
                 trial.set_user_attr(key, result[key])
         trial.set_user_attr("epochs", int(result.get("epoch", 0)))

@@ -5,6 +5,7 @@ and on a cluster). It reports plain dicts through Ray Tune and writes one checkp
 """
 from __future__ import annotations
 
+import io
 import os
 import socket
 import time
@@ -83,8 +84,11 @@ def run_trial(config: dict[str, Any], settings: WorkerSettings) -> None:
         metrics = {**base, **asdict(epoch), "status": "running"}
         if epoch.epoch == settings.epochs and config.get("checkpoint"):
             # Saved before the last report so that the driver, told the trial completed, finds the file.
-            save_weights(model, Path(config["checkpoint"]), space=space.name, arch=arch, shape=shape)
-            metrics["checkpoint"] = config["checkpoint"]
+            try:
+                save_weights(model, Path(config["checkpoint"]), space=space.name, arch=arch, shape=shape)
+                metrics["checkpoint"] = config["checkpoint"]
+            except OSError as e:  # a full disk costs the weights, never the trained trial
+                metrics["checkpoint_error"] = f"{type(e).__name__}: {e.strerror or e}"
         tune.report(metrics)
 
     result = trainers.train(model, data, train_config, callback=report)
@@ -112,8 +116,17 @@ def save_weights(model: torch.nn.Module, path: Path, **meta: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save({"state_dict": state, **meta}, tmp)
-    os.replace(tmp, path)
+    # Serialised in memory first: torch.save straight to a full disk fails with a RuntimeError from its C++
+    # writer, while a plain write fails with the OSError (ENOSPC) that callers can tell apart.
+    buffer = io.BytesIO()
+    torch.save({"state_dict": state, **meta}, buffer)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a half-written file behind
+        raise
 
 
 def resolve_device(device: str) -> str:

@@ -28,6 +28,8 @@ SKIP_KERNELS = (1, 3)
 MAX_BLOCKS = 16
 CHANNELS = (8, 64)
 _KEYS = ("layers", "blocks", "channels", "kernels", "skip_kernels", "pool")
+# Far beyond any budget, but they keep a hand-written file from asking for a loop of a billion layers.
+LIMITS = {"layers": 16, "blocks": 512, "channels": 65536}
 
 
 def _final_size(image_size: int, layers: int) -> int:
@@ -199,14 +201,18 @@ class ResNet5M(Space):
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
             raise ArchError("in_channels", f"must be a positive integer, but got {in_channels!r}")
         n = _int(arch, "layers")
-        if n < 1:
-            raise ArchError("layers", f"must be at least 1, but got {n}")
+        if not 1 <= n <= LIMITS["layers"]:
+            raise ArchError("layers", f"must be 1..{LIMITS['layers']}, but got {n}")
         c1 = _int(arch, "channels")
         if c1 < 1:
             raise ArchError("channels", f"must be a positive width, but got {c1}")
+        if c1 > LIMITS["channels"]:
+            raise ArchError("channels", f"must be at most {LIMITS['channels']}, but got {c1}")
         blocks = _per_layer(arch, "blocks", n, None)
         if min(blocks) < 1:
             raise ArchError("blocks", f"every layer needs at least 1 block, but got {blocks}")
+        if max(blocks) > LIMITS["blocks"]:
+            raise ArchError("blocks", f"at most {LIMITS['blocks']} blocks per layer, but got {blocks}")
         kernels = _per_layer(arch, "kernels", n, 3)
         skips = _per_layer(arch, "skip_kernels", n, 1)
         inputs = _layer_inputs(image_size, n)
