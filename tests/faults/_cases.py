@@ -1,0 +1,492 @@
+"""The fault suite's cases: each runs a real small search, injects one fault and returns what became of the study.
+
+Shared by the tests in this folder (which assert on the details) and `benchmarks/bench_faults.py` (which prints
+one row per case), so that both exercise exactly the same runs. Every case reads the study back with plain Optuna
+(`optuna.load_study`), never through tpsearch: what a user's own tools see is what counts.
+
+Trials are kept tiny (8x8 digits, a few hundred images, a few epochs). Where a fault must hit a given trial, the
+architectures are enqueued (`--enqueue FILE.json`), so that trial numbers 0, 1, 2, ... are known feasible
+architectures in that order: a fault keyed on a number that the sampler happens to draw over the budget would
+never reach a worker and never fire.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # the benchmark imports this module from benchmarks/
+    sys.path.insert(0, str(REPO))
+
+from tests.search_tests._helpers import running, trained, trials, wait_for  # noqa: E402
+
+STUDY = "resnet_5m-digits"
+DIGITS = dict(num_classes=10, in_channels=1, image_size=8)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+# Small architectures: one layer on the 8x8 digits, 4-6k parameters, a second or two per trial. Distinct widths,
+# because enqueueing the same architecture twice is skipped (Optuna's skip_if_exists).
+SMALL = [{"layers": 1, "blocks": [1], "channels": c, "kernels": [3], "skip_kernels": [1], "pool": 8}
+         for c in range(8, 40)]
+# 165,626 parameters, about 2 s an epoch on 768 images on one core: still running when a test looks for it.
+SLOW = {"layers": 2, "blocks": [2, 2], "channels": 16, "kernels": [3, 3], "skip_kernels": [1, 1], "pool": 4}
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+# -- running searches ------------------------------------------------------------------------------------------------
+def write_archs(folder: Path, archs: list[dict[str, Any]]) -> list[str]:
+    """One JSON file per architecture; returns `--enqueue` arguments (or RunOptions.enqueue items) in order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, arch in enumerate(archs):
+        path = folder / f"arch_{i}.json"
+        path.write_text(json.dumps(arch))
+        paths.append(str(path))
+    return paths
+
+
+def enqueue_args(paths: list[str]) -> list[str]:
+    return [a for p in paths for a in ("--enqueue", p)]
+
+
+def start_run(tmp: Path, *args: str, storage: str | None = None, env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> subprocess.Popen:
+    """`tpsearch run` on digits in its own process group (as a terminal starts it), with optional extra env."""
+    storage = storage or f"sqlite:///{tmp}/studies.db"
+    cmd = [sys.executable, "-m", "search.cli", "run", "--dataset", "digits", "--data-dir", str(tmp / "data"),
+           "--storage", storage, "--runs-dir", str(tmp / "runs"), "--no-progress", *args]
+    full_env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.Popen(cmd, cwd=cwd or tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env=full_env)
+
+
+def run_options(tmp: Path, **kw: Any) -> Any:
+    """RunOptions of an in-process search on digits (the caller's Ray session is reused)."""
+    from search._driver import RunOptions
+
+    base = dict(space="resnet_5m", dataset="digits", data_dir=str(tmp / "data"), trials=3, epochs=2,
+                max_params=200_000, storage=f"sqlite:///{tmp}/studies.db", runs_dir=str(tmp / "runs"),
+                concurrency=2, cpus_per_trial=1, sampler="random", seed=0, train_images=256, scheduler="none",
+                progress=False)
+    base.update(kw)
+    return RunOptions(**base)
+
+
+class Watch(threading.Thread):
+    """Polls the study while a search runs in this thread's parent; once `when(trials)` holds, runs `then(trials)`.
+
+    An in-process search blocks the test's main thread, so the fault is injected from here. Errors are kept for
+    the test to re-raise: an exception in a thread would otherwise pass unnoticed.
+    """
+
+    def __init__(self, storage: str, study: str, when: Callable[[list[FrozenTrial]], Any],
+                 then: Callable[[list[FrozenTrial]], Any], timeout: float = 300) -> None:
+        super().__init__(daemon=True)
+        self.storage, self.study, self.when, self.then, self.timeout = storage, study, when, then, timeout
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.fired = threading.Event()
+        self.cancel = threading.Event()
+
+    def run(self) -> None:
+        deadline = time.time() + self.timeout
+        try:
+            while time.time() < deadline and not self.cancel.is_set():
+                ts = trials(self.storage, self.study)
+                if ts and self.when(ts):
+                    self.result = self.then(ts)
+                    self.fired.set()
+                    return
+                time.sleep(0.1)
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            self.error = e
+
+    def outcome(self) -> Any:
+        self.cancel.set()
+        self.join(timeout=120)
+        if self.error is not None:
+            raise self.error
+        assert self.fired.is_set(), "the fault was never injected: its moment never came"
+        return self.result
+
+
+# -- reading the result ----------------------------------------------------------------------------------------------
+def snapshot(ts: list[FrozenTrial]) -> dict[int, tuple]:
+    """Everything recorded about each finished trial: after a fault, none of it may be missing or different."""
+    return {t.number: (t.state.name, t.values, t.params, t.intermediate_values, t.user_attrs)
+            for t in ts if t.state in FINISHED}
+
+
+def lost(before: dict[int, tuple], ts: list[FrozenTrial]) -> list[int]:
+    """Trials finished in `before` that are gone or changed in `ts`."""
+    now = snapshot(ts)
+    return sorted(n for n, record in before.items() if now.get(n) != record)
+
+
+def ray_failures(runs_dir: Path, study: str = STUDY) -> dict[int, int]:
+    """Ray Tune's own count of failed attempts per trial number, from its experiment state files.
+
+    Ray's record, not ours: it is how a test sees that Ray Tune (not the driver) retried a trial.
+    """
+    counts: dict[int, int] = {}
+    for path in sorted((runs_dir / study / "ray").glob("tune-*/experiment_state-*.json")):
+        for trial_json, runtime_json in json.loads(path.read_text())["trial_data"]:
+            number = json.loads(trial_json)["config"].get("trial_number")
+            failures = json.loads(runtime_json).get("num_failures", 0)
+            if number is not None:
+                counts[number] = counts.get(number, 0) + failures
+    return counts
+
+
+def last_line(text: str) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+@dataclass
+class Case:
+    """One fault injected into one search, and what the study looked like afterwards."""
+
+    fault: str
+    requested: int
+    trials: list[FrozenTrial]
+    before: list[dict[int, tuple]] = field(default_factory=list)  # snapshots taken when the fault struck
+    retried: int = 0
+    rc: int | None = 0
+    error: str | None = None  # the run's own error line, if it ended with one
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lost(self) -> list[int]:
+        return sorted({n for b in self.before for n in lost(b, self.trials)})
+
+    @property
+    def finished(self) -> int:
+        return len(trained(self.trials))
+
+    def outcome(self) -> str:
+        if self.extra.get("skipped"):
+            return f"skipped: {self.extra['skipped']}"
+        if self.rc == 0 and self.error is None and self.finished == self.requested and not running(self.trials):
+            return "completed"
+        return f"error (exit {self.rc}): {self.error or 'finished ' + str(self.finished)}"[:160]
+
+    def row(self) -> dict[str, Any]:
+        return {"fault": self.fault, "requested": self.requested, "finished": self.finished,
+                "lost": len(self.lost), "retried": self.retried, "outcome": self.outcome()}
+
+
+def _communicate(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"tpsearch run did not end in {timeout:.0f} s:\n{err[-3000:]}") from None
+
+
+# -- 1. the driver SIGKILLed three times, then resumed ------------------------------------------------------------
+KILL_ARGS = ["--trials", "5", "--epochs", "2", "--max-params", "60000", "--train-images", "256", "--scheduler",
+             "none", "--sampler", "random", "--concurrency", "2", "--seed", "3"]
+
+
+def driver_sigkill(tmp: Path, kills: int = 3, seed: int = 0) -> Case:
+    """Kill the whole driver (its process group: Ray's local processes too) at a random point, `kills` times.
+
+    Each point is a random delay after the run's next trained trial: then a trial or two is running, the sampler
+    is drawing, or a tell is in flight. Each kill is preceded by a snapshot of every finished trial.
+    """
+    rng = random.Random(seed)
+    storage = f"sqlite:///{tmp}/studies.db"
+    before = []
+    for _ in range(kills):
+        base = len(trained(trials(storage, STUDY)))
+        proc = start_run(tmp, *KILL_ARGS)
+        wait_for(lambda: len(trained(trials(storage, STUDY))) > base, 300, proc)
+        time.sleep(rng.uniform(0.0, 2.0))
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it ended in the meantime
+            pass
+        proc.communicate()
+        before.append(snapshot(trials(storage, STUDY)))
+    proc = start_run(tmp, *KILL_ARGS)
+    _, err = _communicate(proc, 600)
+    ts = trials(storage, STUDY)
+    return Case("driver SIGKILL x3, resumed", 5, ts, before,
+                retried=sum(1 for t in ts if "retry_of" in t.user_attrs), rc=proc.returncode,
+                error=None if proc.returncode == 0 else last_line(err), extra={"stderr": err})
+
+
+# -- 2 and 3. a worker killed; NaN, raise, OOM and hang faults, in one in-process run -------------------------------
+FAULTS = {0: "hang", 2: "nan", 3: "oom", 4: "raise"}  # trial 1 is SLOW: its worker is killed after its first epoch
+VICTIM = 1
+TRIAL_TIMEOUT = 20.0  # well above a normal trial here (a few seconds), so only the hung one times out
+
+
+def worker_faults(tmp: Path) -> Case:
+    """One search on the caller's Ray session: trial 0 hangs, 1 loses its worker process, 2 diverges, 3 runs out
+    of memory, 4 raises; 5 and 6 are plain. Three trained trials are requested (1, 5, 6)."""
+    from search._driver import run_search
+
+    archs = [SMALL[0], SLOW, *SMALL[1:6]]
+    opts = run_options(tmp, trials=3, epochs=4, train_images=768, max_params=200_000, max_retries=1,
+                       enqueue=write_archs(tmp / "archs", archs), faults=dict(FAULTS), trial_timeout=TRIAL_TIMEOUT)
+
+    def is_victim_running(ts: list[FrozenTrial]) -> bool:
+        t = ts[VICTIM] if len(ts) > VICTIM else None
+        # `worker` is set with the first epoch's report; three epochs are still to run when it is seen.
+        return t is not None and t.state == TrialState.RUNNING and "worker" in t.user_attrs
+
+    def kill_worker(ts: list[FrozenTrial]) -> dict[str, Any]:
+        t = ts[VICTIM]
+        before = snapshot(ts)
+        worker = t.user_attrs["worker"]
+        os.kill(int(worker.rsplit(":", 1)[1]), signal.SIGKILL)
+        return {"before": before, "worker": worker, "epochs_then": len(t.intermediate_values)}
+
+    watch = Watch(opts.storage, STUDY, is_victim_running, kill_worker)
+    watch.start()
+    summary = run_search(opts)
+    killed = watch.outcome()
+    ts = trials(opts.storage, STUDY)
+    failures = ray_failures(tmp / "runs")
+    return Case("worker killed; nan, oom, raise, hang", 3, ts, [killed["before"]],
+                retried=sum(failures.values()), rc=0 if summary.error is None and not summary.interrupted else 1,
+                error=summary.error, extra={"killed": killed, "ray_failures": failures, "summary": summary})
+
+
+# -- 4. storage faults -----------------------------------------------------------------------------------------------
+LOCKER = r'''
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
+db.execute("BEGIN IMMEDIATE")  # the write lock: every other writer waits until it is released
+db.execute("SELECT count(*) FROM trials").fetchone()
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("ROLLBACK")
+print("released", flush=True)
+'''
+LOCK_S = 5.0
+
+
+def sqlite_locked(tmp: Path) -> Case:
+    """Another process holds SQLite's write lock for LOCK_S seconds while trials are running."""
+    from search._driver import run_search
+
+    opts = run_options(tmp, trials=3, epochs=3, enqueue=write_archs(tmp / "archs", SMALL[:3]))
+    db = tmp / "studies.db"
+
+    def lock(ts: list[FrozenTrial]) -> dict[str, Any]:
+        before = snapshot(ts)
+        locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(db), str(LOCK_S)], stdout=subprocess.PIPE,
+                                  text=True)
+        assert locker.stdout is not None
+        assert locker.stdout.readline().strip() == "locked"
+        locked_at = time.time()
+        rest, _ = locker.communicate(timeout=60)
+        return {"before": before, "held_s": time.time() - locked_at, "released": "released" in rest,
+                "running_then": len(running(ts))}
+
+    watch = Watch(opts.storage, STUDY, lambda ts: bool(running(ts)), lock)
+    watch.start()
+    summary = run_search(opts)
+    locked = watch.outcome()
+    ts = trials(opts.storage, STUDY)
+    return Case(f"SQLite write-locked {LOCK_S:.0f} s by another process", 3, ts, [locked["before"]],
+                rc=0 if summary.error is None and not summary.interrupted else 1, error=summary.error,
+                extra={"lock": locked, "summary": summary})
+
+
+def mount_tmpfs(folder: Path, size: str = "64k") -> str | None:
+    """A size-limited filesystem at `folder`; the reason it cannot be made (not root, no mount), or None."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return "mounting a tmpfs needs root"
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True,
+                       text=True)
+    return None if r.returncode == 0 else f"mount -t tmpfs is not permitted here: {r.stderr.strip()}"
+
+
+def unmount(folder: Path) -> None:
+    subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+FILLER = 48 * 1024  # of 64 KiB: the 16 KiB left cannot hold even the smallest checkpoint (about 25 KB)
+
+
+def disk_full(tmp: Path) -> Case:
+    """The checkpoint folder on a 64 KiB filesystem that is nearly full: every checkpoint write runs out of space.
+
+    Only the checkpoint folder is small: Ray's own files under RUNS_DIR/STUDY/ray/ have room, since the fault
+    under test is a full disk at the moment the worker writes the trial's weights.
+    """
+    from search._driver import run_search
+
+    opts = run_options(tmp, trials=2, epochs=2, enqueue=write_archs(tmp / "archs", SMALL[:2]))
+    checkpoints = tmp / "runs" / STUDY / "checkpoints"
+    why = mount_tmpfs(checkpoints)
+    if why:
+        return Case("disk full while writing a checkpoint", 2, [], rc=None, extra={"skipped": why})
+    try:
+        (checkpoints / "filler").write_bytes(b"\0" * FILLER)
+        summary = run_search(opts)
+        left = sorted(p.name for p in checkpoints.iterdir())
+    finally:
+        unmount(checkpoints)
+    ts = trials(opts.storage, STUDY)
+    study = optuna.load_study(study_name=STUDY, storage=opts.storage)
+    return Case("disk full while writing a checkpoint", 2, ts, rc=0 if summary.error is None else 1,
+                error=summary.error, extra={"files_left": left, "kept": study.user_attrs.get("checkpoints"),
+                                            "summary": summary})
+
+
+def postgres_restart(tmp: Path, url: str) -> Case:
+    """The PostgreSQL server restarted (`pg_ctlcluster VERSION main restart`) while trials run."""
+    from search._driver import run_search
+
+    name = f"faults-pg-{os.getpid()}-{int(time.time())}"
+    opts = run_options(tmp, trials=3, epochs=3, storage=url, study=name,
+                       enqueue=write_archs(tmp / "archs", SMALL[:3]))
+    version = sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: [int(x) for x in v.split(".")])[-1]
+
+    def restart(ts: list[FrozenTrial]) -> dict[str, Any]:
+        before = snapshot(ts)
+        r = subprocess.run(["pg_ctlcluster", version, "main", "restart"], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        return {"before": before}
+
+    # Once a trial has been trained and another runs: the restart cuts the driver's pooled connections mid-search.
+    watch = Watch(url, name, lambda ts: bool(trained(ts)) and bool(running(ts)), restart)
+    watch.start()
+    try:
+        try:
+            summary = run_search(opts)
+            rc, error = (0 if summary.error is None and not summary.interrupted else 1), summary.error
+        except Exception as e:  # noqa: BLE001 - the case reports how the search ended
+            rc, error, summary = 1, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", None
+        restarted = watch.outcome()
+        ts = trials(url, name)
+    finally:
+        try:
+            optuna.delete_study(study_name=name, storage=url)
+        except Exception:  # noqa: BLE001 - never created, or the server is down: nothing to clean
+            pass
+    return Case("PostgreSQL restarted mid-search", 3, ts, [restarted["before"]], rc=rc, error=error,
+                extra={"summary": summary})
+
+
+# -- 5. two drivers on one study -------------------------------------------------------------------------------------
+def two_drivers(tmp: Path) -> Case:
+    """A second `tpsearch run` of the same study while the first is training; then the same command once the
+    first has ended."""
+    args = ["--trials", "3", "--epochs", "3", "--max-params", "200000", "--train-images", "512", "--scheduler",
+            "none", "--concurrency", "2", *enqueue_args(write_archs(tmp / "archs", [SLOW, *SMALL[:2]]))]
+    storage = f"sqlite:///{tmp}/studies.db"
+    first = start_run(tmp, *args)
+    wait_for(lambda: bool(running(trials(storage, STUDY))), 300, first)
+    before = snapshot(trials(storage, STUDY))
+    second = start_run(tmp, *args)
+    second_out, second_err = _communicate(second, 300)
+    first_running_then = first.poll() is None
+    _, first_err = _communicate(first, 600)
+    after_first = trials(storage, STUDY)
+    third = start_run(tmp, *args)
+    _, third_err = _communicate(third, 300)
+    ts = trials(storage, STUDY)
+    return Case("two drivers on one SQLite study", 3, ts, [before], rc=first.returncode,
+                error=None if first.returncode == 0 else last_line(first_err),
+                extra={"second": (second.returncode, second_err), "first_running_then": first_running_then,
+                       "third": (third.returncode, third_err), "after_first": after_first})
+
+
+# -- 7. load: a 10,000-trial study -----------------------------------------------------------------------------------
+BIG_STUDY = "resnet_5m-synthetic"
+
+
+def make_big_study(path: Path, n: int, seed: int = 0) -> str:
+    """A study of `n` finished trials in the driver's format, bulk-inserted (seconds, not minutes).
+
+    dashboards.testing draws CIFAR-shaped (32x32x3) architectures; the synthetic data set has that shape and needs
+    no download, so `tpsearch run --dataset synthetic` can resume the study.
+    """
+    from dashboards.testing import make_study
+
+    url = f"sqlite:///{path}"
+    study = make_study(n, storage=url, study_name=BIG_STUDY, seed=seed)
+    study.set_user_attr("dataset", "synthetic")
+    return url
+
+
+def status_json(storage: str, cwd: Path) -> tuple[float, dict[str, Any], subprocess.CompletedProcess]:
+    """`tpsearch status --json` as a user runs it: seconds and its JSON."""
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "search.cli", "status", "--storage", storage, "--json"], cwd=cwd,
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=600)
+    seconds = time.perf_counter() - t0
+    return seconds, (json.loads(last_line(r.stdout)) if r.returncode == 0 else {}), r
+
+
+def resume_to_first_ask(storage: str, tmp: Path) -> tuple[float, int]:
+    """Seconds from `run_search` to the searcher's first ask, on the caller's Ray session, one more (noop) trial.
+
+    The searcher's `_ask_feasible` is wrapped to stop the clock; the trial then runs with the no-op trainer.
+    """
+    from search import _searcher
+    from search._driver import run_search
+
+    ts = trials(storage, BIG_STUDY)
+    opts = run_options(tmp, storage=storage, trials=len(trained(ts)) + 1, dataset="synthetic", sampler="tpe",
+                       max_params=5_000_000, noop_trainer=True, keep_checkpoints=0, train_images=None)
+    original = _searcher.StudySearcher._ask_feasible
+    first: list[float] = []
+
+    def timed(self: Any) -> Any:
+        if not first:
+            first.append(time.perf_counter())
+        return original(self)
+
+    _searcher.StudySearcher._ask_feasible = timed
+    try:
+        t0 = time.perf_counter()
+        summary = run_search(opts)
+    finally:
+        _searcher.StudySearcher._ask_feasible = original
+    assert summary.error is None, summary.error
+    return first[0] - t0, len(ts)
+
+
+def tpe_seconds_per_suggestion(sizes: tuple[int, ...] = (100, 1000, 10_000), asks: int = 5,
+                               seed: int = 0) -> dict[str, float]:
+    """Seconds per TPE draw of a whole architecture, as the study grows; the driver's own sampler settings."""
+    import spaces
+    from search._driver import RunOptions, _sampler
+    from dashboards.testing import make_study
+
+    space = spaces.get("resnet_5m")
+    out = {}
+    for n in sizes:
+        base = make_study(n, seed=seed)  # in memory: the sampler's cost, not the storage's
+        study = optuna.create_study(direction="maximize", sampler=_sampler(RunOptions(sampler="tpe", seed=seed)))
+        study.add_trials(base.trials)
+        t0 = time.perf_counter()
+        for _ in range(asks):
+            trial = study.ask()
+            space.suggest(trial)  # CIFAR's shape, like the study's trials
+            space.suggest_training(trial)
+            study.tell(trial, state=TrialState.FAIL)
+        out[str(n)] = (time.perf_counter() - t0) / asks
+    return out

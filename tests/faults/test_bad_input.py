@@ -1,0 +1,201 @@
+"""Bad input, fuzzed: every command line and every architecture or enqueue file ends in a result or one clear line.
+
+Never a traceback, and never a changed study: a refused `tpsearch run` leaves the storage byte-for-byte as it
+was (compared as an sqlite3 dump). Most cases call `search.cli.main` in this process (milliseconds each); a few
+go through a real subprocess, where stderr must hold exactly one line.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from search import cli
+from tests.faults._cases import REPO, STUDY
+
+def _settings(examples: int) -> settings:
+    # derandomize: the same examples every run, so that a failure here is reproducible and the time is stable.
+    return settings(max_examples=examples, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+ABSURD = [0, -1, 17, 513, 65537, 10**6, 10**18, 2**63, -2**63]
+ints = st.one_of(st.integers(-2, 5), st.sampled_from(ABSURD))
+scalars = st.one_of(ints, st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=4), st.booleans(),
+                    st.none())
+per_layer = st.one_of(ints, st.lists(ints, max_size=4), scalars, st.lists(scalars, max_size=3))
+archs = st.fixed_dictionaries({}, optional={
+    "layers": st.one_of(st.integers(-1, 4), st.sampled_from(ABSURD), scalars), "blocks": per_layer,
+    "channels": st.one_of(st.integers(-1, 70), st.sampled_from(ABSURD), scalars), "kernels": per_layer,
+    "skip_kernels": per_layer, "pool": st.one_of(st.integers(-1, 9), st.sampled_from(ABSURD), scalars),
+    "extra": scalars})
+json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5)),
+                           lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                   st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+                           max_leaves=6)
+# A file's text: an architecture-like object, any JSON, or not JSON at all (truncated, binary, empty).
+documents = st.one_of(archs.map(json.dumps), archs.map(json.dumps), json_values.map(json.dumps),
+                      archs.map(lambda a: json.dumps(a)[: max(1, len(json.dumps(a)) // 2)]),
+                      st.binary(max_size=20).map(lambda b: b.decode("latin-1")), st.just(""))
+shape_values = st.one_of(st.integers(-2, 40).map(str), st.sampled_from(["0", "1000000000", "x", "", "1e3", "-"]))
+
+
+def _call(argv: list[str], capsys) -> tuple[int, str, str]:
+    """`tpsearch ARGV` in this process: exit status, stdout, stderr. An exception escapes: that is the failure."""
+    capsys.readouterr()
+    try:
+        rc = cli.main(argv)
+    except SystemExit as e:  # argparse: usage and one error line, exit 2
+        rc = e.code if isinstance(e.code, int) else 1
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _assert_clear(rc: int, out: str, err: str, command: str) -> None:
+    assert "Traceback" not in out + err
+    if rc == 0:
+        return
+    assert rc == 2, (rc, err)
+    lines = err.strip().splitlines()
+    if lines and lines[0].startswith("usage:"):  # argparse's own refusal: the usage, then one error line
+        lines = lines[-1:]
+    assert len(lines) == 1 and lines[0].startswith(f"tpsearch {command}: error: "), err
+
+
+def _dump(db: Path) -> list[str]:
+    con = sqlite3.connect(db)
+    try:
+        return list(con.iterdump())
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> tuple[Path, int]:
+    """A storage with one finished study on digits, as `tpsearch run` leaves it; and its trained count."""
+    from dashboards.testing import make_study
+    from search._states import is_trained
+
+    db = tmp_path_factory.mktemp("storage") / "studies.db"
+    study = make_study(20, storage=f"sqlite:///{db}", study_name=STUDY, seed=5)
+    study.set_user_attr("dataset", "digits")
+    return db, sum(1 for t in study.trials if is_trained(t))
+
+
+def _fresh(pristine, tmp_path: Path) -> tuple[str, list[str]]:
+    db = tmp_path / "studies.db"
+    shutil.copy(pristine[0], db)
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    return f"sqlite:///{db}", _dump(db)
+
+
+@_settings(150)
+@given(doc=documents, size=shape_values, channels=shape_values, classes=shape_values)
+def test_describe_of_any_architecture_file_is_a_result_or_one_line(doc, size, channels, classes, tmp_path, capsys):
+    path = tmp_path / "arch.json"
+    path.write_text(doc, encoding="latin-1")
+    argv = ["describe", "--arch", str(path), "--json"]
+    for flag, value in (("--image-size", size), ("--in-channels", channels), ("--num-classes", classes)):
+        argv += [f"{flag}={value}"]
+    rc, out, err = _call(argv, capsys)
+    _assert_clear(rc, out, err, "describe")
+    if rc == 0:
+        result = json.loads(out.strip().splitlines()[-1])
+        assert isinstance(result["params"], int) and result["params"] > 0 and result["macs"] >= 0
+
+
+@pytest.mark.parametrize("arch, shape", [
+    ({"layers": 16, "blocks": 1, "channels": 65536}, ["--image-size", "65536"]),  # at the caps
+    ({"layers": 1, "blocks": 1, "channels": 8}, ["--image-size", "1000000000"]),
+    ({"layers": 1, "blocks": 1, "channels": 65536}, ["--in-channels", "1000000000"]),
+])
+def test_describe_of_an_enormous_architecture_is_a_result_or_one_line(arch, shape, tmp_path, capsys):
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps(arch))
+    rc, out, err = _call(["describe", "--arch", str(path), "--json", *shape], capsys)
+    _assert_clear(rc, out, err, "describe")
+
+
+@_settings(40)
+@given(doc=documents)
+def test_run_with_any_enqueue_file_is_a_result_or_one_line_and_a_refusal_changes_nothing(doc, pristine, tmp_path,
+                                                                                          capsys):
+    storage, before = _fresh(pristine, tmp_path)
+    path = tmp_path / "arch.json"
+    path.write_text(doc, encoding="latin-1")
+    # --trials no more than the study holds: a valid file is enqueued, nothing is trained.
+    argv = ["run", "--dataset", "digits", "--data-dir", str(tmp_path / "data"), "--storage", storage, "--runs-dir",
+            str(tmp_path / "runs"), "--trials", str(pristine[1]), "--no-progress", "--enqueue", str(path)]
+    rc, out, err = _call(argv, capsys)
+    _assert_clear(rc, out, err, "run")
+    if rc != 0:
+        assert _dump(tmp_path / "studies.db") == before
+
+
+FLAG_VALUES = {
+    "--trials": ["0", "-1", "x"], "--epochs": ["0", "-3", "2", "1.5"], "--max-params": ["0", "5", "-1", "1e9"],
+    "--train-fraction": ["0", "1.5", "nan", "inf", "-0.1", "0.5"], "--train-images": ["0", "-5", "nan", "100"],
+    "--concurrency": ["0", "-2", "2"], "--max-retries": ["-1", "0"], "--keep-checkpoints": ["-1", "0"],
+    "--grace-epochs": ["0", "-1"], "--reduction-factor": ["1", "0", "3"], "--cpus-per-trial": ["0", "-1", "1"],
+    "--gpus-per-trial": ["-1", "0"], "--trial-timeout": ["0", "-5", "10"], "--sampler": ["nope", "", "random"],
+    "--scheduler": ["nope", "none"], "--space": ["nope", "", "../etc"], "--dataset": ["nope", "synthetic", ""],
+    "--storage": ["sqlite:////nonexistent/dir/x.db", "nope://", "postgresql://u:secret@127.0.0.1:1/x"],
+    "--enqueue": ["nope", "tiny", "tpsnet", "/nonexistent.json"], "--seed": ["-1", "x"],
+}
+
+
+@_settings(60)
+@given(flags=st.dictionaries(st.sampled_from(sorted(FLAG_VALUES)), st.just(None), min_size=1, max_size=3)
+       .flatmap(lambda d: st.fixed_dictionaries({k: st.sampled_from(FLAG_VALUES[k]) for k in d})))
+def test_run_with_random_flag_values_is_a_result_or_one_line_and_a_refusal_changes_nothing(flags, pristine,
+                                                                                           tmp_path, capsys):
+    storage, before = _fresh(pristine, tmp_path)
+    argv = ["run", "--dataset", "digits", "--data-dir", str(tmp_path / "data"), "--storage", storage, "--runs-dir",
+            str(tmp_path / "runs"), "--trials", str(pristine[1]), "--max-params", "5000000", "--no-progress"]
+    for flag, value in flags.items():
+        argv += [f"{flag}={value}"]
+    rc, out, err = _call(argv, capsys)
+    _assert_clear(rc, out, err, "run")
+    assert "secret" not in err  # a refused storage URL is shown without its password
+    if rc != 0:
+        assert _dump(tmp_path / "studies.db") == before
+
+
+@pytest.mark.parametrize("flag, value", [("--cpus-per-trial", "nan"), ("--cpus-per-trial", "inf"),
+                                         ("--gpus-per-trial", "nan"), ("--gpus-per-trial", "inf"),
+                                         ("--trial-timeout", "nan"), ("--train-fraction", "nan")])
+def test_non_finite_numbers_are_refused_before_any_write(flag, value, pristine, tmp_path, capsys):
+    """NaN passes every `<` check: `--cpus-per-trial nan` would otherwise reach int(nan) on a worker, and
+    `--trial-timeout nan` would silently never time out."""
+    storage, before = _fresh(pristine, tmp_path)
+    argv = ["run", "--dataset", "digits", "--data-dir", str(tmp_path / "data"), "--storage", storage, "--runs-dir",
+            str(tmp_path / "runs"), "--trials", str(pristine[1]), "--max-params", "5000000", "--no-progress",
+            flag, value]
+    rc, out, err = _call(argv, capsys)
+    _assert_clear(rc, out, err, "run")
+    assert rc == 2, f"{flag} {value} was accepted"
+    assert _dump(tmp_path / "studies.db") == before
+
+
+@pytest.mark.parametrize("args, text", [
+    (["describe", "--arch", "{arch}"], '{"layers": 2, "blocks": [1, 1], "channels": 8, "pool": 99}'),
+    (["describe", "--arch", "{arch}"], "{not json"),
+    (["run", "--dataset", "digits", "--trials", "1", "--enqueue", "{arch}"], '{"layers": 2, "blocks": 1e9}'),
+    (["run", "--dataset", "digits", "--trials", "1", "--enqueue", "{arch}"], "[1, 2, 3]"),
+])
+def test_a_real_process_prints_exactly_one_line_and_exits_2(args, text, tmp_path):
+    """The same refusals from a real `tpsearch` process: no warning or log line from any library around them."""
+    (tmp_path / "arch.json").write_text(text)
+    argv = [a.replace("{arch}", str(tmp_path / "arch.json")) for a in args]
+    r = subprocess.run([sys.executable, "-m", "search.cli", *argv], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(tmp_path)})
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["arch.json"]  # refused before any storage was created

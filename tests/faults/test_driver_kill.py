@@ -1,0 +1,22 @@
+"""The driver SIGKILLed three times at random points, then resumed: nothing finished is lost, the study completes."""
+from __future__ import annotations
+
+from optuna.trial import TrialState
+
+from tests.faults._cases import driver_sigkill
+from tests.search_tests._helpers import running, trained
+
+
+def test_three_sigkills_of_the_driver_lose_no_finished_trial_and_resume_completes(tmp_path):
+    case = driver_sigkill(tmp_path, kills=3, seed=7)
+    assert case.rc == 0, case.extra["stderr"][-3000:]
+    # Every trial finished before each kill is still there, with the same state, values, curve and attributes.
+    assert len(case.before) == 3 and all(case.before)
+    assert case.lost == []
+    assert len(trained(case.trials)) == case.requested
+    assert not running(case.trials)
+    # The only failures are trials a kill left running; their configurations were trained again.
+    failed = [t for t in case.trials if t.state == TrialState.FAIL]
+    assert all(t.user_attrs["reason"].startswith("driver lost") for t in failed)
+    retried = {t.user_attrs["retry_of"] for t in case.trials if "retry_of" in t.user_attrs}
+    assert {t.number for t in failed if t.params} <= retried

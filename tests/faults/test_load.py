@@ -1,0 +1,48 @@
+"""Load: a study of thousands of finished trials reports correctly and resumes without losing any of them.
+
+How fast (status, resume, TPE per suggestion at 100, 1,000 and 10,000 trials) is measured by
+benchmarks/bench_faults.py; here only correctness is asserted.
+"""
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tests.faults._cases import BIG_STUDY, make_big_study, resume_to_first_ask, snapshot, status_json
+from tests.search_tests._helpers import running, trained, trials
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("big")
+    return tmp, make_big_study(tmp / "studies.db", 2000, seed=11)
+
+
+def test_status_counts_match_the_study_read_by_plain_optuna(big):
+    tmp, storage = big
+    _, out, r = status_json(storage, tmp)
+    assert r.returncode == 0, r.stderr
+    ts = optuna.load_study(study_name=BIG_STUDY, storage=storage).trials
+    infeasible = [t for t in ts if t.user_attrs.get("feasible") is False]
+    feasible = [t for t in ts if t.user_attrs.get("feasible") is not False]
+    counts = out["studies"][BIG_STUDY]
+    assert len(ts) == 2000
+    assert counts["infeasible"] == len(infeasible)
+    assert counts["trained"] == len(trained(ts))
+    assert counts["complete"] == sum(1 for t in feasible if t.state == TrialState.COMPLETE)
+    assert counts["pruned"] == sum(1 for t in feasible if t.state == TrialState.PRUNED)
+    assert counts["fail"] == sum(1 for t in feasible if t.state == TrialState.FAIL)
+    best = max((t for t in ts if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    assert out["detail"]["best"][0]["trial"] == best.number
+
+
+def test_resuming_a_large_study_trains_one_more_and_changes_no_finished_trial(big, ray_session):
+    tmp, storage = big
+    before = trials(storage, BIG_STUDY)
+    resume_to_first_ask(storage, tmp)
+    after = trials(storage, BIG_STUDY)
+    assert len(trained(after)) == len(trained(before)) + 1
+    now = snapshot(after)
+    assert all(now.get(n) == record for n, record in snapshot(before).items())
+    assert not running(after)

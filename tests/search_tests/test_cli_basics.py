@@ -1,0 +1,66 @@
+"""The command line's front door: help everywhere, JSON last lines, one-line errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from search import cli
+
+COMMANDS = ["spaces", "describe", "train", "run", "status", "dashboard", "compare", "trials", "export", "evaluate"]
+
+
+def test_every_command_of_the_design_card_is_there_with_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    assert info.value.code == 0
+    top = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command in top
+        with pytest.raises(SystemExit) as info:
+            cli.main([command, "--help"])
+        assert info.value.code == 0
+        assert "usage: tpsearch " + command in capsys.readouterr().out
+
+
+def test_describe_json_reports_params_macs_and_arch():
+    r = subprocess.run([sys.executable, "-m", "search.cli", "describe", "--space", "resnet_5m", "--preset", "tpsnet",
+                        "--json"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["params"] == 4_959_770
+    assert out["macs"] == 730_228_096  # thop's count for TPSNet on one 32x32 image
+    assert out["arch"]["blocks"] == [13, 13, 13]
+
+
+def test_spaces_lists_dimensions_and_presets(capsys):
+    assert cli.main(["spaces", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    space = out["spaces"]["resnet_5m"]
+    assert [d["symbol"] for d in space["dimensions"]] == ["N", "B_i", "C_1", "F_i", "K_i", "P"]
+    assert space["presets"]["tpsnet_model1"]["params"] == 4_865_580
+
+
+@pytest.mark.parametrize("args, message", [
+    (["describe", "--preset", "nope"], "unknown preset 'nope'"),
+    (["describe", "--arch", "/no/such.json"], "cannot read architecture file"),
+    (["describe", "--space", "resnet_9m", "--preset", "tpsnet"], "unknown space 'resnet_9m'"),
+    (["describe", "--preset", "tpsnet", "--image-size", "4"], "layer 3: kernel 3 is larger than its 2x2"),
+])
+def test_user_errors_are_one_line(args, message, capsys):
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_absurd_architecture_files_are_refused_quickly(tmp_path, capsys):
+    for arch, dimension in (({"layers": 10**9, "blocks": 1, "channels": 8}, "layers"),
+                            ({"layers": 2, "blocks": 10**9, "channels": 8}, "blocks"),
+                            ({"layers": 2, "blocks": 1, "channels": 10**12}, "channels"),
+                            ([1, 2], "JSON object")):
+        path = tmp_path / "arch.json"
+        path.write_text(json.dumps(arch))
+        assert cli.main(["describe", "--arch", str(path)]) == 2
+        assert dimension in capsys.readouterr().err
