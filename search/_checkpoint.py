@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import io
 import os
 import pickle
 import re
@@ -65,10 +66,14 @@ def save_atomic(obj: Any, path: Path) -> Path:
     """`torch.save` to a temporary file beside `path`, then rename: a reader never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Serialised in memory first: torch.save straight to a full disk fails with a RuntimeError from its C++
+    # writer, while a plain write fails with the OSError (ENOSPC) that callers can tell apart.
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            f.write(buffer.getbuffer())
             f.flush()
             os.fsync(f.fileno())  # the rename must not land before the bytes do (a power cut)
         os.chmod(tmp, 0o644)  # mkstemp makes the file private; a checkpoint is meant to be shared

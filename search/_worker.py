@@ -5,7 +5,6 @@ and on a cluster). It reports plain dicts through Ray Tune and writes one checkp
 """
 from __future__ import annotations
 
-import io
 import os
 import socket
 import time
@@ -113,20 +112,10 @@ def _noop_trial(config: dict[str, Any], settings: WorkerSettings) -> None:
 
 def save_weights(model: torch.nn.Module, path: Path, **meta: Any) -> None:
     """Weights and the architecture, tensors and plain containers only, written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from search._checkpoint import save_atomic
+
     state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    # Serialised in memory first: torch.save straight to a full disk fails with a RuntimeError from its C++
-    # writer, while a plain write fails with the OSError (ENOSPC) that callers can tell apart.
-    buffer = io.BytesIO()
-    torch.save({"state_dict": state, **meta}, buffer)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(buffer.getbuffer())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # never leave a half-written file behind
-        raise
+    save_atomic({"state_dict": state, **meta}, path)
 
 
 def resolve_device(device: str) -> str:
