@@ -130,7 +130,9 @@ def _summary(study: optuna.Study, frame: pd.DataFrame) -> str:
     if not pd.isna(best):
         number = int(frame.loc[frame["value"].idxmax(), "number"])
         parts.append(f"<span>best accuracy: <b>{best:.2%}</b> (trial {number})</span>")
-    attrs = "".join(f"<span>{esc(k)}: <b>{esc(v)}</b></span>" for k, v in sorted(study.user_attrs.items()))
+    # The settings of the search; bookkeeping (kept checkpoint paths, the driver's lease) is structured, not shown.
+    attrs = "".join(f"<span>{esc(k)}: <b>{esc(v)}</b></span>" for k, v in sorted(study.user_attrs.items())
+                    if isinstance(v, (str, int, float, bool)))
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
     return (f'<h1 id="title">Study {esc(study.study_name)}</h1><div class="meta">{attrs}</div>'
             f'<div class="meta">{"".join(parts)}<span>written {stamp}</span></div>')
