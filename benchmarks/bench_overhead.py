@@ -59,12 +59,15 @@ def run_stock(args: argparse.Namespace, tmp: str) -> tuple[float, dict]:
                                     reuse_actors=True),
         run_config=tune.RunConfig(storage_path=f"{tmp}/stock_ray", verbose=0))
     t0 = time.perf_counter()
-    tuner.fit()
+    results = tuner.fit()
     seconds = time.perf_counter() - t0
     study = optuna.load_study(study_name="stock", storage=storage)
-    truncated = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
-                 and len(t.intermediate_values) < args.epochs]
-    return seconds, {"complete_but_stopped_early": len(truncated), "trials": len(study.trials)}
+    # Ray's results say which trials ASHA stopped before the last epoch; the study says how they were recorded.
+    stopped = sum(1 for r in results if r.metrics and r.metrics.get("epoch", args.epochs) < args.epochs)
+    complete = sum(1 for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE)
+    pruned = sum(1 for t in study.trials if t.state == optuna.trial.TrialState.PRUNED)
+    return seconds, {"stopped_early": stopped, "recorded_complete": complete, "recorded_pruned": pruned,
+                     "complete_but_stopped_early": stopped if pruned == 0 else None, "trials": len(study.trials)}
 
 
 def run_tpsearch(args: argparse.Namespace, tmp: str) -> tuple[float, dict]:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from search import cli
@@ -23,7 +23,9 @@ from tests.faults._cases import REPO, STUDY
 
 def _settings(examples: int) -> settings:
     # derandomize: the same examples every run, so that a failure here is reproducible and the time is stable.
-    return settings(max_examples=examples, deadline=None, derandomize=True,
+    # No shrinking: each example is a command (tenths of a second), and shrinking one failure took minutes.
+    return settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+                    phases=(Phase.explicit, Phase.generate),
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 ABSURD = [0, -1, 17, 513, 65537, 10**6, 10**18, 2**63, -2**63]
 ints = st.one_of(st.integers(-2, 5), st.sampled_from(ABSURD))
@@ -46,13 +48,26 @@ documents = st.one_of(archs.map(json.dumps), archs.map(json.dumps), json_values.
 shape_values = st.one_of(st.integers(-2, 40).map(str), st.sampled_from(["0", "1000000000", "x", "", "1e3", "-"]))
 
 
+class _SearchStarted(AssertionError):
+    pass
+
+
+def _no_search(*args, **kwargs):
+    raise _SearchStarted("a search started: these inputs ask for no training (--trials is what the study holds)")
+
+
 def _call(argv: list[str], capsys) -> tuple[int, str, str]:
     """`tpsearch ARGV` in this process: exit status, stdout, stderr. An exception escapes: that is the failure."""
+    from search import _driver
+
     capsys.readouterr()
+    tune, _driver._tune = _driver._tune, _no_search  # a fuzzed input must never train (nor hang a test on Ray)
     try:
         rc = cli.main(argv)
     except SystemExit as e:  # argparse: usage and one error line, exit 2
         rc = e.code if isinstance(e.code, int) else 1
+    finally:
+        _driver._tune = tune
     out, err = capsys.readouterr()
     return rc, out, err
 
@@ -157,8 +172,10 @@ FLAG_VALUES = {
 def test_run_with_random_flag_values_is_a_result_or_one_line_and_a_refusal_changes_nothing(flags, pristine,
                                                                                            tmp_path, capsys):
     storage, before = _fresh(pristine, tmp_path)
-    argv = ["run", "--dataset", "digits", "--data-dir", str(tmp_path / "data"), "--storage", storage, "--runs-dir",
-            str(tmp_path / "runs"), "--trials", str(pristine[1]), "--max-params", "5000000", "--no-progress"]
+    # --study named: a fuzzed --dataset must meet the existing study (and be refused), not start a new one.
+    argv = ["run", "--study", STUDY, "--dataset", "digits", "--data-dir", str(tmp_path / "data"), "--storage",
+            storage, "--runs-dir", str(tmp_path / "runs"), "--trials", str(pristine[1]), "--max-params", "5000000",
+            "--no-progress"]
     for flag, value in flags.items():
         argv += [f"{flag}={value}"]
     rc, out, err = _call(argv, capsys)

@@ -1,0 +1,131 @@
+"""The fault suite's cases as one table: each runs a real small search, injects its fault and counts what survived.
+
+    python benchmarks/bench_faults.py [--skip-node-loss] [--load-sizes 100,1000,10000]
+
+Columns: fault; trials requested; finished (trained: COMPLETE or PRUNED and feasible); lost (finished before the
+fault, gone or changed after it); retried (Ray Tune's failed attempts, or trials the driver requeued after a kill);
+outcome. The cases are those of tests/faults/ (the same functions, from tests/faults/_cases.py); the lost Ray node
+is tests/search_tests/test_run_faults.py's two-node cluster script, run as it is. Then the load figures: seconds
+per TPE suggestion (the driver's sampler settings) as the study grows, `tpsearch status --json` and a resume up to
+the first ask on a 10,000-trial study. The last line is JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.faults import _cases  # noqa: E402
+
+
+def node_loss(tmp: Path) -> dict:
+    """tests/search_tests/test_run_faults.py's two-node cluster losing a node mid-trial, as a row."""
+    from tests.search_tests.test_run_faults import TWO_NODES
+
+    r = subprocess.run([sys.executable, "-c", TWO_NODES, str(tmp)], capture_output=True, text=True, timeout=900,
+                       cwd=_cases.REPO, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    if r.returncode != 0:
+        return {"fault": "Ray node lost", "requested": 6, "finished": 0, "lost": None, "retried": None,
+                "outcome": f"error: {_cases.last_line(r.stderr)}"[:160]}
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    ok = out["rc"] == 0 and out["trained"] == 6 and out["running"] == 0
+    return {"fault": "Ray node lost", "requested": 6, "finished": out["trained"], "lost": None,
+            "retried": len(out["killed"]),
+            "outcome": "completed" if ok else f"error (exit {out['rc']}): {_cases.last_line(out['err'])}"[:160]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--skip-node-loss", action="store_true", help="leave out the two-node cluster (a minute or two)")
+    p.add_argument("--load-sizes", default="100,1000,10000", help="study sizes for the TPE timing")
+    args = p.parse_args()
+
+    import ray
+
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+
+        def case(name: str, fn, *a) -> None:
+            folder = tmp / name
+            folder.mkdir()
+            t0 = time.perf_counter()
+            try:
+                row = fn(folder, *a).row()
+            except Exception as e:  # noqa: BLE001 - a case that breaks is a row, not the end of the table
+                traceback.print_exc()
+                row = {"fault": name, "requested": None, "finished": None, "lost": None, "retried": None,
+                       "outcome": f"crashed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:160]}
+            row["seconds"] = round(time.perf_counter() - t0, 1)
+            rows.append(row)
+            print(f"  {row['fault']}: {row['outcome']} ({row['seconds']} s)", file=sys.stderr, flush=True)
+
+        # Subprocess cases first: they start their own Ray, and SIGKILL takes their process group down with it.
+        case("driver-sigkill", _cases.driver_sigkill)
+        case("two-drivers", _cases.two_drivers)
+        if not args.skip_node_loss:
+            t0 = time.perf_counter()
+            folder = tmp / "node-loss"
+            folder.mkdir()
+            row = node_loss(folder)
+            row["seconds"] = round(time.perf_counter() - t0, 1)
+            rows.append(row)
+            print(f"  {row['fault']}: {row['outcome']} ({row['seconds']} s)", file=sys.stderr, flush=True)
+
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
+                 log_to_driver=False)
+        try:
+            case("worker-faults", _cases.worker_faults)
+            case("sqlite-locked", _cases.sqlite_locked)
+            case("disk-full", _cases.disk_full)
+            url = os.environ.get("TPSEARCH_TEST_POSTGRES_URL")
+            if url and os.geteuid() == 0 and os.path.isdir("/usr/lib/postgresql"):
+                case("postgres-restart", _cases.postgres_restart, url)
+            else:
+                rows.append({"fault": "PostgreSQL restarted mid-search", "requested": 3, "finished": None,
+                             "lost": None, "retried": None,
+                             "outcome": "skipped: no TPSEARCH_TEST_POSTGRES_URL (eval \"$(scripts/services.sh)\")"})
+
+            # Load: a 10,000-trial study.
+            load = tmp / "load"
+            load.mkdir()
+            t0 = time.perf_counter()
+            storage = _cases.make_big_study(load / "studies.db", 10_000)
+            build_s = time.perf_counter() - t0
+            status_s, status, r = _cases.status_json(storage, load)
+            if r.returncode != 0:
+                print(r.stderr, file=sys.stderr)
+            resume_s, n = _cases.resume_to_first_ask(storage, load)
+        finally:
+            ray.shutdown()
+        sizes = tuple(int(s) for s in args.load_sizes.split(","))
+        tpe = _cases.tpe_seconds_per_suggestion(sizes)
+
+    print(f"\n{'fault':<42} {'requested':>9} {'finished':>8} {'lost':>5} {'retried':>7} {'seconds':>7}  outcome")
+    for row in rows:
+        cells = [("-" if row.get(k) is None else row[k]) for k in ("requested", "finished", "lost", "retried",
+                                                                    "seconds")]
+        print(f"{row['fault']:<42} {cells[0]:>9} {cells[1]:>8} {cells[2]:>5} {cells[3]:>7} {cells[4]:>7}  "
+              f"{row['outcome']}")
+    print(f"\nload: a {n:,}-trial study (built in {build_s:.1f} s): `tpsearch status --json` {status_s:.2f} s "
+          f"(process start included), resume to the first ask {resume_s:.2f} s")
+    print("TPE seconds per suggestion: " + ", ".join(f"{k} trials {v:.3f} s" for k, v in tpe.items()))
+    print(json.dumps({"cases": rows, "tpe_s_per_suggestion": {k: round(v, 4) for k, v in tpe.items()},
+                      "status_s_10000": round(status_s, 3), "resume_s_10000": round(resume_s, 3),
+                      "status_trained_10000": status.get("studies", {}).get(_cases.BIG_STUDY, {}).get("trained")}))
+
+
+if __name__ == "__main__":
+    main()
