@@ -100,10 +100,34 @@ class Watch(threading.Thread):
         self.fired = threading.Event()
         self.cancel = threading.Event()
 
+    def _study_exists(self) -> bool:
+        """Whether the driver has created the study, asked of SQLite directly (read-only) for a SQLite storage.
+
+        Opening the storage with Optuna before the driver has made its tables would race it to create them (both
+        processes run Optuna's schema set-up, and one fails with "table ... already exists").
+        """
+        if not self.storage.startswith("sqlite:///"):
+            return True
+        path = Path(self.storage[len("sqlite:///"):])
+        if not path.exists():
+            return False
+        try:
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+            try:
+                row = con.execute("SELECT 1 FROM studies WHERE study_name = ?", (self.study,)).fetchone()
+                return row is not None and con.execute("SELECT 1 FROM alembic_version").fetchone() is not None
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return False
+
     def run(self) -> None:
         deadline = time.time() + self.timeout
         try:
             while time.time() < deadline and not self.cancel.is_set():
+                if not self._study_exists():
+                    time.sleep(0.1)
+                    continue
                 ts = trials(self.storage, self.study)
                 if ts and self.when(ts):
                     self.result = self.then(ts)

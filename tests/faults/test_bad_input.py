@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -103,12 +104,11 @@ def pristine(tmp_path_factory) -> tuple[Path, int]:
     return db, sum(1 for t in study.trials if is_trained(t))
 
 
-def _fresh(pristine, tmp_path: Path) -> tuple[str, list[str]]:
-    db = tmp_path / "studies.db"
+def _fresh(pristine, tmp_path: Path) -> tuple[Path, str, list[str]]:
+    # A new file for every example: the engine of an earlier in-process run may still hold the last one open.
+    db = tmp_path / f"studies-{uuid.uuid4().hex}.db"
     shutil.copy(pristine[0], db)
-    for suffix in ("-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
-    return f"sqlite:///{db}", _dump(db)
+    return db, f"sqlite:///{db}", _dump(db)
 
 
 @_settings(150)
@@ -142,7 +142,7 @@ def test_describe_of_an_enormous_architecture_is_a_result_or_one_line(arch, shap
 @given(doc=documents)
 def test_run_with_any_enqueue_file_is_a_result_or_one_line_and_a_refusal_changes_nothing(doc, pristine, tmp_path,
                                                                                           capsys):
-    storage, before = _fresh(pristine, tmp_path)
+    db, storage, before = _fresh(pristine, tmp_path)
     path = tmp_path / "arch.json"
     path.write_text(doc, encoding="latin-1")
     # --trials no more than the study holds: a valid file is enqueued, nothing is trained.
@@ -151,7 +151,7 @@ def test_run_with_any_enqueue_file_is_a_result_or_one_line_and_a_refusal_changes
     rc, out, err = _call(argv, capsys)
     _assert_clear(rc, out, err, "run")
     if rc != 0:
-        assert _dump(tmp_path / "studies.db") == before
+        assert _dump(db) == before
 
 
 FLAG_VALUES = {
@@ -171,7 +171,7 @@ FLAG_VALUES = {
        .flatmap(lambda d: st.fixed_dictionaries({k: st.sampled_from(FLAG_VALUES[k]) for k in d})))
 def test_run_with_random_flag_values_is_a_result_or_one_line_and_a_refusal_changes_nothing(flags, pristine,
                                                                                            tmp_path, capsys):
-    storage, before = _fresh(pristine, tmp_path)
+    db, storage, before = _fresh(pristine, tmp_path)
     # --study named: a fuzzed --dataset must meet the existing study (and be refused), not start a new one.
     argv = ["run", "--study", STUDY, "--dataset", "digits", "--data-dir", str(tmp_path / "data"), "--storage",
             storage, "--runs-dir", str(tmp_path / "runs"), "--trials", str(pristine[1]), "--max-params", "5000000",
@@ -182,7 +182,7 @@ def test_run_with_random_flag_values_is_a_result_or_one_line_and_a_refusal_chang
     _assert_clear(rc, out, err, "run")
     assert "secret" not in err  # a refused storage URL is shown without its password
     if rc != 0:
-        assert _dump(tmp_path / "studies.db") == before
+        assert _dump(db) == before
 
 
 @pytest.mark.parametrize("flag, value", [("--cpus-per-trial", "nan"), ("--cpus-per-trial", "inf"),
@@ -191,14 +191,14 @@ def test_run_with_random_flag_values_is_a_result_or_one_line_and_a_refusal_chang
 def test_non_finite_numbers_are_refused_before_any_write(flag, value, pristine, tmp_path, capsys):
     """NaN passes every `<` check: `--cpus-per-trial nan` would otherwise reach int(nan) on a worker, and
     `--trial-timeout nan` would silently never time out."""
-    storage, before = _fresh(pristine, tmp_path)
+    db, storage, before = _fresh(pristine, tmp_path)
     argv = ["run", "--dataset", "digits", "--data-dir", str(tmp_path / "data"), "--storage", storage, "--runs-dir",
             str(tmp_path / "runs"), "--trials", str(pristine[1]), "--max-params", "5000000", "--no-progress",
             flag, value]
     rc, out, err = _call(argv, capsys)
     _assert_clear(rc, out, err, "run")
     assert rc == 2, f"{flag} {value} was accepted"
-    assert _dump(tmp_path / "studies.db") == before
+    assert _dump(db) == before
 
 
 @pytest.mark.parametrize("args, text", [

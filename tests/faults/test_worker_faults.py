@@ -53,6 +53,6 @@ def test_ray_retries_a_raising_trial_max_retries_times_but_never_a_timed_out_one
     failures = case.extra["ray_failures"]
     number = {fault: n for n, fault in FAULTS.items()}
     assert failures[number["raise"]] == 1 + 1  # the first attempt and --max-retries 1
-    assert failures[number["hang"]] == 1  # a hang would only hang again
+    assert failures[number["hang"]] <= 1  # never retried: a hang would only hang again
     # Divergence and OOM end inside the trainer: the worker reports them, Ray sees no failure.
     assert failures[number["nan"]] == failures[number["oom"]] == 0
