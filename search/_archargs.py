@@ -20,12 +20,12 @@ def add_arch_arguments(parser: argparse.ArgumentParser, *, default_preset: str |
 
 def read_json_file(path: Path, what: str) -> Any:
     try:
-        text = Path(path).read_text()
+        data = Path(path).read_bytes()
     except OSError as e:
         raise UsageError(f"cannot read {what} file {str(path)!r}: {e.strerror or e}") from None
     try:
-        return json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return json.loads(data.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise UsageError(f"{what} file {str(path)!r} is not valid JSON: {e}") from None
 
 

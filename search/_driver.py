@@ -6,6 +6,7 @@ an existing study's space and direction) runs before the first write, so bad inp
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 import warnings
@@ -162,6 +163,11 @@ def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], list[dict
                              ("--max-retries", opts.max_retries, 0)):
         if value < low:
             raise UsageError(f"{flag} must be at least {low}, but got {value}")
+    for flag, value in (("--cpus-per-trial", opts.cpus_per_trial), ("--gpus-per-trial", opts.gpus_per_trial),
+                        ("--trial-timeout", opts.trial_timeout), ("--train-fraction", opts.train_fraction),
+                        ("--dashboard-every", opts.dashboard_every)):
+        if value is not None and not math.isfinite(value):
+            raise UsageError(f"{flag} must be a finite number, but got {value}")
     if opts.trial_timeout is not None and opts.trial_timeout <= 0:
         raise UsageError(f"--trial-timeout must be positive seconds, but got {opts.trial_timeout}")
     if opts.concurrency is not None and opts.concurrency < 1:

@@ -148,17 +148,18 @@ def best_rows(study: optuna.Study, top: int) -> list[dict[str, Any]]:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    storage = open_storage(args.storage, create=False)
+    # One cached storage for every read: each optuna.load_study on a bare RDBStorage would read all trials again.
+    storage = optuna.storages.get_storage(open_storage(args.storage, create=False))
     names = study_names(storage)
+    detail_study = load_study(storage, args.study) if (args.study is not None or len(names) == 1) else None
     studies = {}
     for name in names:
         study = optuna.load_study(study_name=name, storage=storage)
         studies[name] = {"space": study.user_attrs.get("space"), "dataset": study.user_attrs.get("dataset"),
                          "max_params": study.user_attrs.get("max_params"), **study_counts(study)}
     detail = None
-    if args.study is not None or len(names) == 1:
-        study = load_study(storage, args.study)
-        detail = {"study": study.study_name, "best": best_rows(study, args.top)}
+    if detail_study is not None:
+        detail = {"study": detail_study.study_name, "best": best_rows(detail_study, args.top)}
     if args.json:
         emit_json({"storage": args.storage, "studies": studies, **({"detail": detail} if detail else {})})
         return 0

@@ -41,7 +41,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
-    return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    # The storage's study list, not optuna.get_all_study_summaries: that one reads every trial of every study.
+    return [s.study_name for s in storage.get_all_studies()]
 
 
 def load_study(storage: optuna.storages.BaseStorage, name: str | None) -> optuna.Study:

@@ -29,7 +29,7 @@ MAX_BLOCKS = 16
 CHANNELS = (8, 64)
 _KEYS = ("layers", "blocks", "channels", "kernels", "skip_kernels", "pool")
 # Far beyond any budget, but they keep a hand-written file from asking for a loop of a billion layers.
-LIMITS = {"layers": 16, "blocks": 512, "channels": 65536}
+LIMITS = {"layers": 16, "blocks": 512, "channels": 65536, "width": 65536, "image_size": 4096}
 
 
 def _final_size(image_size: int, layers: int) -> int:
@@ -196,10 +196,10 @@ class ResNet5M(Space):
         for key in ("layers", "blocks", "channels"):
             if key not in arch:
                 raise ArchError(key, "is required")
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-            raise ArchError("image_size", f"must be a positive integer, but got {image_size!r}")
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-            raise ArchError("in_channels", f"must be a positive integer, but got {in_channels!r}")
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or not 1 <= image_size <= LIMITS["image_size"]:
+            raise ArchError("image_size", f"must be an integer 1..{LIMITS['image_size']}, but got {image_size!r}")
+        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or not 1 <= in_channels <= 4096:
+            raise ArchError("in_channels", f"must be an integer 1..4096, but got {in_channels!r}")
         n = _int(arch, "layers")
         if not 1 <= n <= LIMITS["layers"]:
             raise ArchError("layers", f"must be 1..{LIMITS['layers']}, but got {n}")
@@ -208,6 +208,9 @@ class ResNet5M(Space):
             raise ArchError("channels", f"must be a positive width, but got {c1}")
         if c1 > LIMITS["channels"]:
             raise ArchError("channels", f"must be at most {LIMITS['channels']}, but got {c1}")
+        if c1 * 2 ** n > LIMITS["width"]:
+            raise ArchError("channels", f"the last of {n} layers would be {c1 * 2 ** n} wide (2^N * C_1); "
+                                        f"at most {LIMITS['width']}")
         blocks = _per_layer(arch, "blocks", n, None)
         if min(blocks) < 1:
             raise ArchError("blocks", f"every layer needs at least 1 block, but got {blocks}")
@@ -257,5 +260,5 @@ class ResNet5M(Space):
 
 
 def _check_classes(num_classes: int) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ArchError("num_classes", f"must be a positive integer, but got {num_classes!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= 1_000_000:
+        raise ArchError("num_classes", f"must be an integer 1..1000000, but got {num_classes!r}")
