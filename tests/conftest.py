@@ -22,3 +22,14 @@ def ray_session():
         ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The test PostgreSQL server (scripts/services.sh starts it); in CI its absence is a failure, not a skip."""
+    url = os.environ.get("TPSEARCH_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide PostgreSQL (scripts/services.sh sets TPSEARCH_TEST_POSTGRES_URL)")
+        pytest.skip("no PostgreSQL server: run `eval \"$(scripts/services.sh)\"` first")
+    return url

@@ -34,12 +34,8 @@ def test_a_full_disk_costs_the_checkpoint_never_the_trained_trial(ray_session, t
     assert case.extra["files_left"] == ["filler"]  # no half-written checkpoint left behind
 
 
-def test_a_postgresql_restart_mid_search_is_ridden_out(ray_session, tmp_path):
-    url = os.environ.get("TPSEARCH_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide PostgreSQL (scripts/services.sh sets TPSEARCH_TEST_POSTGRES_URL)")
-        pytest.skip("no PostgreSQL server: run `eval \"$(scripts/services.sh)\"` first")
+def test_a_postgresql_restart_mid_search_is_ridden_out(ray_session, tmp_path, postgres_url):
+    url = postgres_url
     if os.geteuid() != 0 or not os.path.isdir("/usr/lib/postgresql"):
         pytest.skip("restarting the server needs root and Debian's pg_ctlcluster")
     case = postgres_restart(tmp_path, url)

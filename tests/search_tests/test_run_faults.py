@@ -62,12 +62,8 @@ def test_ctrl_c_marks_running_trials_interrupted_and_keeps_the_study_consistent(
     assert trained(ts)
 
 
-def test_postgresql_storage(ray_session, tmp_path):
-    url = os.environ.get("TPSEARCH_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide PostgreSQL (scripts/services.sh sets TPSEARCH_TEST_POSTGRES_URL)")
-        pytest.skip("no PostgreSQL server: run `eval \"$(scripts/services.sh)\"` first")
+def test_postgresql_storage(ray_session, tmp_path, postgres_url):
+    url = postgres_url
     from search._driver import RunOptions, run_search
 
     name = f"pg-{os.getpid()}-{tmp_path.name}"
