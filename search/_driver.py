@@ -182,6 +182,9 @@ def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], list[dict
     import trainers
 
     data = trainers.load_dataset(opts.dataset, opts.data_dir, seed=opts.seed)
+    if opts.train_images is not None and opts.train_images > len(data.train_y):
+        raise UsageError(f"--train-images {opts.train_images} is more than the {len(data.train_y)} training images "
+                         f"of {opts.dataset}")
     shape = {"num_classes": data.num_classes, "in_channels": data.in_channels, "image_size": data.image_size}
     smallest = space.count_params(space.smallest(in_channels=data.in_channels, image_size=data.image_size), **shape)
     if opts.max_params < smallest:

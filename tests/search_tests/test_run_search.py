@@ -137,6 +137,7 @@ def _cli(*args, cwd):
     (["--enqueue", "nope"], "neither a preset"),
     (["--max-params", "100"], "below the smallest configuration"),
     (["--dataset", "imagenet"], "imagenet"),
+    (["--train-images", "100000"], "more than the 1295 training images"),
     (["--storage", "postgresql+psycopg2://u:secret@127.0.0.1:1/db"], "cannot open storage"),
     (["--storage", "sqlite:////proc/nope/studies.db"], "cannot open storage"),
 ])
