@@ -97,13 +97,13 @@ def run_run(args: argparse.Namespace) -> int:
           f"{summary.infeasible} infeasible draws; best {best}; {summary.seconds:.1f} s", file=sys.stderr)
     if args.json:
         emit_json(asdict(summary))
-    if summary.error:
-        print(f"tpsearch run: error: {summary.error}", file=sys.stderr)
-        return 1
-    if summary.interrupted:
+    if summary.interrupted:  # first: an interrupt's FAILs may also have tripped the failure limit
         print("tpsearch run: interrupted; running trials marked FAIL. Run the same command to resume.",
               file=sys.stderr)
         return 130
+    if summary.error:
+        print(f"tpsearch run: error: {summary.error}", file=sys.stderr)
+        return 1
     return 0
 
 

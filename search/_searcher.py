@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,7 +38,6 @@ class Tally:
     infeasible: int = 0
     best_value: float | None = None
     best_params: int | None = None
-    failures: list[str] = field(default_factory=list)
 
 
 class StudySearcher(Searcher):
@@ -61,14 +60,13 @@ class StudySearcher(Searcher):
         self.timed_out: dict[str, float] = {}
         self.tally = Tally()
         self.error: str | None = None
-        self.stopping = False
         self.finished = sum(1 for t in study.get_trials(deepcopy=False) if is_trained(t))
         self.kept: dict[str, str] = dict(study.user_attrs.get("checkpoints", {}))
         self._refresh_best()
 
     # -- Ray Tune's Searcher interface -------------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        if self.error or self.stopping:
+        if self.error:
             return Searcher.FINISHED if not self.live else None
         if self.finished + len(self.live) >= self.target:
             # Wait rather than finish while trials run: one of them may fail and need a replacement.
@@ -113,8 +111,8 @@ class StudySearcher(Searcher):
         trial.set_user_attr("epochs", int(result.get("epoch", 0)))
         trial.set_user_attr("seconds", float(result.get("time_total_s", 0.0)))
         if error or not result or result.get("status") == "failed":
-            reason = result.get("reason") or ("interrupted" if self.stopping else "the worker raised or died; "
-                                              "see the trial's error file under the run's ray/ folder")
+            reason = result.get("reason") or ("the worker raised or died; see the trial's error file under the "
+                                              "run's ray/ folder")
             if trial_id in self.timed_out:
                 reason = f"timed out after {self.timed_out[trial_id]:.0f} s (--trial-timeout)"
             self._fail(trial, reason)
@@ -126,9 +124,8 @@ class StudySearcher(Searcher):
                 self.study.tell(trial, state=TrialState.PRUNED)
                 self.tally.pruned += 1
                 self.finished += 1
-            else:  # ended short of its epochs without the scheduler's word: the run was stopped under it
-                self._fail(trial, "interrupted" if self.stopping else
-                           f"ended after {result.get('epoch', 0)} of {self.epochs} epochs")
+            else:  # ended short of its epochs without the scheduler's word
+                self._fail(trial, f"ended after {result.get('epoch', 0)} of {self.epochs} epochs")
         self.reported.pop(trial_id, None)
         self.on_change()
 
@@ -204,8 +201,7 @@ class StudySearcher(Searcher):
             warnings.simplefilter("ignore")
             self.study.tell(trial, state=TrialState.FAIL)
         self.tally.failed += 1
-        self.tally.failures.append(f"trial {trial.number}: {reason}")
-        if self.tally.failed >= self.max_failures and not self.stopping:
+        if self.tally.failed >= self.max_failures:
             self.error = f"{self.tally.failed} trials failed (last: {reason}); stopping the search"
 
     def _keep_best(self, number: int, value: float, path: str) -> None:
