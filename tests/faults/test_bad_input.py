@@ -7,7 +7,6 @@ go through a real subprocess, where stderr must hold exactly one line.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import sqlite3
 import subprocess

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import optuna
-import pytest
 from optuna.trial import TrialState
 
 from tests.search_tests._helpers import running, start_run, trained, trials, wait_for
