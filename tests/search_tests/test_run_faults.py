@@ -101,8 +101,13 @@ on_second = lambda ts: [t for t in ts if t.user_attrs.get("node_id") == second.n
 nodes = lambda ts: {t.user_attrs["node_id"] for t in ts if t.user_attrs.get("node_id")}
 # Kill the second node once both nodes have run trials and one there has most of its epochs still to run.
 early = lambda ts: [t for t in on_second(ts) if t.state == TrialState.RUNNING and len(t.intermediate_values) <= 1]
-wait_for(lambda: len(nodes(trials(storage, study))) == 2 and early(trials(storage, study)), 300, proc)
-killed = [t.number for t in early(trials(storage, study))]
+seen = {}
+def ready():
+    ts = trials(storage, study)  # one snapshot decides both the moment and the trial that is killed
+    seen["killed"] = [t.number for t in early(ts)]
+    return len(nodes(ts)) == 2 and bool(seen["killed"])
+wait_for(ready, 300, proc)
+killed = seen["killed"]
 ran_on = nodes(trials(storage, study))
 cluster.remove_node(second)
 out, err = proc.communicate(timeout=600)
@@ -129,5 +134,6 @@ def test_two_node_cluster_survives_losing_a_node(tmp_path):
     assert out["nodes"] == 2  # trials ran on both nodes
     assert out["trained"] == 6 and out["running"] == 0
     # The trial that ran on the lost node was retried by Ray Tune on the head node and finished there.
+    assert out["killed"]
     assert all(s in ("COMPLETE", "PRUNED") for s in out["killed_states"])
     assert all(n == out["head"] for n in out["killed_final_node"])
