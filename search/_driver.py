@@ -65,6 +65,7 @@ class RunOptions:
     progress: bool = True
     faults: dict[int, str] = field(default_factory=dict)  # test hook: trial number -> fault name
     noop_trainer: bool = False  # benchmark hook: trials report at once without training
+    max_infeasible_draws: int = 2000  # consecutive draws over the budget before the run gives up
     trial_timeout: float | None = None  # seconds a trial may run before its worker is killed
     dashboard: str | None = None  # rewrite this page while the search runs
     dashboard_every: float = 30.0  # ... at most every this many seconds
@@ -121,7 +122,8 @@ def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int
     runs = Path(opts.runs_dir) / name
     searcher = StudySearcher(study, space, shape=data_shape, max_params=opts.max_params, epochs=opts.epochs,
                              target=opts.trials, checkpoint_dir=runs / "checkpoints",
-                             keep_checkpoints=opts.keep_checkpoints, faults=opts.faults)
+                             keep_checkpoints=opts.keep_checkpoints, faults=opts.faults,
+                             max_infeasible_draws=opts.max_infeasible_draws)
     interrupted = False
     page = _LivePage(study, opts) if opts.dashboard else None
     if searcher.finished < opts.trials:

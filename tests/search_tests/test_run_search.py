@@ -213,3 +213,13 @@ def test_live_dashboard_is_written_during_the_run(ray_session, tmp_path):
     run_search(opts)
     text = page.read_text()
     assert opts.study_name() in text and "plotly" in text.lower()
+
+
+def test_a_budget_the_space_cannot_meet_ends_the_run_with_a_clear_error(ray_session, tmp_path):
+    smallest = SPACE.count_params(SPACE.smallest(in_channels=1, image_size=8), **DIGITS)
+    opts = _options(tmp_path, trials=2, max_params=smallest, max_infeasible_draws=50)
+    summary = run_search(opts)
+    assert summary.finished == 0
+    assert summary.error and "no configuration of space 'resnet_5m' under" in summary.error
+    study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
+    assert len(study.trials) == 50 and all(t.user_attrs["feasible"] is False for t in study.trials)
