@@ -16,9 +16,7 @@ import time
 import optuna
 import torch
 
-import spaces
-
-
+from tpsearch import spaces
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--space", default="resnet_5m")

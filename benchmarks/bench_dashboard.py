@@ -18,8 +18,8 @@ from pathlib import Path
 
 import optuna
 
-import dashboards
-from dashboards.testing import make_study
+from tpsearch import dashboards
+from tpsearch.dashboards.testing import make_study
 
 LIMIT_S, LIMIT_MB = 15.0, 20.0
 

@@ -4,8 +4,8 @@
 
 Columns: fault; trials requested; finished (trained: COMPLETE or PRUNED and feasible); lost (finished before the
 fault, gone or changed after it); retried (Ray Tune's failed attempts, or trials the driver requeued after a kill);
-outcome. The cases are those of tests/faults/ (the same functions, from tests/faults/_cases.py); the lost Ray node
-is tests/search_tests/test_run_faults.py's two-node cluster script, run as it is. Then the load figures: seconds
+outcome. The cases are those of tests/search_tests/faults_tests/ (the same functions, from
+`tpsearch.search.testing`), the lost Ray node included. Then the load figures: seconds
 per TPE suggestion (the driver's sampler settings) as the study grows, `tpsearch status --json` and a resume up to
 the first ask on a 10,000-trial study. The last line is JSON.
 """
@@ -25,21 +25,17 @@ from pathlib import Path
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.faults import _cases  # noqa: E402
+from tpsearch.search import testing as _cases  # noqa: E402  (after the environment above)
 
 
 def node_loss(tmp: Path) -> dict:
-    """tests/search_tests/test_run_faults.py's two-node cluster losing a node mid-trial, as a row."""
-    from tests.search_tests.test_run_faults import TWO_NODES
-
-    r = subprocess.run([sys.executable, "-c", TWO_NODES, str(tmp)], capture_output=True, text=True, timeout=900,
-                       cwd=_cases.REPO, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
-    if r.returncode != 0:
+    """The two-node cluster losing a node mid-trial, as a row."""
+    try:
+        out = _cases.two_node_cluster(tmp)
+    except AssertionError as e:
         return {"fault": "Ray node lost", "requested": 6, "finished": 0, "lost": None, "retried": None,
-                "outcome": f"error: {_cases.last_line(r.stderr)}"[:160]}
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+                "outcome": f"error: {_cases.last_line(str(e))}"[:160]}
     ok = out["rc"] == 0 and out["trained"] == 6 and out["running"] == 0
     return {"fault": "Ray node lost", "requested": 6, "finished": out["trained"], "lost": None,
             "retried": len(out["killed"]),

@@ -77,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from trainers import DeviceLoader, make_synthetic
+    from tpsearch.trainers import DeviceLoader, make_synthetic
 
     data = make_synthetic(args.images * 10 // 9 + 2)
     x, y = data.train_x[:args.images], data.train_y[:args.images]

@@ -34,8 +34,7 @@ def stock_trainable(config: dict) -> None:
 
 
 def define_by_run(trial, epochs: int) -> dict:
-    import spaces
-
+    from tpsearch import spaces
     space = spaces.get("resnet_5m")
     space.suggest(trial)
     space.suggest_training(trial)
@@ -73,17 +72,18 @@ def run_stock(args: argparse.Namespace, tmp: str) -> tuple[float, dict]:
 def run_tpsearch(args: argparse.Namespace, tmp: str) -> tuple[float, dict]:
     import optuna
 
-    from search._driver import RunOptions, run_search
+    from tpsearch.search import RunOptions, run_search
+    from tpsearch.search.testing import noop_trial
 
     opts = RunOptions(dataset="synthetic", data_dir=f"{tmp}/data", trials=args.trials, epochs=args.epochs,
                       storage=f"sqlite:///{tmp}/tpsearch.db", runs_dir=f"{tmp}/runs", concurrency=args.concurrency,
-                      reduction_factor=2, progress=False, noop_trainer=True, keep_checkpoints=0)
+                      reduction_factor=2, progress=False, keep_checkpoints=0)
     t0 = time.perf_counter()
-    summary = run_search(opts)
+    summary = run_search(opts, trainable=noop_trial)
     seconds = time.perf_counter() - t0
     study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
-    return seconds, {"finished": summary.finished, "pruned": summary.pruned, "infeasible": summary.infeasible,
-                     "trials": len(study.trials)}
+    return seconds, {"finished": summary.finished, "pruned": summary.counts["pruned"],
+                     "infeasible": summary.counts["infeasible"], "trials": len(study.trials)}
 
 
 def main() -> None:

@@ -23,8 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_loader import seed_loader  # noqa: E402  (the same seed input path as the loader benchmark)
+from bench_loader import seed_loader  # the same seed input path as the loader benchmark (this script's folder)
 
 
 def seed_loop(model: nn.Module, loader, device: torch.device, epochs: int) -> float:
@@ -60,8 +59,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile in the trainer")
     args = parser.parse_args()
 
-    import spaces
-    from trainers import TrainConfig, make_synthetic, resolve_device, train
+    from tpsearch import spaces
+    from tpsearch.trainers import TrainConfig, make_synthetic, resolve_device, train
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"

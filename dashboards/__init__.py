@@ -9,9 +9,9 @@
 The package never opens storage: callers pass an `optuna.Study` (the CLI opens it through `search`).
 `dashboards.testing.make_study` makes synthetic studies in the driver's format for tests and benchmarks.
 """
-from dashboards._figures import pareto_mask
-from dashboards._frame import STATUSES, status_of, trials_frame
-from dashboards._page import (comparison_html, dashboard_html, evaluation_html, write_comparison, write_dashboard,
+from tpsearch.dashboards._figures import pareto_mask
+from tpsearch.dashboards._frame import STATUSES, status_of, trials_frame
+from tpsearch.dashboards._page import (comparison_html, dashboard_html, evaluation_html, write_comparison, write_dashboard,
                               write_evaluation)
 
 __all__ = ["STATUSES", "comparison_html", "dashboard_html", "evaluation_html", "pareto_mask", "status_of",

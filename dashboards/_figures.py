@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
-from dashboards._frame import STATUSES, numeric
+from tpsearch.dashboards._frame import STATUSES, numeric
 
 COLORS = {"complete": "#1f77b4", "pruned": "#a0a0a0", "infeasible": "#ff7f0e", "failed": "#d62728",
           "running": "#2ca02c", "waiting": "#bcbd22"}

@@ -2,7 +2,8 @@
 
 Columns follow `optuna.Study.trials_dataframe` where they overlap (`number`, `value`, `state`, `datetime_start`,
 `datetime_complete`, `params_<name>`, `user_attrs_<name>`), plus what the dashboards need:
-  status           complete | pruned | infeasible | failed | running | waiting  (infeasible = pruned over budget)
+  status           the trial's outcome (`tpsearch.search.Outcome`): complete | pruned | infeasible | failed |
+                   running | waiting
   accuracy         the value, or else the last reported validation accuracy (a pruned trial's score at its rung)
   last_epoch       the last epoch reported
   best_value       the best value so far, by trial number
@@ -20,11 +21,11 @@ from typing import Any, Iterable
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
-STATUSES = ("complete", "pruned", "infeasible", "failed", "running", "waiting")
-_STATUS = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
-           TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
+from tpsearch.search._outcome import Outcome, outcome_of
+
+STATUSES = tuple(o.value for o in Outcome)
 
 
 def trials_of(study: optuna.Study) -> list[FrozenTrial]:
@@ -33,9 +34,7 @@ def trials_of(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def status_of(trial: FrozenTrial) -> str:
-    if trial.state == TrialState.PRUNED and trial.user_attrs.get("feasible") is False:
-        return "infeasible"
-    return _STATUS[trial.state]
+    return outcome_of(trial).value
 
 
 def _flat_arch(arch: Any) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -19,8 +18,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from optuna.trial import FrozenTrial
 
-from dashboards import _figures as F
-from dashboards._frame import STATUSES, trials_frame, trials_of
+from tpsearch._files import atomic_write
+from tpsearch.dashboards import _figures as F
+from tpsearch.dashboards._frame import STATUSES, trials_frame, trials_of
 
 TOP = 10
 
@@ -67,22 +67,6 @@ def _page(title: str, body: str) -> str:
             f"<title>{esc(title)}</title><style>{_CSS}</style>\n"
             f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head><body>\n{body}\n'
             f"<script>{_FIT}</script></body></html>\n")
-
-
-def _write(text: str, path: str | os.PathLike) -> Path:
-    """Write atomically (temp file, then rename): a browser reloading during a run never sees half a page."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a page is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _blank(v: Any) -> Any:
@@ -180,7 +164,7 @@ def write_dashboard(study: optuna.Study, path: str | os.PathLike, *, max_params:
 
     `max_params` draws the budget line; by default it is the study's `max_params` user attribute.
     """
-    return _write(dashboard_html(study, max_params=max_params, trials=trials), path)
+    return atomic_write(path, dashboard_html(study, max_params=max_params, trials=trials))
 
 
 def comparison_html(studies: Iterable[optuna.Study]) -> str:
@@ -212,7 +196,7 @@ def comparison_html(studies: Iterable[optuna.Study]) -> str:
 
 def write_comparison(studies: Iterable[optuna.Study], path: str | os.PathLike) -> Path:
     """Write the comparison page of `studies` to `path` atomically."""
-    return _write(comparison_html(studies), path)
+    return atomic_write(path, comparison_html(studies))
 
 
 def evaluation_html(result: dict[str, Any]) -> str:
@@ -241,4 +225,4 @@ def evaluation_html(result: dict[str, Any]) -> str:
 
 def write_evaluation(result: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write the page of an evaluation result (see `search.evaluate_checkpoint`) to `path` atomically."""
-    return _write(evaluation_html(result), path)
+    return atomic_write(path, evaluation_html(result))

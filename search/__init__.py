@@ -1,10 +1,17 @@
-"""The search driver: CLI, Ray Tune wiring, Optuna sampling, the parameter budget, storage and export.
+"""The search: options, the driver that asks Optuna and trains on Ray Tune, a trial's outcome, and its rooms.
 
-    >>> from search import load_checkpoint
-    >>> model, meta = load_checkpoint("best.pt")  # eval mode; meta: space, arch, dataset, metrics  # doctest: +SKIP
+    >>> from tpsearch.search import RunOptions, run_search
+    >>> summary = run_search(RunOptions(dataset="digits", trials=4, epochs=2, max_params=60_000,
+    ...                                 train_images=256, storage="sqlite:///studies.db"))  # doctest: +SKIP
+    >>> summary.best_value, summary.counts  # doctest: +SKIP
+
+Subpackages: `cli` (the `tpsearch` command), `storages` (opening, retries, the driver lease), `export`
+(the checkpoint format, export, evaluate, ONNX/TorchScript); `testing` holds the fault cases that tests and
+benchmarks share.
 """
-from search._checkpoint import load_checkpoint
-from search._errors import CheckpointError, UsageError
-from search._evaluate import evaluate_checkpoint
+from tpsearch.search._driver import run_search
+from tpsearch.search._options import METRIC, SAMPLERS, SCHEDULERS, RunOptions, RunSummary
+from tpsearch.search._outcome import Outcome, best_trial, count_outcomes, is_trained, outcome_of, ranked
 
-__all__ = ["CheckpointError", "UsageError", "evaluate_checkpoint", "load_checkpoint"]
+__all__ = ["METRIC", "Outcome", "RunOptions", "RunSummary", "SAMPLERS", "SCHEDULERS", "best_trial", "count_outcomes",
+           "is_trained", "outcome_of", "ranked", "run_search"]

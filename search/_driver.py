@@ -5,133 +5,69 @@ an existing study's space and direction) runs before the first write, so bad inp
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
-import math
 import os
+import sys
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import optuna
 from optuna.trial import TrialState
 
-import spaces
-from search._archargs import read_json_file
-from search._errors import UsageError
-from search._lock import DriverLock
-from search._retry import RetryingStorage
-from search._states import is_infeasible, is_trained
-from search._storage import DEFAULT_STORAGE, open_storage, study_names
-from search._worker import METRIC, WorkerSettings, run_trial
+from tpsearch import spaces
+from tpsearch.exceptions import UsageError
+from tpsearch.search._options import METRIC, RunOptions, RunSummary
+from tpsearch.search._outcome import Outcome, best_trial, count_outcomes
+from tpsearch.search._worker import run_trial
+from tpsearch._files import read_json
+from tpsearch.search.storages import DriverLease, RetryingStorage, open_storage, study_names
 
 if TYPE_CHECKING:
-    from search._searcher import StudySearcher
-
-SAMPLERS = ("tpe", "random")
-SCHEDULERS = ("asha", "none")
+    from tpsearch.search._searcher import StudySearcher
 
 
-@dataclass
-class RunOptions:
-    """Everything `tpsearch run` takes; the CLI maps its flags one to one onto these fields."""
+def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None) -> RunSummary:
+    """Search as `opts` says until the study holds `opts.trials` trained trials; resumes the study if it exists.
 
-    space: str = "resnet_5m"
-    trials: int = 200
-    study: str | None = None
-    storage: str = DEFAULT_STORAGE
-    sampler: str = "tpe"
-    seed: int = 0
-    max_params: int = 5_000_000
-    dataset: str = "cifar10"
-    data_dir: str = "data"
-    epochs: int = 15
-    train_fraction: float = 1.0
-    train_images: int | None = None
-    scheduler: str = "asha"
-    grace_epochs: int = 1
-    reduction_factor: int = 3
-    gpus_per_trial: float | None = None  # None: 1 where the cluster has GPUs, else 0
-    cpus_per_trial: float = 1.0
-    concurrency: int | None = None
-    address: str | None = None
-    enqueue: list[str] = field(default_factory=list)
-    keep_checkpoints: int = 5
-    runs_dir: str = "runs"
-    max_retries: int = 2
-    device: str = "auto"
-    compile: bool = False
-    progress: bool = True
-    faults: dict[int, str] = field(default_factory=dict)  # test hook: trial number -> fault name
-    noop_trainer: bool = False  # benchmark hook: trials report at once without training
-    max_infeasible_draws: int = 2000  # consecutive draws over the budget before the run gives up
-    trial_timeout: float | None = None  # seconds a trial may run before its worker is killed
-    dashboard: str | None = None  # rewrite this page while the search runs
-    dashboard_every: float = 30.0  # ... at most every this many seconds
-
-    def study_name(self) -> str:
-        return self.study or f"{self.space}-{self.dataset}"
-
-
-@dataclass
-class RunSummary:
-    study: str
-    storage: str
-    requested: int
-    finished: int
-    completed: int
-    pruned: int
-    failed: int
-    infeasible: int
-    best_value: float | None
-    best_params: int | None
-    best_trial: int | None
-    seconds: float
-    interrupted: bool
-    error: str | None
-
-
-def run_search(opts: RunOptions) -> RunSummary:
+    `trainable` replaces the worker's training (`trainable(config, opts=..., space=...)`): benchmarks pass
+    `tpsearch.search.testing.noop_trial` to measure what orchestration alone costs.
+    """
     started = time.time()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar says what Optuna's INFO lines would
     space, data_shape, enqueued = _validate(opts)
     storage = RetryingStorage(open_storage(opts.storage))
-    name = opts.study_name()
-    study = _open_study(storage, name, opts)
-    lock = DriverLock(study)
-    lock.acquire()
+    study = _open_study(storage, opts.study_name(), opts)
+    lease = DriverLease(study)
+    lease.acquire()
     try:
-        return _run_locked(opts, space, data_shape, enqueued, study, started)
+        return _run_locked(opts, space, data_shape, enqueued, study, started, trainable or run_trial)
     finally:
-        lock.release()
+        lease.release()
 
 
 def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int], enqueued: list[dict[str, Any]],
-                study: optuna.Study, started: float) -> RunSummary:
+                study: optuna.Study, started: float, trainable: Callable[..., None]) -> RunSummary:
     name = study.study_name
-    if study.user_attrs.get("max_params") != opts.max_params:
-        study.set_user_attr("max_params", opts.max_params)
     requeued = _recover_stale(study)
     for arch in enqueued:
         study.enqueue_trial(space.params_of(arch, in_channels=data_shape["in_channels"],
                                             image_size=data_shape["image_size"]), skip_if_exists=True)
 
-    from search._searcher import StudySearcher  # imports Ray Tune: only when a search really runs
+    from tpsearch.search._searcher import StudySearcher  # imports Ray Tune: only when a search really runs
 
     runs = Path(opts.runs_dir) / name
-    searcher = StudySearcher(study, space, shape=data_shape, max_params=opts.max_params, epochs=opts.epochs,
-                             target=opts.trials, checkpoint_dir=runs / "checkpoints",
-                             keep_checkpoints=opts.keep_checkpoints, faults=opts.faults,
-                             max_infeasible_draws=opts.max_infeasible_draws)
+    searcher = StudySearcher(study, space, opts, shape=data_shape, checkpoint_dir=runs / "checkpoints")
     interrupted = False
     page = _LivePage(study, opts) if opts.dashboard else None
     if searcher.finished < opts.trials:
-        bar = _progress(opts, searcher, requeued) if opts.progress else None
+        bar = _Progress(opts, searcher, requeued) if opts.progress else None
         listeners = [f for f in (bar.refresh_from if bar else None, page.maybe_write if page else None) if f]
         searcher.on_change = lambda: [f() for f in listeners]
         try:
-            interrupted = _tune(opts, searcher, runs)
+            interrupted = _tune(opts, space, searcher, runs, trainable)
         finally:
             # Whatever stopped the run, no trial stays RUNNING: the study remains consistent for the next one.
             if searcher.fail_live("interrupted"):
@@ -140,13 +76,11 @@ def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int
                 bar.close()
     if page is not None:
         page.write()
-    best = _best(study)
+    trials = study.get_trials(deepcopy=False)
+    best = best_trial(trials)
     return RunSummary(
         study=name, storage=opts.storage, requested=opts.trials, finished=searcher.finished,
-        completed=sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
-        pruned=sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if is_trained(t)),
-        failed=sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))),
-        infeasible=sum(1 for t in study.get_trials(deepcopy=False) if is_infeasible(t)),
+        counts={o.value: n for o, n in count_outcomes(trials).items()},
         best_value=best.value if best else None, best_params=best.user_attrs.get("params") if best else None,
         best_trial=best.number if best else None, seconds=time.time() - started, interrupted=interrupted,
         error=searcher.error)
@@ -154,40 +88,15 @@ def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int
 
 # -- validation: nothing here writes ---------------------------------------------------------------------------------
 def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], list[dict[str, Any]]]:
+    """What `opts` cannot check alone: the space, the data set and the budget against each other."""
     space = spaces.get(opts.space)
-    if opts.sampler not in SAMPLERS:
-        raise UsageError(f"unknown sampler {opts.sampler!r}; choose one of: {', '.join(SAMPLERS)}")
-    if opts.scheduler not in SCHEDULERS:
-        raise UsageError(f"unknown scheduler {opts.scheduler!r}; choose one of: {', '.join(SCHEDULERS)}")
-    for flag, value, low in (("--trials", opts.trials, 1), ("--epochs", opts.epochs, 1),
-                             ("--max-params", opts.max_params, 1), ("--keep-checkpoints", opts.keep_checkpoints, 0),
-                             ("--grace-epochs", opts.grace_epochs, 1), ("--reduction-factor", opts.reduction_factor, 2),
-                             ("--max-retries", opts.max_retries, 0)):
-        if value < low:
-            raise UsageError(f"{flag} must be at least {low}, but got {value}")
-    for flag, value in (("--cpus-per-trial", opts.cpus_per_trial), ("--gpus-per-trial", opts.gpus_per_trial),
-                        ("--trial-timeout", opts.trial_timeout), ("--train-fraction", opts.train_fraction),
-                        ("--dashboard-every", opts.dashboard_every)):
-        if value is not None and not math.isfinite(value):
-            raise UsageError(f"{flag} must be a finite number, but got {value}")
-    if opts.trial_timeout is not None and opts.trial_timeout <= 0:
-        raise UsageError(f"--trial-timeout must be positive seconds, but got {opts.trial_timeout}")
-    if opts.concurrency is not None and opts.concurrency < 1:
-        raise UsageError(f"--concurrency must be at least 1, but got {opts.concurrency}")
-    if not 0.0 < opts.train_fraction <= 1.0:
-        raise UsageError(f"--train-fraction must be in (0, 1], but got {opts.train_fraction}")
-    if opts.train_images is not None and (opts.train_images < 1 or opts.train_fraction != 1.0):
-        raise UsageError("--train-images must be at least 1 and cannot be combined with --train-fraction")
-    if opts.gpus_per_trial is not None and opts.gpus_per_trial < 0 or opts.cpus_per_trial <= 0:
-        raise UsageError("--gpus-per-trial must be >= 0 and --cpus-per-trial > 0")
-
-    import trainers
+    from tpsearch import trainers
 
     data = trainers.load_dataset(opts.dataset, opts.data_dir, seed=opts.seed)
     if opts.train_images is not None and opts.train_images > len(data.train_y):
         raise UsageError(f"--train-images {opts.train_images} is more than the {len(data.train_y)} training images "
                          f"of {opts.dataset}")
-    shape = {"num_classes": data.num_classes, "in_channels": data.in_channels, "image_size": data.image_size}
+    shape = data.shape
     smallest = space.count_params(space.smallest(in_channels=data.in_channels, image_size=data.image_size), **shape)
     if opts.max_params < smallest:
         raise UsageError(f"--max-params {opts.max_params:,} is below the smallest configuration of space "
@@ -199,7 +108,7 @@ def _enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_pa
     if item in space.presets:
         arch, what = space.preset(item), f"preset {item!r}"
     elif item.endswith(".json") or os.path.sep in item:
-        arch, what = read_json_file(Path(item), "--enqueue architecture"), f"file {item!r}"
+        arch, what = read_json(Path(item), "--enqueue architecture"), f"file {item!r}"
         if not isinstance(arch, dict):
             raise UsageError(f"--enqueue {what} must hold one JSON object (an architecture)")
     else:
@@ -266,13 +175,9 @@ def _recover_stale(study: optuna.Study) -> int:
     return len(stale)
 
 
-def _best(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
-    return max(done, key=lambda t: t.value) if done else None
-
-
 # -- Ray Tune --------------------------------------------------------------------------------------------------------
-def _tune(opts: RunOptions, searcher: "StudySearcher", runs: Path) -> bool:
+def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs: Path,
+          trainable: Callable[..., None]) -> bool:
     """Run the trials; True when the run was interrupted (Ctrl-C)."""
     import ray
     from ray import tune
@@ -293,11 +198,11 @@ def _tune(opts: RunOptions, searcher: "StudySearcher", runs: Path) -> bool:
         gpus = opts.gpus_per_trial
         if gpus is None:
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-        settings = WorkerSettings(
-            space=opts.space, dataset=opts.dataset, data_dir=str(Path(opts.data_dir).resolve()), epochs=opts.epochs,
-            seed=opts.seed, train_fraction=opts.train_fraction, train_images=opts.train_images, device=opts.device,
-            compile=opts.compile, threads=max(1, int(opts.cpus_per_trial)), noop=opts.noop_trainer)
-        trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings),
+        _ship_user_space(space)
+        # The worker gets the options themselves (its data folder made absolute: workers run elsewhere) and the
+        # space object, so a space of the user's own needs no import path on the workers.
+        worker_opts = dataclasses.replace(opts, data_dir=str(Path(opts.data_dir).resolve()))
+        trainable = tune.with_resources(tune.with_parameters(trainable, opts=worker_opts, space=space),
                                         {"cpu": opts.cpus_per_trial, "gpu": gpus})
         if opts.scheduler == "asha":
             scheduler: Any = _make_recording_asha()(time_attr="epoch", max_t=opts.epochs,
@@ -308,7 +213,7 @@ def _tune(opts: RunOptions, searcher: "StudySearcher", runs: Path) -> bool:
             scheduler = FIFOScheduler()
         callbacks = []
         if opts.trial_timeout:
-            from search._watchdog import TrialWatchdog
+            from tpsearch.search._watchdog import TrialWatchdog
 
             callbacks.append(TrialWatchdog(opts.trial_timeout, searcher.timed_out_after))
         tuner = tune.Tuner(
@@ -329,6 +234,15 @@ def _tune(opts: RunOptions, searcher: "StudySearcher", runs: Path) -> bool:
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def _ship_user_space(space: spaces.Space) -> None:
+    """A space from the user's own module travels to the workers by value (they may not be able to import it)."""
+    module = type(space).__module__
+    if not module.startswith("tpsearch.") and module in sys.modules:
+        from ray import cloudpickle
+
+        cloudpickle.register_pickle_by_value(sys.modules[module])
 
 
 def _trial_name(trial: Any) -> str:
@@ -366,8 +280,7 @@ class _LivePage:
             self.write()
 
     def write(self) -> None:
-        import dashboards
-
+        from tpsearch import dashboards
         dashboards.write_dashboard(self.study, self.path, max_params=self.max_params)
         self.last = time.time()
 
@@ -388,12 +301,11 @@ class _Progress:
         s, t = self.searcher, self.searcher.tally
         self.bar.n = min(s.finished, self.bar.total)
         best = "-" if t.best_value is None else f"{t.best_value:.4f} ({(t.best_params or 0) / 1e6:.2f}M)"
-        self.bar.set_postfix_str(f"done {t.completed} pruned {t.pruned} failed {t.failed} "
-                                 f"infeasible {t.infeasible} running {len(s.live)} best {best}", refresh=True)
+        counts = " ".join(f"{o.value} {t.counts[o]}" for o in (Outcome.COMPLETE, Outcome.PRUNED, Outcome.FAILED,
+                                                                Outcome.INFEASIBLE))
+        self.bar.set_postfix_str(f"{counts} running {len(s.live)} best {best}", refresh=True)
 
     def close(self) -> None:
         self.bar.close()
 
 
-def _progress(opts: RunOptions, searcher: "StudySearcher", requeued: int) -> _Progress:
-    return _Progress(opts, searcher, requeued)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,9 +19,9 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-import spaces
-from search._states import is_trained
-from search._worker import METRIC
+from tpsearch import spaces
+from tpsearch.search._options import METRIC, RunOptions
+from tpsearch.search._outcome import Outcome, best_trial, is_trained
 
 # The name of the budget's constraint; Optuna's samplers read feasibility from `trial.constraints`.
 CONSTRAINT = "params"
@@ -30,29 +30,22 @@ PLACEMENT = ("node", "node_id", "worker", "device")
 
 @dataclass
 class Tally:
-    """What the progress bar and the end-of-run summary show."""
+    """What the progress bar shows, kept up to date as the searcher tells trials (no re-read of the study)."""
 
-    completed: int = 0
-    pruned: int = 0
-    failed: int = 0
-    infeasible: int = 0
+    counts: dict[Outcome, int] = field(default_factory=lambda: {o: 0 for o in Outcome})
     best_value: float | None = None
     best_params: int | None = None
 
 
 class StudySearcher(Searcher):
-    def __init__(self, study: optuna.Study, space: spaces.Space, *, shape: dict[str, int], max_params: int,
-                 epochs: int, target: int, checkpoint_dir: Path | None, keep_checkpoints: int,
-                 max_infeasible_draws: int = 2000, max_failures: int | None = None,
-                 on_change: Callable[[], None] | None = None, faults: dict[int, str] | None = None) -> None:
+    def __init__(self, study: optuna.Study, space: spaces.Space, opts: RunOptions, *, shape: dict[str, int],
+                 checkpoint_dir: Path | None, max_failures: int | None = None,
+                 on_change: Callable[[], None] | None = None) -> None:
         super().__init__(metric=METRIC, mode="max")
-        self.study, self.space, self.shape = study, space, shape
-        self.max_params, self.epochs, self.target = max_params, epochs, target
-        self.checkpoint_dir, self.keep = checkpoint_dir, keep_checkpoints
-        self.max_infeasible_draws = max_infeasible_draws
-        self.max_failures = max_failures if max_failures is not None else max(10, target)
+        self.study, self.space, self.shape, self.opts = study, space, shape, opts
+        self.checkpoint_dir = checkpoint_dir
+        self.max_failures = max_failures if max_failures is not None else max(10, opts.trials)
         self.on_change = on_change or (lambda: None)
-        self.faults = faults or {}
         self.live: dict[str, optuna.Trial] = {}
         self.stopped_by_scheduler: set[str] = set()  # the driver shares its scheduler's record here
         self.reported: dict[str, set[int]] = {}
@@ -60,15 +53,18 @@ class StudySearcher(Searcher):
         self.timed_out: dict[str, float] = {}
         self.tally = Tally()
         self.error: str | None = None
-        self.finished = sum(1 for t in study.get_trials(deepcopy=False) if is_trained(t))
+        trials = study.get_trials(deepcopy=False)
+        self.finished = sum(1 for t in trials if is_trained(t))
         self.kept: dict[str, str] = dict(study.user_attrs.get("checkpoints", {}))
-        self._refresh_best()
+        best = best_trial(trials)
+        if best is not None:
+            self.tally.best_value, self.tally.best_params = best.value, best.user_attrs.get("params")
 
     # -- Ray Tune's Searcher interface -------------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         if self.error:
             return Searcher.FINISHED if not self.live else None
-        if self.finished + len(self.live) >= self.target:
+        if self.finished + len(self.live) >= self.opts.trials:
             # Wait rather than finish while trials run: one of them may fail and need a replacement.
             return Searcher.FINISHED if not self.live else None
         trial, arch, hparams = self._ask_feasible()
@@ -77,12 +73,12 @@ class StudySearcher(Searcher):
         self.live[trial_id] = trial
         self.reported[trial_id] = set()
         checkpoint = None
-        if self.checkpoint_dir is not None and self.keep > 0:
+        if self.checkpoint_dir is not None and self.opts.keep_checkpoints > 0:
             checkpoint = str((self.checkpoint_dir / f"trial_{trial.number}.pt").resolve())
         self.on_change()
         config = {"arch": arch, "hparams": hparams, "trial_number": trial.number, "checkpoint": checkpoint}
-        if trial.number in self.faults:
-            config["fault"] = self.faults[trial.number]
+        if trial.number in self.opts.faults:
+            config["fault"] = self.opts.faults[trial.number]
         return config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
@@ -118,14 +114,14 @@ class StudySearcher(Searcher):
             self._fail(trial, reason)
         else:
             self._report(trial_id, trial, result)
-            if int(result.get("epoch", 0)) >= self.epochs:
+            if int(result.get("epoch", 0)) >= self.opts.epochs:
                 self._complete(trial, result)
             elif trial_id in self.stopped_by_scheduler:
                 self.study.tell(trial, state=TrialState.PRUNED)
-                self.tally.pruned += 1
+                self.tally.counts[Outcome.PRUNED] += 1
                 self.finished += 1
             else:  # ended short of its epochs without the scheduler's word
-                self._fail(trial, f"ended after {result.get('epoch', 0)} of {self.epochs} epochs")
+                self._fail(trial, f"ended after {result.get('epoch', 0)} of {self.opts.epochs} epochs")
         self.reported.pop(trial_id, None)
         self.on_change()
 
@@ -150,7 +146,7 @@ class StudySearcher(Searcher):
 
     # -- internals ---------------------------------------------------------------------------------------------
     def _ask_feasible(self) -> tuple[optuna.Trial | None, dict[str, Any], dict[str, Any]]:
-        for _ in range(self.max_infeasible_draws):
+        for _ in range(self.opts.max_infeasible_draws):
             trial = self.study.ask()
             arch = self.space.suggest(trial, in_channels=self.shape["in_channels"],
                                       image_size=self.shape["image_size"])
@@ -158,19 +154,19 @@ class StudySearcher(Searcher):
             params = self.space.count_params(arch, **self.shape)
             trial.set_user_attr("arch", arch)
             trial.set_user_attr("params", params)
-            violation = params - self.max_params
+            violation = params - self.opts.max_params
             trial.set_constraint(CONSTRAINT, float(violation))
             if violation > 0:
                 # Told back at once: TPE learns the feasible region, and no worker second is spent.
                 trial.set_user_attr("feasible", False)
                 self.study.tell(trial, state=TrialState.PRUNED)
-                self.tally.infeasible += 1
+                self.tally.counts[Outcome.INFEASIBLE] += 1
                 continue
             trial.set_user_attr("feasible", True)
             trial.set_user_attr("hparams", hparams)
             return trial, arch, hparams
-        self.error = (f"no configuration of space {self.space.name!r} under {self.max_params:,} parameters in "
-                      f"{self.max_infeasible_draws} draws; raise --max-params or narrow the space")
+        self.error = (f"no configuration of space {self.space.name!r} under {self.opts.max_params:,} parameters "
+                      f"in {self.opts.max_infeasible_draws} draws; raise --max-params or narrow the space")
         return None, {}, {}
 
     def _report(self, trial_id: str, trial: optuna.Trial, result: dict[str, Any]) -> None:
@@ -188,7 +184,7 @@ class StudySearcher(Searcher):
         if checkpoint:
             trial.set_user_attr("checkpoint", checkpoint)
         self.study.tell(trial, value)
-        self.tally.completed += 1
+        self.tally.counts[Outcome.COMPLETE] += 1
         self.finished += 1
         if checkpoint:
             self._keep_best(trial.number, value, checkpoint)
@@ -200,9 +196,10 @@ class StudySearcher(Searcher):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.study.tell(trial, state=TrialState.FAIL)
-        self.tally.failed += 1
-        if self.tally.failed >= self.max_failures:
-            self.error = f"{self.tally.failed} trials failed (last: {reason}); stopping the search"
+        self.tally.counts[Outcome.FAILED] += 1
+        failed = self.tally.counts[Outcome.FAILED]
+        if failed >= self.max_failures:
+            self.error = f"{failed} trials failed (last: {reason}); stopping the search"
 
     def _keep_best(self, number: int, value: float, path: str) -> None:
         """Keep the weights of the best K completed trials; delete the rest and record the kept set."""
@@ -210,19 +207,10 @@ class StudySearcher(Searcher):
         values[number] = value
         self.kept[str(number)] = path
         ranked = sorted(self.kept, key=lambda n: values.get(int(n), -1.0), reverse=True)
-        for n in ranked[self.keep:]:
+        for n in ranked[self.opts.keep_checkpoints:]:
             try:
                 os.remove(self.kept.pop(n))
             except OSError:
                 pass
         self.study.set_user_attr("checkpoints", self.kept)
         self.study.set_user_attr("checkpoint_values", {n: values[int(n)] for n in self.kept if int(n) in values})
-
-    def _refresh_best(self) -> None:
-        best = None
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if t.value is not None and (best is None or t.value > best.value):
-                best = t
-        if best is not None:
-            self.tally.best_value = best.value
-            self.tally.best_params = best.user_attrs.get("params")

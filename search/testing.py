@@ -1,7 +1,9 @@
-"""The fault suite's cases: each runs a real small search, injects one fault and returns what became of the study.
+"""What tests and benchmarks share: options builders, `tpsearch run` in a process, and the fault suite's cases.
 
-Shared by the tests in this folder (which assert on the details) and `benchmarks/bench_faults.py` (which prints
-one row per case), so that both exercise exactly the same runs. Every case reads the study back with plain Optuna
+Like `optuna.testing`, part of the package so that `tests/` and `benchmarks/` import it by name. The fault cases
+each run a real small search, inject one fault and return what became of the study; the fault tests
+(`tests/search_tests/faults_tests/`) assert on the details and `benchmarks/bench_faults.py` prints one row per
+case, so that both exercise exactly the same runs. Every case reads the study back with plain Optuna
 (`optuna.load_study`), never through tpsearch: what a user's own tools see is what counts.
 
 Trials are kept tiny (8x8 digits, a few hundred images, a few epochs). Where a fault must hit a given trial, the
@@ -20,18 +22,16 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # the benchmark imports this module from benchmarks/
-    sys.path.insert(0, str(REPO))
-
-from tests.search_tests._helpers import running, trained, trials, wait_for  # noqa: E402
+from tpsearch.search._options import METRIC, RunOptions
+from tpsearch.search._outcome import Outcome, is_trained, outcome_of
 
 STUDY = "resnet_5m-digits"
 DIGITS = dict(num_classes=10, in_channels=1, image_size=8)
@@ -43,6 +43,36 @@ SMALL = [{"layers": 1, "blocks": [1], "channels": c, "kernels": [3], "skip_kerne
 # 165,626 parameters, about 2 s an epoch on 768 images on one core: still running when a test looks for it.
 SLOW = {"layers": 2, "blocks": [2, 2], "channels": 16, "kernels": [3, 3], "skip_kernels": [1, 1], "pool": 4}
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+# -- reading a study as a user's own tools do ----------------------------------------------------------------------
+def trials(storage: str, study: str) -> list[FrozenTrial]:
+    """Every trial of `study` through plain `optuna.load_study`; none before the driver has created it."""
+    try:
+        return optuna.load_study(study_name=study, storage=storage).trials
+    except KeyError:  # not created yet
+        return []
+
+
+def trained(ts: list[FrozenTrial]) -> list[FrozenTrial]:
+    return [t for t in ts if is_trained(t)]
+
+
+def running(ts: list[FrozenTrial]) -> list[FrozenTrial]:
+    return [t for t in ts if outcome_of(t) is Outcome.RUNNING]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, proc: subprocess.Popen | None = None) -> None:
+    """Until `predicate()` holds; fails when `timeout` passes first or `proc` ends first."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        if proc is not None and proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"the run ended early ({proc.returncode}):\n{err[-3000:]}")
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting")
 
 
 # -- running searches ------------------------------------------------------------------------------------------------
@@ -63,25 +93,77 @@ def enqueue_args(paths: list[str]) -> list[str]:
 
 def start_run(tmp: Path, *args: str, storage: str | None = None, env: dict[str, str] | None = None,
               cwd: Path | None = None) -> subprocess.Popen:
-    """`tpsearch run` on digits in its own process group (as a terminal starts it), with optional extra env."""
+    """`tpsearch run` on digits in its own process group (as a terminal starts it, so Ctrl-C reaches the group)."""
     storage = storage or f"sqlite:///{tmp}/studies.db"
-    cmd = [sys.executable, "-m", "search.cli", "run", "--dataset", "digits", "--data-dir", str(tmp / "data"),
+    cmd = [sys.executable, "-m", "tpsearch", "run", "--dataset", "digits", "--data-dir", str(tmp / "data"),
            "--storage", storage, "--runs-dir", str(tmp / "runs"), "--no-progress", *args]
-    full_env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO), **(env or {})}
+    full_env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
     return subprocess.Popen(cmd, cwd=cwd or tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, env=full_env)
 
 
-def run_options(tmp: Path, **kw: Any) -> Any:
-    """RunOptions of an in-process search on digits (the caller's Ray session is reused)."""
-    from search._driver import RunOptions
-
+def run_options(tmp: Path, **kw: Any) -> RunOptions:
+    """RunOptions of a small in-process search on digits, every path under `tmp` (the caller's Ray session is
+    reused): 3 trials of 2 epochs on 256 images, random sampling, no scheduler, two at a time."""
     base = dict(space="resnet_5m", dataset="digits", data_dir=str(tmp / "data"), trials=3, epochs=2,
                 max_params=200_000, storage=f"sqlite:///{tmp}/studies.db", runs_dir=str(tmp / "runs"),
                 concurrency=2, cpus_per_trial=1, sampler="random", seed=0, train_images=256, scheduler="none",
                 progress=False)
     base.update(kw)
     return RunOptions(**base)
+
+
+def faults_from_env() -> dict[int, str]:
+    """TPSEARCH_FAULTS='{"3": "nan"}' injects a fault into trial 3 of a `tpsearch run` started as a process."""
+    raw = os.environ.get("TPSEARCH_FAULTS")
+    if not raw:
+        return {}
+    return {int(k): str(v) for k, v in json.loads(raw).items()}
+
+
+def noop_trial(config: dict[str, Any], *, opts: RunOptions, space: Any) -> None:
+    """A trainable with everything of a trial but the data and the training: what orchestration alone costs
+    (`run_search(opts, trainable=noop_trial)`)."""
+    from ray import tune
+
+    from tpsearch.search._worker import placement
+
+    where = placement()
+    # A made-up but arch-dependent score, so that ASHA and TPE have something to rank.
+    score = 1.0 / (1.0 + abs(config["arch"].get("channels", 16) - 24) / 24)
+    for epoch in range(1, opts.epochs + 1):
+        tune.report({"epoch": epoch, METRIC: score * epoch / opts.epochs, "val_loss": 1.0, "train_loss": 1.0,
+                     "seconds": 0.0, "images_per_s": 0.0, **where, "device": "cpu", "macs": 0,
+                     "status": "running"})
+
+
+@contextmanager
+def after_trained(n: int, then: Callable[[], Any]) -> Iterator[dict[str, Any]]:
+    """Run `then()` in the driver, synchronously, right after it has told the study of its `n`-th trained trial.
+
+    A moment every search with more than `n` trials reaches for certain, whatever the machine's speed: a fault
+    injected here never misses its moment, unlike one timed by watching the study from outside. The dict yielded
+    holds `then`'s result (or its exception) under "result" once it has run.
+    """
+    from tpsearch.search import _searcher
+
+    original = _searcher.StudySearcher.on_trial_complete
+    seen: dict[str, Any] = {}
+
+    def hooked(self: Any, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        before = self.finished
+        original(self, trial_id, result, error)
+        if before < n <= self.finished and "result" not in seen:
+            try:
+                seen["result"] = then()
+            except BaseException as e:  # noqa: BLE001 - handed to the test
+                seen["result"] = e
+
+    _searcher.StudySearcher.on_trial_complete = hooked
+    try:
+        yield seen
+    finally:
+        _searcher.StudySearcher.on_trial_complete = original
 
 
 class Watch(threading.Thread):
@@ -263,7 +345,7 @@ TRIAL_TIMEOUT = 20.0  # well above a normal trial here (a few seconds), so only 
 def worker_faults(tmp: Path) -> Case:
     """One search on the caller's Ray session: trial 0 hangs, 1 loses its worker process, 2 diverges, 3 runs out
     of memory, 4 raises; 5 and 6 are plain. Three trained trials are requested (1, 5, 6)."""
-    from search._driver import run_search
+    from tpsearch.search import run_search
 
     archs = [SMALL[0], SLOW, *SMALL[1:6]]
     opts = run_options(tmp, trials=3, epochs=4, train_images=768, max_params=200_000, max_retries=1,
@@ -308,7 +390,7 @@ LOCK_S = 5.0
 
 def sqlite_locked(tmp: Path) -> Case:
     """Another process holds SQLite's write lock for LOCK_S seconds while trials are running."""
-    from search._driver import run_search
+    from tpsearch.search import run_search
 
     opts = run_options(tmp, trials=3, epochs=3, enqueue=write_archs(tmp / "archs", SMALL[:3]))
     db = tmp / "studies.db"
@@ -357,7 +439,7 @@ def disk_full(tmp: Path) -> Case:
     Only the checkpoint folder is small: Ray's own files under RUNS_DIR/STUDY/ray/ have room, since the fault
     under test is a full disk at the moment the worker writes the trial's weights.
     """
-    from search._driver import run_search
+    from tpsearch.search import run_search
 
     opts = run_options(tmp, trials=2, epochs=2, enqueue=write_archs(tmp / "archs", SMALL[:2]))
     checkpoints = tmp / "runs" / STUDY / "checkpoints"
@@ -378,39 +460,93 @@ def disk_full(tmp: Path) -> Case:
 
 
 def postgres_restart(tmp: Path, url: str) -> Case:
-    """The PostgreSQL server restarted (`pg_ctlcluster VERSION main restart`) while trials run."""
-    from search._driver import run_search
+    """The PostgreSQL server restarted (`pg_ctlcluster VERSION main restart`) mid-search: in the driver, right
+    after it told the study of the first trained trial, with two more to train and tell (`after_trained`)."""
+    from tpsearch.search import run_search
 
     name = f"faults-pg-{os.getpid()}-{int(time.time())}"
     opts = run_options(tmp, trials=3, epochs=3, storage=url, study=name,
                        enqueue=write_archs(tmp / "archs", SMALL[:3]))
     version = sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: [int(x) for x in v.split(".")])[-1]
+    storage = opts.storage
 
-    def restart(ts: list[FrozenTrial]) -> dict[str, Any]:
-        before = snapshot(ts)
+    def restart() -> dict[str, Any]:
+        before = snapshot(trials(storage, name))
         r = subprocess.run(["pg_ctlcluster", version, "main", "restart"], capture_output=True, text=True,
                            timeout=120)
         assert r.returncode == 0, r.stderr
         return {"before": before}
 
-    # Once a trial has been trained and another runs: the restart cuts the driver's pooled connections mid-search.
-    watch = Watch(url, name, lambda ts: bool(trained(ts)) and bool(running(ts)), restart)
-    watch.start()
     try:
-        try:
-            summary = run_search(opts)
-            rc, error = (0 if summary.error is None and not summary.interrupted else 1), summary.error
-        except Exception as e:  # noqa: BLE001 - the case reports how the search ended
-            rc, error, summary = 1, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", None
-        restarted = watch.outcome()
+        with after_trained(1, restart) as fired:
+            try:
+                summary = run_search(opts)
+                rc, error = (0 if summary.error is None and not summary.interrupted else 1), summary.error
+            except Exception as e:  # noqa: BLE001 - the case reports how the search ended
+                rc, error, summary = 1, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", None
+        assert "result" in fired, "the search ended before its first trained trial: the restart never came"
+        if isinstance(fired["result"], BaseException):
+            raise fired["result"]
         ts = trials(url, name)
     finally:
         try:
             optuna.delete_study(study_name=name, storage=url)
         except Exception:  # noqa: BLE001 - never created, or the server is down: nothing to clean
             pass
-    return Case("PostgreSQL restarted mid-search", 3, ts, [restarted["before"]], rc=rc, error=error,
+    return Case("PostgreSQL restarted mid-search", 3, ts, [fired["result"]["before"]], rc=rc, error=error,
                 extra={"summary": summary})
+
+
+# -- 6. a Ray node lost mid-trial ----------------------------------------------------------------------------------
+TWO_NODES = r'''
+import os, subprocess, sys, time
+import optuna
+from ray.cluster_utils import Cluster
+from optuna.trial import TrialState
+from tpsearch.search.testing import running, trained, trials, wait_for, start_run
+from pathlib import Path
+
+tmp = Path(sys.argv[1])
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+second = cluster.add_node(num_cpus=1)
+cluster.wait_for_nodes()
+storage, study = f"sqlite:///{tmp}/studies.db", "resnet_5m-digits"
+proc = start_run(tmp, "--address", cluster.address, "--trials", "6", "--epochs", "4", "--max-params", "60000",
+                 "--train-images", "1024", "--scheduler", "none", "--sampler", "random", "--concurrency", "2",
+                 "--seed", "5", "--max-retries", "3")
+on_second = lambda ts: [t for t in ts if t.user_attrs.get("node_id") == second.node_id]
+nodes = lambda ts: {t.user_attrs["node_id"] for t in ts if t.user_attrs.get("node_id")}
+# Kill the second node once both nodes have run trials and one there has most of its epochs still to run.
+early = lambda ts: [t for t in on_second(ts) if t.state == TrialState.RUNNING and len(t.intermediate_values) <= 1]
+seen = {}
+def ready():
+    ts = trials(storage, study)  # one snapshot decides both the moment and the trial that is killed
+    seen["killed"] = [t.number for t in early(ts)]
+    return len(nodes(ts)) == 2 and bool(seen["killed"])
+wait_for(ready, 300, proc)
+killed = seen["killed"]
+ran_on = nodes(trials(storage, study))
+cluster.remove_node(second)
+out, err = proc.communicate(timeout=600)
+ts = trials(storage, study)
+import json
+print(json.dumps({"rc": proc.returncode, "err": err[-3000:], "trained": len(trained(ts)), "killed": killed,
+                  "killed_states": [ts[n].state.name for n in killed], "nodes": len(ran_on),
+                  "head": cluster.head_node.node_id,
+                  "killed_final_node": [ts[n].user_attrs.get("node_id") for n in killed],
+                  "running": len(running(ts))}))
+cluster.shutdown()
+'''
+
+
+def two_node_cluster(tmp: Path) -> dict[str, Any]:
+    """A two-node Ray cluster (`ray.cluster_utils.Cluster`, in a process of its own) running `tpsearch run
+    --address`; its second node is removed mid-trial. Returns what the script above prints (its last line)."""
+    r = subprocess.run([sys.executable, "-c", TWO_NODES, str(tmp)], capture_output=True, text=True, timeout=900,
+                       cwd=tmp, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    if r.returncode != 0:
+        raise AssertionError(f"the two-node script failed ({r.returncode}):\n{r.stderr[-4000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 # -- 5. two drivers on one study -------------------------------------------------------------------------------------
@@ -447,7 +583,7 @@ def make_big_study(path: Path, n: int, seed: int = 0) -> str:
     dashboards.testing draws CIFAR-shaped (32x32x3) architectures; the synthetic data set has that shape and needs
     no download, so `tpsearch run --dataset synthetic` can resume the study.
     """
-    from dashboards.testing import make_study
+    from tpsearch.dashboards.testing import make_study
 
     url = f"sqlite:///{path}"
     study = make_study(n, storage=url, study_name=BIG_STUDY, seed=seed)
@@ -458,8 +594,8 @@ def make_big_study(path: Path, n: int, seed: int = 0) -> str:
 def status_json(storage: str, cwd: Path) -> tuple[float, dict[str, Any], subprocess.CompletedProcess]:
     """`tpsearch status --json` as a user runs it: seconds and its JSON."""
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "search.cli", "status", "--storage", storage, "--json"], cwd=cwd,
-                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=600)
+    r = subprocess.run([sys.executable, "-m", "tpsearch", "status", "--storage", storage, "--json"], cwd=cwd,
+                       capture_output=True, text=True, timeout=600)
     seconds = time.perf_counter() - t0
     return seconds, (json.loads(last_line(r.stdout)) if r.returncode == 0 else {}), r
 
@@ -469,12 +605,11 @@ def resume_to_first_ask(storage: str, tmp: Path) -> tuple[float, int]:
 
     The searcher's `_ask_feasible` is wrapped to stop the clock; the trial then runs with the no-op trainer.
     """
-    from search import _searcher
-    from search._driver import run_search
+    from tpsearch.search import _searcher, run_search
 
     ts = trials(storage, BIG_STUDY)
     opts = run_options(tmp, storage=storage, trials=len(trained(ts)) + 1, dataset="synthetic", sampler="tpe",
-                       max_params=5_000_000, noop_trainer=True, keep_checkpoints=0, train_images=None)
+                       max_params=5_000_000, keep_checkpoints=0, train_images=None)
     original = _searcher.StudySearcher._ask_feasible
     first: list[float] = []
 
@@ -486,7 +621,7 @@ def resume_to_first_ask(storage: str, tmp: Path) -> tuple[float, int]:
     _searcher.StudySearcher._ask_feasible = timed
     try:
         t0 = time.perf_counter()
-        summary = run_search(opts)
+        summary = run_search(opts, trainable=noop_trial)
     finally:
         _searcher.StudySearcher._ask_feasible = original
     assert summary.error is None, summary.error
@@ -496,9 +631,9 @@ def resume_to_first_ask(storage: str, tmp: Path) -> tuple[float, int]:
 def tpe_seconds_per_suggestion(sizes: tuple[int, ...] = (100, 1000, 10_000), asks: int = 5,
                                seed: int = 0) -> dict[str, float]:
     """Seconds per TPE draw of a whole architecture, as the study grows; the driver's own sampler settings."""
-    import spaces
-    from search._driver import RunOptions, _sampler
-    from dashboards.testing import make_study
+    from tpsearch import spaces
+    from tpsearch.dashboards.testing import make_study
+    from tpsearch.search._driver import _sampler
 
     space = spaces.get("resnet_5m")
     out = {}

@@ -1,13 +1,16 @@
 """Search spaces: named families of architectures with exact parameter counts.
 
-    >>> import spaces
+    >>> from tpsearch import spaces
     >>> space = spaces.get("resnet_5m")
     >>> space.count_params(space.presets["tpsnet"])
     4959770
+
+A space of your own subclasses `Space` and is named MODULE:CLASS or FILE.py:CLASS wherever a space name goes
+(`spaces.get`, `tpsearch run --space`), or is installed under the entry point group `tpsearch.spaces`.
 """
-from spaces._base import Space
-from spaces._registry import UnknownSpaceError, get, names, register
-from spaces._types import Arch, ArchError, Dimension
-from spaces import resnet_5m  # noqa: F401  (registers the space)
+from tpsearch.spaces._base import Space
+from tpsearch.spaces._registry import UnknownSpaceError, get, names, register
+from tpsearch.spaces._types import Arch, ArchError, Dimension
+from tpsearch.spaces import resnet_5m  # noqa: F401  (registers the space)
 
 __all__ = ["Arch", "ArchError", "Dimension", "Space", "UnknownSpaceError", "get", "names", "register"]

@@ -4,10 +4,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Mapping
 
+import torch
 import torch.nn as nn
 
-from spaces import _training
-from spaces._types import Arch, ArchError, Dimension
+from tpsearch.spaces import _training
+from tpsearch.spaces._types import Arch, ArchError, Dimension
+
 
 class Space(ABC):
     """A named family of architectures.
@@ -38,6 +40,17 @@ class Space(ABC):
     def count_params(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
                      image_size: int = 32) -> int:
         """The exact number of parameters of `build(arch, ...)`, computed analytically."""
+
+    def count_macs(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
+                   image_size: int = 32) -> int:
+        """Multiply-accumulates of one image through `build(arch, ...)`, as thop counts them (convolutions,
+        linear layers, normalisation and pooling). Built on the meta device: nothing is allocated."""
+        from thop import profile
+
+        with torch.device("meta"):
+            model = self.build(arch, num_classes=num_classes, in_channels=in_channels, image_size=image_size)
+            macs, _ = profile(model, inputs=(torch.zeros(1, in_channels, image_size, image_size),), verbose=False)
+        return int(macs)
 
     @abstractmethod
     def build(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from spaces._types import Dimension
+from tpsearch.spaces._types import Dimension
+from tpsearch.trainers import OPTIMIZERS  # the trainer implements them; spaces search over them
 
-OPTIMIZERS = ("sgd", "adamw")
 BATCH_SIZES = (64, 128, 256, 512)
 
 

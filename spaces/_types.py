@@ -4,15 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tpsearch.exceptions import ArchError  # noqa: F401  (where spaces' modules import it from)
+
 Arch = dict[str, Any]
-
-
-class ArchError(ValueError):
-    """Raised when an architecture dict cannot be built: it names the dimension and the value received."""
-
-    def __init__(self, dimension: str, message: str) -> None:
-        super().__init__(f"{dimension}: {message}")
-        self.dimension = dimension
 
 
 @dataclass(frozen=True)

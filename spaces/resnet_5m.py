@@ -19,9 +19,9 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
-from spaces._base import Space
-from spaces._registry import register
-from spaces._types import Arch, ArchError, Dimension
+from tpsearch.spaces._base import Space
+from tpsearch.spaces._registry import register
+from tpsearch.spaces._types import Arch, ArchError, Dimension
 
 KERNELS = (3, 5, 7)
 SKIP_KERNELS = (1, 3)

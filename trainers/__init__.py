@@ -1,15 +1,18 @@
 """Training one architecture: data sets held on the device as uint8, batched augmentation, the loop and its budgets.
 
-    >>> from trainers import TrainConfig, load_dataset, train
+    >>> from tpsearch import spaces
+    >>> from tpsearch.trainers import TrainConfig, load_dataset, train
     >>> data = load_dataset("digits")
-    >>> result = train(model, data, TrainConfig(epochs=10), callback=print)
-    >>> result.status, result.val_accuracy
+    >>> model = spaces.get("resnet_5m").build({"layers": 1, "blocks": [1], "channels": 8}, **data.shape)
+    >>> result = train(model, data, TrainConfig(epochs=2))
+    >>> result.status
+    'completed'
 
 Knows nothing of Optuna or Ray: it takes a model, a data set, a config and a callback.
 """
-from trainers._augment import DeviceLoader, normalize, pad_images
-from trainers._data import DATASETS, DataError, Dataset, load_dataset, make_synthetic
-from trainers._loop import EpochReport, TrainConfig, TrainResult, evaluate, resolve_device, train
+from tpsearch.trainers._augment import DeviceLoader, normalize, pad_images
+from tpsearch.trainers._data import DATASETS, DataError, Dataset, load_dataset, make_synthetic
+from tpsearch.trainers._loop import OPTIMIZERS, EpochReport, TrainConfig, TrainResult, evaluate, resolve_device, train
 
-__all__ = ["DATASETS", "DataError", "Dataset", "DeviceLoader", "EpochReport", "TrainConfig", "TrainResult",
+__all__ = ["DATASETS", "DataError", "Dataset", "DeviceLoader", "EpochReport", "OPTIMIZERS", "TrainConfig", "TrainResult",
            "evaluate", "load_dataset", "make_synthetic", "normalize", "pad_images", "resolve_device", "train"]

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tpsearch.exceptions import DataError
+
 DATASETS: dict[str, str] = {
     "cifar10": "CIFAR-10: 32x32 colour photos, 10 classes, 45,000 train / 5,000 validation / 10,000 test "
                "(read from the data directory, downloaded when absent)",
@@ -30,10 +32,6 @@ VAL_FRACTION = 0.1  # of the training set: 5,000 of CIFAR's 50,000
 DIGITS_TEST_FRACTION = 0.2
 SYNTHETIC_SIZE = 5000
 _TEST_SPLIT_SEED = 0  # digits and synthetic have no official test split: fix one that no `seed` moves
-
-
-class DataError(ValueError):
-    """Raised when a data set cannot be loaded: an unknown name, or a missing or corrupt data file."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +66,11 @@ class Dataset:
     @property
     def image_size(self) -> int:
         return int(self.train_x.shape[2])
+
+    @property
+    def shape(self) -> dict[str, int]:
+        """What a space's `build`, `count_params` and `count_macs` take beside the architecture."""
+        return {"num_classes": self.num_classes, "in_channels": self.in_channels, "image_size": self.image_size}
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train_y), "val": len(self.val_y), "test": len(self.test_y)}

@@ -24,13 +24,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from trainers._augment import PAD_MODES, DeviceLoader, normalize
-from trainers._data import Dataset
+from tpsearch.trainers._augment import PAD_MODES, DeviceLoader, normalize
+from tpsearch.trainers._data import Dataset
 
 OPTIMIZERS = ("sgd", "adamw")
 DEFAULT_LR = {"sgd": 0.1, "adamw": 2e-3}  # peak learning rates for batch size 128
 HPARAM_KEYS = ("optimizer", "lr", "weight_decay", "batch_size", "label_smoothing")  # what spaces suggest
-FAULTS = ("oom", "nan", "raise")
 MAX_WARMUP_SHARE = 0.25  # of all steps: a short run must still spend most of its steps decaying
 _DIVERGENCE_CHECK_EVERY = 16  # batches between host-side loss checks on a GPU (each check waits for the device)
 
@@ -58,8 +57,6 @@ class TrainConfig:
     channels_last: bool = True            # CUDA only
     compile: bool = False                 # torch.compile the model for training
     eval_batch_size: int = 1024
-    fault: str | None = None              # test hook: "oom" and "nan" fake those failures at the first batch,
-    #                                       "raise" raises a RuntimeError there like a bug would
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1)
@@ -94,8 +91,6 @@ class TrainConfig:
         for name in ("bf16", "channels_last", "compile"):
             _check_bool(name, getattr(self, name))
         _check_int("eval_batch_size", self.eval_batch_size, 1)
-        if self.fault is not None:
-            _check_choice("fault", self.fault, FAULTS)
 
     @property
     def peak_lr(self) -> float:
@@ -295,15 +290,9 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
         loss_sum = torch.zeros((), device=device)
         seen = 0
         for step, (images, labels) in enumerate(loader):
-            if config.fault == "oom":
-                raise torch.OutOfMemoryError("CUDA out of memory (injected by TrainConfig.fault='oom')")
-            if config.fault == "raise":
-                raise RuntimeError("injected fault (TrainConfig.fault='raise')")
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 logits = net(images)
             loss = criterion(logits.float(), labels)
-            if config.fault == "nan":
-                loss = loss * float("nan")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -11,9 +11,10 @@ from typing import Any
 
 import optuna
 
-from search._errors import UsageError
-from search._output import emit_json
-from search._storage import DEFAULT_STORAGE, load_study, open_storage
+from tpsearch._files import write_or_refuse
+from tpsearch.exceptions import UsageError
+from tpsearch.search.cli._flags import add_json, add_storage, add_study, emit_json
+from tpsearch.search.storages import load_study, open_storage
 
 FORMATS = ("csv", "json", "parquet")
 
@@ -23,24 +24,11 @@ def _file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "study"
 
 
-def _add_storage(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--storage", default=DEFAULT_STORAGE,
-                   help="SQLAlchemy URL of the study storage (default: %(default)s)")
-
-
 def _single_objective(study: optuna.Study) -> optuna.Study:
     if len(study.directions) != 1:
         raise UsageError(f"study {study.study_name!r} has {len(study.directions)} objectives; the dashboards read "
                          "one (validation accuracy)")
     return study
-
-
-def _write(what: str, path: Path, write: Any) -> Any:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return write()
-    except OSError as e:
-        raise UsageError(f"cannot write {what} {str(path)!r}: {e.strerror or e}") from None
 
 
 def add_dashboard_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,23 +37,22 @@ def add_dashboard_parser(sub: argparse._SubParsersAction) -> None:
                                    "optimization history, accuracy against parameters and MACs with the Pareto "
                                    "front, architectures, importances, learning curves, states, the timeline of "
                                    "the run and the ten best trials.")
-    p.add_argument("--study", help="study name (default: the only study in the storage)")
-    _add_storage(p)
+    add_study(p)
+    add_storage(p)
     p.add_argument("--out", type=Path, help="page to write (default: dashboards/<study>.html)")
     p.add_argument("--max-params", type=int, metavar="N",
                    help="parameter budget drawn as a line (default: the study's max_params attribute)")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    add_json(p)
     p.set_defaults(func=run_dashboard)
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
-    import dashboards
-
+    from tpsearch import dashboards
     study = _single_objective(load_study(open_storage(args.storage, create=False), args.study))
     out = args.out or Path("dashboards") / f"{_file_stem(study.study_name)}.html"
     start = time.perf_counter()
     trials = study.get_trials(deepcopy=False)
-    path = _write("page", out, lambda: dashboards.write_dashboard(study, out, max_params=args.max_params,
+    path = write_or_refuse("page", out, lambda: dashboards.write_dashboard(study, out, max_params=args.max_params,
                                                                   trials=trials))
     result = {"path": str(path), "study": study.study_name, "trials": len(trials), "bytes": path.stat().st_size,
               "seconds": round(time.perf_counter() - start, 3)}
@@ -81,15 +68,14 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
                        description="Write one HTML page comparing studies of one storage: their best-so-far "
                                    "validation accuracy on one axis, and accuracy against parameters of each.")
     p.add_argument("studies", nargs="+", metavar="STUDY", help="two or more study names")
-    _add_storage(p)
+    add_storage(p)
     p.add_argument("--out", type=Path, help="page to write (default: dashboards/compare_<study>_<study>....html)")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    add_json(p)
     p.set_defaults(func=run_compare)
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    import dashboards
-
+    from tpsearch import dashboards
     names = list(args.studies)
     if len(names) < 2:
         raise UsageError(f"compare needs at least two studies, but got {len(names)}: {names[0]!r}")
@@ -99,7 +85,7 @@ def run_compare(args: argparse.Namespace) -> int:
     studies = [_single_objective(load_study(storage, n)) for n in names]
     out = args.out or Path("dashboards") / ("compare_" + "_".join(_file_stem(n) for n in names) + ".html")
     start = time.perf_counter()
-    path = _write("page", out, lambda: dashboards.write_comparison(studies, out))
+    path = write_or_refuse("page", out, lambda: dashboards.write_comparison(studies, out))
     result = {"path": str(path), "studies": names, "bytes": path.stat().st_size,
               "seconds": round(time.perf_counter() - start, 3)}
     if args.json:
@@ -114,8 +100,8 @@ def add_trials_parser(sub: argparse._SubParsersAction) -> None:
                        description="Export every trial of a study, one row each: number, state, value, "
                                    "datetimes, params_<name>, user_attrs_<name>, the architecture flattened "
                                    "(arch_<key>, arch_<key>_<layer>) and the per-epoch intermediate values.")
-    p.add_argument("--study", help="study name (default: the only study in the storage)")
-    _add_storage(p)
+    add_study(p)
+    add_storage(p)
     p.add_argument("--format", metavar="{csv,json,parquet}",
                    help="output format (default: from the --out suffix, else csv); parquet needs --out")
     p.add_argument("--out", type=Path, help="file to write (default: standard output)")
@@ -135,8 +121,7 @@ def _format(args: argparse.Namespace) -> str:
 
 
 def run_trials(args: argparse.Namespace) -> int:
-    import dashboards
-
+    from tpsearch import dashboards
     fmt = _format(args)  # before opening storage: a bad option fails at once
     study = load_study(open_storage(args.storage, create=False), args.study)
     frame = dashboards.trials_frame(study) if len(study.directions) == 1 else study.trials_dataframe()
@@ -156,12 +141,12 @@ def run_trials(args: argparse.Namespace) -> int:
             kinds = {type(v) for v in frame[col].dropna()}
             if len(kinds) > 1:  # Parquet columns have one type; a categorical of mixed choices becomes text
                 frame[col] = frame[col].map(lambda v: v if v is None or v != v else str(v))
-        _write("file", args.out, lambda: frame.to_parquet(args.out, index=False))
+        write_or_refuse("file", args.out, lambda: frame.to_parquet(args.out, index=False))
         print(f"wrote {args.out} ({len(frame):,} trials)")
         return 0
     if args.out is None:
         sys.stdout.write(text)
     else:
-        _write("file", args.out, lambda: args.out.write_text(text))
+        write_or_refuse("file", args.out, lambda: args.out.write_text(text))
         print(f"wrote {args.out} ({len(frame):,} trials)")
     return 0

@@ -4,17 +4,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import spaces
-from search._archargs import add_arch_arguments, resolve_arch
-from search._output import emit_json
-from search._worker import count_macs
+from tpsearch import spaces
+from tpsearch.search.cli._flags import add_arch_arguments, add_json, emit_json, resolve_arch
 
 
 def add_spaces_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("spaces", help="list the search spaces with their dimensions and presets",
                        description="List the registered search spaces, their dimensions, the training "
                                    "hyperparameters every space shares, and each space's presets.")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    add_json(p)
     p.set_defaults(func=run_spaces)
 
 
@@ -41,12 +39,12 @@ def run_spaces(args: argparse.Namespace) -> int:
 def add_describe_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("describe", help="parameters and MACs of one architecture",
                        description="Validate one architecture of a space and print its exact parameter count "
-                                   "(analytic) and its multiply-accumulates per image (thop).")
+                                   "(analytic) and its multiply-accumulates per image (`Space.count_macs`).")
     add_arch_arguments(p)
     p.add_argument("--num-classes", type=int, default=10, help="classifier outputs (default: %(default)s)")
     p.add_argument("--in-channels", type=int, default=3, help="input channels (default: %(default)s)")
     p.add_argument("--image-size", type=int, default=32, help="input side in pixels (default: %(default)s)")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    add_json(p)
     p.set_defaults(func=run_describe)
 
 
@@ -55,7 +53,7 @@ def run_describe(args: argparse.Namespace) -> int:
     shape = dict(num_classes=args.num_classes, in_channels=args.in_channels, image_size=args.image_size)
     arch = space.validate(arch, in_channels=args.in_channels, image_size=args.image_size)
     result = {"space": space.name, "arch": arch, "params": space.count_params(arch, **shape),
-              "macs": count_macs(space, arch, **shape), **shape}
+              "macs": space.count_macs(arch, **shape), **shape}
     if args.json:
         emit_json(result)
     else:

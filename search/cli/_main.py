@@ -1,34 +1,20 @@
-"""The `tpsearch` command line: one sub-command per verb of the design card, each with --help."""
+"""The `tpsearch` command: one table of commands, each a module of this package with its own --help."""
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable
 
-import spaces
-from search._errors import UsageError
+from tpsearch.exceptions import UsageError
 
 
-def _parsers() -> list[Callable[[argparse._SubParsersAction], None]]:
-    from search import _dashboard_cmd, _describe, _export_cmd, _run_cmd, _train_cmd
+def _commands() -> list:
+    """The command table, in the order --help lists it: each entry adds one sub-command's parser."""
+    from tpsearch.search.cli import _dashboard, _describe, _evaluate, _export, _run, _status, _train
 
-    adders = [_describe.add_spaces_parser, _describe.add_describe_parser, _run_cmd.add_run_parser,
-              _run_cmd.add_status_parser]
-    adders.append(_train_cmd.add_train_parser)
-    adders += [_dashboard_cmd.add_dashboard_parser, _dashboard_cmd.add_compare_parser,
-               _dashboard_cmd.add_trials_parser]
-    adders += [_export_cmd.add_export_parser, _export_cmd.add_evaluate_parser]
-    return adders
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [UsageError, spaces.ArchError, spaces.UnknownSpaceError]
-    try:
-        from trainers import DataError
-        errors.append(DataError)
-    except ImportError:  # the trainer package is optional for the space commands
-        pass
-    return tuple(errors)
+    return [_describe.add_spaces_parser, _describe.add_describe_parser, _train.add_train_parser,
+            _run.add_run_parser, _status.add_status_parser, _dashboard.add_dashboard_parser,
+            _dashboard.add_compare_parser, _dashboard.add_trials_parser, _export.add_export_parser,
+            _evaluate.add_evaluate_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "an SQL study keeps everything.",
         epilog="Start with `tpsearch run --space resnet_5m --trials 200`; `tpsearch COMMAND --help` for each.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in _parsers():
+    for add in _commands():
         add(sub)
     return parser
 
@@ -48,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except _user_errors() as e:
+    except UsageError as e:  # every error a user can cause (tpsearch.exceptions): one line, exit 2
         print(f"tpsearch {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from search._archargs import add_arch_arguments, resolve_arch
-from search._errors import UsageError
-from search._output import emit_json
+from tpsearch.exceptions import UsageError
+from tpsearch.search.cli._flags import (add_arch_arguments, add_data_dir, add_device, add_json, emit_json,
+                                        options_from, resolve_arch)
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
-    from trainers import DATASETS, TrainConfig
+    from tpsearch.trainers import DATASETS, OPTIMIZERS, TrainConfig
 
     defaults = TrainConfig()
     p = sub.add_parser(
@@ -23,44 +23,37 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         epilog="Example: tpsearch train --space resnet_5m --preset tpsnet --dataset cifar10 --epochs 300")
     add_arch_arguments(p)
     p.add_argument("--dataset", default="cifar10", choices=list(DATASETS), help="data set (default: %(default)s)")
-    p.add_argument("--data-dir", type=Path, default=Path("data"),
-                   help="where CIFAR lives or is downloaded to (default: %(default)s)")
+    add_data_dir(p)
     p.add_argument("--no-download", action="store_true", help="never download CIFAR; fail if it is absent")
     p.add_argument("--synthetic-size", type=int, default=None, metavar="N",
                    help="training images of --dataset synthetic (default: 5000)")
     p.add_argument("--epochs", type=int, default=defaults.epochs, help="(default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="(default: %(default)s)")
-    p.add_argument("--optimizer", choices=["sgd", "adamw"], default=defaults.optimizer,
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer,
                    help="SGD with Nesterov momentum, or AdamW (default: %(default)s)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 0.1 for sgd, 2e-3 for adamw)")
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="(default: %(default)s)")
     p.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing, help="(default: %(default)s)")
     fidelity = p.add_mutually_exclusive_group()
-    fidelity.add_argument("--train-fraction", type=float, default=None, metavar="F",
-                          help="train on this share of the training split (default: 1)")
+    fidelity.add_argument("--train-fraction", type=float, default=defaults.train_fraction, metavar="F",
+                          help="train on this share of the training split (default: %(default)s)")
     fidelity.add_argument("--train-images", type=int, default=None, metavar="N",
                           help="train on the first N images of the (shuffled) training split")
     p.add_argument("--seed", type=int, default=defaults.seed,
                    help="seeds the validation split, the initial weights and the batches (default: %(default)s)")
-    p.add_argument("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    add_device(p, defaults.device)
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--no-bf16", action="store_true", help="train in float32 on CUDA (bf16 autocast is the default)")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--no-bf16", dest="bf16", action="store_false",
+                   help="train in float32 on CUDA (bf16 autocast is the default)")
+    add_json(p)
     p.set_defaults(func=run_train)
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from trainers import TrainConfig, resolve_device
+    from tpsearch.trainers import TrainConfig, resolve_device
 
-    overrides: dict[str, Any] = {
-        "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer, "lr": args.lr,
-        "weight_decay": args.weight_decay, "label_smoothing": args.label_smoothing, "seed": args.seed,
-        "device": args.device, "compile": args.compile, "bf16": not args.no_bf16,
-        "train_images": args.train_images}
-    if args.train_fraction is not None:
-        overrides["train_fraction"] = args.train_fraction
     try:
-        config = TrainConfig(**overrides)
+        config = options_from(TrainConfig, args)  # each flag is the TrainConfig field of its name
         resolve_device(config.device)
     except ValueError as e:
         raise UsageError(str(e)) from None
@@ -71,7 +64,7 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from trainers import EpochReport, load_dataset, train
+    from tpsearch.trainers import EpochReport, load_dataset, train
 
     space, arch = resolve_arch(args)
     config = _config(args)
@@ -80,7 +73,7 @@ def run_train(args: argparse.Namespace) -> int:
     if config.train_images is not None and config.train_images > len(data.train_y):
         raise UsageError(f"--train-images must be at most the {len(data.train_y)} training images of "
                          f"{data.name}, but got {config.train_images}")
-    shape = dict(num_classes=data.num_classes, in_channels=data.in_channels, image_size=data.image_size)
+    shape = data.shape
     arch = space.validate(arch, in_channels=data.in_channels, image_size=data.image_size)
     params = space.count_params(arch, **shape)
     torch.manual_seed(args.seed)

@@ -14,28 +14,29 @@ bool, None), so `torch.load(path, weights_only=True)` reads it without unpicklin
     provenance       {study, trial, storage (password redacted), tpsearch, torch, created (UTC, ISO 8601)}
     weights_sha256   hex digest of the weights (names, dtypes, shapes and bytes, in name order)
 
-The same top-level `state_dict`, `space`, `arch` and `shape` keys as the per-trial files `tpsearch run` keeps, so a
-reader of one reads the other.
+The per-trial files that `tpsearch run` keeps are written by the same `save_checkpoint`, with format
+"tpsearch-trial" and only `space`, `arch` and `shape` beside the weights, so a reader of one reads the other.
 """
 from __future__ import annotations
 
 import hashlib
-import math
 import io
+import math
 import os
 import pickle
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
-import spaces
-from search._errors import CheckpointError
+from tpsearch import spaces
+from tpsearch._files import atomic_write
+from tpsearch.exceptions import CheckpointError, UsageError
 
 FORMAT = "tpsearch-checkpoint"
+TRIAL_FORMAT = "tpsearch-trial"  # the weights a search keeps per trial: no data set, metrics or provenance yet
 VERSION = 1
 META_KEYS = ("space", "arch", "shape", "dataset", "metrics", "training", "provenance", "weights_sha256")
 SHAPE_KEYS = ("num_classes", "in_channels", "image_size")
@@ -51,10 +52,13 @@ def weights_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def make_checkpoint(model: torch.nn.Module, meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The dict to save: the model's weights on the CPU, the metadata, the format tag and the weights' digest."""
+def make_checkpoint(model: torch.nn.Module, meta: Mapping[str, Any], *, kind: str = "export") -> dict[str, Any]:
+    """The dict to save: the model's weights on the CPU, the metadata, the format tag and the weights' digest.
+
+    `kind` "export" is the full format above; "trial" tags the per-trial weights a search keeps.
+    """
     state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-    ckpt = {"format": FORMAT, "version": VERSION, "state_dict": state,
+    ckpt = {"format": FORMAT if kind == "export" else TRIAL_FORMAT, "version": VERSION, "state_dict": state,
             **{k: v for k, v in meta.items() if k != "weights_sha256"}, "weights_sha256": weights_sha256(state)}
     problem = _first_non_plain(ckpt, "checkpoint")
     if problem:  # our own bug, not the user's: keep the traceback
@@ -62,26 +66,19 @@ def make_checkpoint(model: torch.nn.Module, meta: Mapping[str, Any]) -> dict[str
     return ckpt
 
 
+def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, meta: Mapping[str, Any], *,
+                    kind: str = "export") -> Path:
+    """`make_checkpoint` written atomically to `path`: the one checkpoint writer of tpsearch."""
+    return save_atomic(make_checkpoint(model, meta, kind=kind), Path(path))
+
+
 def save_atomic(obj: Any, path: Path) -> Path:
-    """`torch.save` to a temporary file beside `path`, then rename: a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """`torch.save` of `obj`, written atomically (a reader never sees half a file)."""
     # Serialised in memory first: torch.save straight to a full disk fails with a RuntimeError from its C++
     # writer, while a plain write fails with the OSError (ENOSPC) that callers can tell apart.
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())  # the rename must not land before the bytes do (a power cut)
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a checkpoint is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, buffer.getbuffer())
 
 
 def read_plain(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, Any]:
@@ -138,7 +135,7 @@ def check_meta(ckpt: Mapping[str, Any], path: str | os.PathLike) -> dict[str, An
     where = f"checkpoint {str(path)!r}"
     if ckpt.get("format") != FORMAT:
         hint = (" (a per-trial file of `tpsearch run`: export it with `tpsearch export`)"
-                if "state_dict" in ckpt and "arch" in ckpt else "")
+                if ckpt.get("format") == TRIAL_FORMAT else "")
         raise CheckpointError(f"{where} is not a tpsearch export: format {ckpt.get('format')!r}{hint}")
     if ckpt.get("version") != VERSION:
         raise CheckpointError(f"{where} has format version {ckpt.get('version')!r}; this tpsearch reads {VERSION}")
@@ -164,7 +161,7 @@ def build_model(meta: Mapping[str, Any], state: Mapping[str, torch.Tensor], path
     try:
         space = spaces.get(meta["space"])
         model = space.build(meta["arch"], **{k: meta["shape"][k] for k in SHAPE_KEYS})
-    except (spaces.UnknownSpaceError, spaces.ArchError) as e:
+    except UsageError as e:  # an unknown space, an architecture it cannot build
         raise CheckpointError(f"{where}: {e}") from None
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))

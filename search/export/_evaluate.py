@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-from search._checkpoint import load_checkpoint
-from search._errors import UsageError
+from tpsearch.search.export._checkpoint import load_checkpoint
+from tpsearch.exceptions import UsageError
 
 
 def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, data_dir: str = "data",
@@ -17,8 +17,7 @@ def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, 
     `dataset` defaults to the checkpoint's own; another one must have the same image shape and class count.
     The confusion matrix is indexed [true class][predicted class].
     """
-    import trainers
-
+    from tpsearch import trainers
     model, meta = load_checkpoint(path)
     recorded = meta.get("dataset") or {}
     name = dataset or recorded.get("name")
@@ -27,7 +26,7 @@ def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, 
     seed = recorded.get("seed", 0) if name == recorded.get("name") else 0
     data = trainers.load_dataset(name, data_dir, seed=seed if isinstance(seed, int) else 0)
     shape = meta["shape"]
-    got = {"num_classes": data.num_classes, "in_channels": data.in_channels, "image_size": data.image_size}
+    got = data.shape
     if got != {k: shape[k] for k in got}:
         raise UsageError(f"data set {name!r} has {got}, but the checkpoint's model takes "
                          f"{ {k: shape[k] for k in got} }")

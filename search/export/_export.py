@@ -22,16 +22,17 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-import spaces
-from search._checkpoint import build_model, json_safe, make_checkpoint, read_plain, save_atomic
-from search._errors import UsageError
-from search._states import is_infeasible
-from search._storage import DEFAULT_STORAGE, _redact, load_study, open_storage
+from tpsearch import spaces
+from tpsearch._files import write_or_refuse
+from tpsearch.exceptions import UsageError
+from tpsearch.search._outcome import Outcome, best_trial, outcome_of
+from tpsearch.search.export._checkpoint import build_model, json_safe, make_checkpoint, read_plain, save_atomic
+from tpsearch.search.export._formats import FORMATS, need_onnx, sibling, write_onnx, write_torchscript
+from tpsearch.search.storages import DEFAULT_STORAGE, load_study, open_storage, redact
 
 if TYPE_CHECKING:
-    from trainers import Dataset
+    from tpsearch.trainers import Dataset
 
-FORMATS = ("onnx", "torchscript")
 SPLITS = ("train", "train+val")
 
 
@@ -76,12 +77,6 @@ def resume_path(out: Path) -> Path:
     return out.with_name(out.name + ".resume.pt")
 
 
-def sibling(out: Path, fmt: str) -> Path:
-    """best.pt -> best.onnx, best.torchscript.pt."""
-    stem = out.name[:-len(out.suffix)] if out.suffix else out.name
-    return out.with_name(stem + (".onnx" if fmt == "onnx" else ".torchscript.pt"))
-
-
 def export(opts: ExportOptions) -> ExportResult:
     started = time.time()
     _check_options(opts)
@@ -96,14 +91,13 @@ def export(opts: ExportOptions) -> ExportResult:
     kept = None if opts.retrain else kept_weights(study, trial)  # before the data: a missing file fails at once
     _prepare_out(out)
 
-    import trainers
-
+    from tpsearch import trainers
     seed = opts.seed if opts.seed is not None else int(study.user_attrs.get("seed", 0))
     data = trainers.load_dataset(_study_attr(study, "dataset"), opts.data_dir, seed=seed)
-    shape = {"num_classes": data.num_classes, "in_channels": data.in_channels, "image_size": data.image_size}
+    shape = data.shape
     resumed = 0
     if kept is not None:
-        model = _load_trial_weights(kept, trial, space.name, arch, shape)
+        model = _load_trial_weights(kept, trial, study.user_attrs["space"], space, arch, shape)
         val_accuracy = trial.value
         training = {"source": "search", "epochs": int(trial.user_attrs.get("epochs") or 0),
                     "hparams": trial.user_attrs.get("hparams"), "on": "train", "seed": seed,
@@ -124,18 +118,18 @@ def export(opts: ExportOptions) -> ExportResult:
         test_accuracy, _ = trainers.evaluate(model, data.test_x, data.test_y, data, device=device, bf16=False)
     model = model.to("cpu").eval()
     meta = {
-        "space": space.name, "arch": arch, "shape": shape,
+        "space": study.user_attrs["space"], "arch": arch, "shape": shape,
         "dataset": {"name": data.name, "classes": list(data.classes), "in_channels": data.in_channels,
                     "image_size": data.image_size, "mean": list(data.mean), "std": list(data.std), "seed": seed},
         "metrics": {"val_accuracy": val_accuracy, "test_accuracy": test_accuracy,
-                    "params": space.count_params(arch, **shape), "macs": _macs(trial, space, arch, shape)},
+                    "params": space.count_params(arch, **shape), "macs": space.count_macs(arch, **shape)},
         "training": training,
-        "provenance": {"study": study.study_name, "trial": trial.number, "storage": _redact(opts.storage),
+        "provenance": {"study": study.study_name, "trial": trial.number, "storage": redact(opts.storage),
                        "tpsearch": _version(), "torch": str(torch.__version__),
                        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
     }
     ckpt = make_checkpoint(model, json_safe(meta))
-    _write("checkpoint", out, lambda: save_atomic(ckpt, out))
+    write_or_refuse("checkpoint", out, lambda: save_atomic(ckpt, out))
     if opts.retrain:
         resume_path(out).unlink(missing_ok=True)  # the export is written: the retrain is done
     result = ExportResult(
@@ -147,7 +141,7 @@ def export(opts: ExportOptions) -> ExportResult:
     for fmt in opts.formats:
         path = sibling(out, fmt)
         writer = write_onnx if fmt == "onnx" else write_torchscript
-        _write(fmt, path, lambda: writer(model, meta, path))
+        write_or_refuse(fmt, path, lambda: writer(model, meta, path))
         setattr(result, fmt, str(path))
     result.seconds = round(time.time() - started, 3)
     return result
@@ -167,8 +161,8 @@ def _check_options(opts: ExportOptions) -> None:
         if fmt not in FORMATS:
             raise UsageError(f"--format must be one of {', '.join(FORMATS)}, but got {fmt!r}")
     if "onnx" in opts.formats:
-        _need_onnx()
-    from trainers import resolve_device
+        need_onnx()
+    from tpsearch.trainers import resolve_device
 
     try:
         resolve_device(opts.device)
@@ -190,13 +184,6 @@ def _prepare_out(out: Path) -> None:
         raise UsageError(f"cannot write to the folder {str(out.parent)!r} of --out")
 
 
-def _write(what: str, path: Path, write: Any) -> Any:
-    try:
-        return write()
-    except OSError as e:
-        raise UsageError(f"cannot write the {what} {str(path)!r}: {e.strerror or e}") from None
-
-
 def _study_attr(study: optuna.Study, key: str) -> Any:
     value = study.user_attrs.get(key)
     if value is None:
@@ -208,8 +195,7 @@ def _study_attr(study: optuna.Study, key: str) -> Any:
 def pick_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
     """Trial `number`, or the best feasible completed one; one clear line when it cannot be exported."""
     trials = study.get_trials(deepcopy=False)
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None and not is_infeasible(t)]
-    best = max(done, key=lambda t: t.value) if done else None
+    best = best_trial(trials)
     if number is None:
         if best is None:
             raise UsageError(f"study {study.study_name!r} has no completed trial yet ({len(trials)} trials): "
@@ -221,15 +207,16 @@ def pick_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTr
         raise UsageError(f"study {study.study_name!r} has no trial {number} (trials: {span})")
     t = found[0]
     hint = f"; the best completed trial is {best.number}" if best is not None else ""
-    if is_infeasible(t):
+    outcome = outcome_of(t)
+    if outcome is Outcome.INFEASIBLE:
         budget = study.user_attrs.get("max_params")
         raise UsageError(f"trial {number} is an infeasible draw ({_count(t.user_attrs.get('params'))} parameters, "
                          f"over the budget of {_count(budget)}): it was never trained{hint}")
-    if t.state != TrialState.COMPLETE or t.value is None:
-        why = {TrialState.PRUNED: f"was pruned after {t.user_attrs.get('epochs', '?')} epochs",
-               TrialState.FAIL: f"failed ({t.user_attrs.get('reason', 'no reason recorded')})",
-               TrialState.RUNNING: "is still running", TrialState.WAITING: "is waiting to run"}.get(
-            t.state, f"is {t.state.name}")
+    if outcome is not Outcome.COMPLETE or t.value is None:
+        why = {Outcome.PRUNED: f"was pruned after {t.user_attrs.get('epochs', '?')} epochs",
+               Outcome.FAILED: f"failed ({t.user_attrs.get('reason', 'no reason recorded')})",
+               Outcome.RUNNING: "is still running", Outcome.WAITING: "is waiting to run"}.get(
+            outcome, f"is {outcome.value}")
         raise UsageError(f"trial {number} {why}; export takes a completed trial{hint}")
     return t
 
@@ -253,10 +240,10 @@ def kept_weights(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Path:
     return Path(path)
 
 
-def _load_trial_weights(path: Path, trial: optuna.trial.FrozenTrial, space: str, arch: dict[str, Any],
-                        shape: dict[str, int]) -> torch.nn.Module:
+def _load_trial_weights(path: Path, trial: optuna.trial.FrozenTrial, space_spec: str, space: spaces.Space,
+                        arch: dict[str, Any], shape: dict[str, int]) -> torch.nn.Module:
     saved = read_plain(path, "trial checkpoint")
-    if saved.get("arch") != arch or saved.get("space", space) != space:
+    if saved.get("arch") != arch or saved.get("space", space.name) != space.name:
         raise UsageError(f"the weights file {str(path)!r} is not trial {trial.number}'s: it holds architecture "
                          f"{saved.get('arch')!r} of space {saved.get('space')!r}")
     if not isinstance(saved.get("state_dict"), dict):
@@ -264,17 +251,7 @@ def _load_trial_weights(path: Path, trial: optuna.trial.FrozenTrial, space: str,
     if saved.get("shape") not in (None, shape):
         raise UsageError(f"the weights file {str(path)!r} was trained on inputs {saved['shape']}, but the "
                          f"study's data set gives {shape}: is --data-dir the search's?")
-    return build_model({"space": space, "arch": arch, "shape": shape}, saved["state_dict"], path)
-
-
-def _macs(trial: optuna.trial.FrozenTrial, space: spaces.Space, arch: dict[str, Any],
-          shape: dict[str, int]) -> int | None:
-    macs = trial.user_attrs.get("macs")
-    if isinstance(macs, int) and not isinstance(macs, bool) and macs > 0:
-        return macs
-    from search._worker import count_macs
-
-    return count_macs(space, arch, **shape)
+    return build_model({"space": space_spec, "arch": arch, "shape": shape}, saved["state_dict"], path)
 
 
 def _version() -> str:
@@ -293,8 +270,7 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, space: spaces
     """Train `arch` from scratch with the trial's hyperparameters on the whole split; resumes a killed retrain."""
     from tqdm import tqdm
 
-    import trainers
-
+    from tpsearch import trainers
     hparams = trial.user_attrs.get("hparams")
     if not isinstance(hparams, dict):
         raise UsageError(f"trial {trial.number} records no training hyperparameters: it cannot be retrained")
@@ -338,7 +314,7 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, space: spaces
         bar.update(1)
 
     def checkpoint(train_state: dict[str, Any]) -> None:
-        _write("retrain state", state_path, lambda: save_atomic({"job": job, "train": train_state}, state_path))
+        write_or_refuse("retrain state", state_path, lambda: save_atomic({"job": job, "train": train_state}, state_path))
 
     try:
         try:
@@ -359,62 +335,3 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, space: spaces
         "history": [dataclasses.asdict(r) for r in result.history],
     }
     return model, training, resumed
-
-
-# -- 5. other formats ---------------------------------------------------------------------------------------------
-def _need_onnx() -> None:
-    try:
-        import onnx  # noqa: F401
-        import onnxscript  # noqa: F401
-    except ImportError:
-        raise UsageError("--format onnx needs the onnx and onnxscript packages: pip install 'tpsearch[export]'"
-                         ) from None
-
-
-def _example(meta: dict[str, Any]) -> torch.Tensor:
-    shape = meta["shape"]
-    return torch.zeros(2, shape["in_channels"], shape["image_size"], shape["image_size"])
-
-
-def _about(meta: dict[str, Any]) -> str:
-    """What a reader of the ONNX or TorchScript file needs beside the graph: the input normalisation above all."""
-    return json.dumps({"input": "float32 [batch, channels, size, size]: (pixel / 255 - mean) / std per channel",
-                       **{k: meta[k] for k in ("space", "arch", "shape", "dataset", "metrics", "provenance")}})
-
-
-def write_onnx(model: torch.nn.Module, meta: dict[str, Any], path: Path) -> Path:
-    """ONNX with a dynamic batch dimension (input `images`, output `logits`), through the torch.export exporter."""
-    _need_onnx()
-    model = model.to("cpu").eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(model, (_example(meta),), None, dynamo=True, input_names=["images"],
-                                    output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},),
-                                    verbose=False)
-    program.model.metadata_props["tpsearch"] = _about(meta)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        program.save(tmp, external_data=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_torchscript(model: torch.nn.Module, meta: dict[str, Any], path: Path) -> Path:
-    """A traced TorchScript module (`torch.jit.load` runs it without tpsearch), with the metadata as an extra file."""
-    model = model.to("cpu").eval()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export, but still the format
-        #                                  that C++ and mobile runtimes load
-        traced = torch.jit.trace(model, _example(meta))
-        try:
-            torch.jit.save(traced, str(tmp), _extra_files={"tpsearch.json": _about(meta)})
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    return path
-

@@ -14,7 +14,7 @@ from typing import Any
 
 import optuna
 
-from search._errors import UsageError
+from tpsearch.exceptions import UsageError
 
 KEY = "driver"
 HEARTBEAT_S = 15.0
@@ -34,7 +34,7 @@ def _alive(lease: dict[str, Any]) -> bool:
     return True
 
 
-class DriverLock:
+class DriverLease:
     def __init__(self, study: optuna.Study) -> None:
         self.study = study
         self.mine = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}

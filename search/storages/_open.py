@@ -7,7 +7,7 @@ from typing import Any
 import optuna
 from sqlalchemy import event
 
-from search._errors import UsageError
+from tpsearch.exceptions import UsageError
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
 
@@ -24,7 +24,7 @@ def open_storage(url: str = DEFAULT_STORAGE, *, create: bool = True) -> optuna.s
     try:
         storage = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
     except Exception as e:  # SQLAlchemy raises many types here: bad URL, missing driver, refused connection
-        raise UsageError(f"cannot open storage {_redact(url)!r}: {_first_line(e)}") from None
+        raise UsageError(f"cannot open storage {redact(url)!r}: {_first_line(e)}") from None
     if url.startswith("sqlite"):
         event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()  # connections opened during set-up reconnect with the pragmas
@@ -64,7 +64,7 @@ def _engine_kwargs(url: str) -> dict:
     return {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
     """The URL without its password, for error messages."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import optuna
 import pytest
 
-import dashboards
+from tpsearch import dashboards
 from tests.dashboards_tests._browser import Browser, find_chromium
 
 # Dialogs would block the page: record them instead, so an injected alert() shows up as a failure.

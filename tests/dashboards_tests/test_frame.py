@@ -8,9 +8,9 @@ from collections import Counter
 import numpy as np
 import optuna
 
-import dashboards
-from dashboards import _figures
-from dashboards.testing import make_study
+from tpsearch import dashboards
+from tpsearch.dashboards import _figures
+from tpsearch.dashboards.testing import make_study
 
 
 def test_synthetic_study_has_every_kind_of_trial(small_study: optuna.Study) -> None:

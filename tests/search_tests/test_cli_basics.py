@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from search import cli
+from tpsearch.search import cli
 
 COMMANDS = ["spaces", "describe", "train", "run", "status", "dashboard", "compare", "trials", "export", "evaluate"]
 
@@ -26,7 +26,7 @@ def test_every_command_of_the_design_card_is_there_with_help(capsys):
 
 
 def test_describe_json_reports_params_macs_and_arch():
-    r = subprocess.run([sys.executable, "-m", "search.cli", "describe", "--space", "resnet_5m", "--preset", "tpsnet",
+    r = subprocess.run([sys.executable, "-m", "tpsearch", "describe", "--space", "resnet_5m", "--preset", "tpsnet",
                         "--json"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])

@@ -9,7 +9,7 @@ import sys
 import optuna
 from optuna.trial import TrialState
 
-from tests.search_tests._helpers import running, start_run, trained, trials, wait_for
+from tpsearch.search.testing import running, start_run, trained, trials, wait_for
 
 # Each trial trains a few seconds: long enough to be caught running.
 SLOW = ["--trials", "5", "--epochs", "3", "--max-params", "60000", "--train-images", "768", "--scheduler", "none",
@@ -68,12 +68,11 @@ def test_ctrl_c_marks_running_trials_interrupted_and_keeps_the_study_consistent(
 
 def test_postgresql_storage(ray_session, tmp_path, postgres_url):
     url = postgres_url
-    from search._driver import RunOptions, run_search
+    from tpsearch.search import run_search
+    from tpsearch.search.testing import run_options
 
     name = f"pg-{os.getpid()}-{tmp_path.name}"
-    opts = RunOptions(dataset="digits", data_dir=str(tmp_path / "data"), trials=3, epochs=2, max_params=60_000,
-                      storage=url, study=name, runs_dir=str(tmp_path / "runs"), concurrency=2, sampler="tpe",
-                      train_images=256, scheduler="none", progress=False)
+    opts = run_options(tmp_path, max_params=60_000, storage=url, study=name, sampler="tpe")
     try:
         summary = run_search(opts)
         study = optuna.load_study(study_name=name, storage=url)
@@ -85,56 +84,10 @@ def test_postgresql_storage(ray_session, tmp_path, postgres_url):
         optuna.delete_study(study_name=name, storage=url)
 
 
-TWO_NODES = r'''
-import os, subprocess, sys, time
-import optuna
-from ray.cluster_utils import Cluster
-from optuna.trial import TrialState
-sys.path.insert(0, os.getcwd())
-from tests.search_tests._helpers import running, trained, trials, wait_for, start_run
-from pathlib import Path
-
-tmp = Path(sys.argv[1])
-cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-second = cluster.add_node(num_cpus=1)
-cluster.wait_for_nodes()
-storage, study = f"sqlite:///{tmp}/studies.db", "resnet_5m-digits"
-proc = start_run(tmp, "--address", cluster.address, "--trials", "6", "--epochs", "4", "--max-params", "60000",
-                 "--train-images", "1024", "--scheduler", "none", "--sampler", "random", "--concurrency", "2",
-                 "--seed", "5", "--max-retries", "3")
-on_second = lambda ts: [t for t in ts if t.user_attrs.get("node_id") == second.node_id]
-nodes = lambda ts: {t.user_attrs["node_id"] for t in ts if t.user_attrs.get("node_id")}
-# Kill the second node once both nodes have run trials and one there has most of its epochs still to run.
-early = lambda ts: [t for t in on_second(ts) if t.state == TrialState.RUNNING and len(t.intermediate_values) <= 1]
-seen = {}
-def ready():
-    ts = trials(storage, study)  # one snapshot decides both the moment and the trial that is killed
-    seen["killed"] = [t.number for t in early(ts)]
-    return len(nodes(ts)) == 2 and bool(seen["killed"])
-wait_for(ready, 300, proc)
-killed = seen["killed"]
-ran_on = nodes(trials(storage, study))
-cluster.remove_node(second)
-out, err = proc.communicate(timeout=600)
-ts = trials(storage, study)
-import json
-print(json.dumps({"rc": proc.returncode, "err": err[-3000:], "trained": len(trained(ts)), "killed": killed,
-                  "killed_states": [ts[n].state.name for n in killed], "nodes": len(ran_on),
-                  "head": cluster.head_node.node_id,
-                  "killed_final_node": [ts[n].user_attrs.get("node_id") for n in killed],
-                  "running": len(running(ts))}))
-cluster.shutdown()
-'''
-
-
 def test_two_node_cluster_survives_losing_a_node(tmp_path):
-    import json
+    from tpsearch.search.testing import two_node_cluster
 
-    r = subprocess.run([sys.executable, "-c", TWO_NODES, str(tmp_path)], capture_output=True, text=True,
-                       timeout=900, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
-                       env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
-    assert r.returncode == 0, r.stderr[-4000:]
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out = two_node_cluster(tmp_path)
     assert out["rc"] == 0, out["err"]
     assert out["nodes"] == 2  # trials ran on both nodes
     assert out["trained"] == 6 and out["running"] == 0

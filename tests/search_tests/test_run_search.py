@@ -11,8 +11,9 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-import spaces
-from search._driver import RunOptions, run_search
+from tpsearch import spaces
+from tpsearch.search import RunOptions, run_search
+from tpsearch.search.testing import run_options
 
 SPACE = spaces.get("resnet_5m")
 DIGITS = dict(num_classes=10, in_channels=1, image_size=8)
@@ -20,12 +21,9 @@ BUDGET = 60_000
 
 
 def _options(tmp_path, **kw) -> RunOptions:
-    base = dict(space="resnet_5m", dataset="digits", data_dir=str(tmp_path / "data"), trials=8, epochs=3,
-                max_params=BUDGET, storage=f"sqlite:///{tmp_path}/studies.db", runs_dir=str(tmp_path / "runs"),
-                concurrency=2, cpus_per_trial=1, sampler="random", seed=1, train_images=256, grace_epochs=1,
-                reduction_factor=2, progress=False)
-    base.update(kw)
-    return RunOptions(**base)
+    """Eight trials of three epochs under ASHA (rungs at epochs 1 and 2)."""
+    base = dict(trials=8, epochs=3, max_params=BUDGET, seed=1, scheduler="asha", grace_epochs=1, reduction_factor=2)
+    return run_options(tmp_path, **{**base, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +125,7 @@ def test_enqueued_preset_is_trained_first(ray_session, tmp_path):
 
 
 def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "search.cli", *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "tpsearch", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=300)
 
 

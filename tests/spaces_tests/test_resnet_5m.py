@@ -6,8 +6,8 @@ import torch
 import torch.nn as nn
 from hypothesis import given, settings, strategies as st
 
-import spaces
-from spaces.resnet_5m import max_layers
+from tpsearch import spaces
+from tpsearch.spaces.resnet_5m import max_layers
 
 SPACE = spaces.get("resnet_5m")
 

@@ -7,8 +7,7 @@ import optuna
 import pytest
 import torch
 
-import spaces
-
+from tpsearch import spaces
 SPACES = [spaces.get(n) for n in spaces.names()]
 
 

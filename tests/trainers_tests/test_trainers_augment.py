@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainers import DeviceLoader, normalize, pad_images
+from tpsearch.trainers import DeviceLoader, normalize, pad_images
 
 # mean 0 and std 1/255 make the normalisation the identity on the 0..255 scale: outputs are the raw pixels.
 RAW = {"mean": (0.0, 0.0, 0.0), "std": (1 / 255,) * 3}

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 # The installed console script beside this interpreter; the module itself where the script is not installed.
 _SCRIPT = Path(sys.executable).with_name("tpsearch")
-TPSEARCH = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "search.cli"]
+TPSEARCH = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "tpsearch"]
 
 
 def _tpsearch(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

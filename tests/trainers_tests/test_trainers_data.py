@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainers import DATASETS, DataError, Dataset, load_dataset, make_synthetic
+from tpsearch.trainers import DATASETS, DataError, Dataset, load_dataset, make_synthetic
 
 
 def _rows(x: torch.Tensor) -> set[bytes]:

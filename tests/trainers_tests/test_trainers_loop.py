@@ -7,8 +7,8 @@ import optuna
 import pytest
 import torch
 
-import spaces
-from trainers import EpochReport, TrainConfig, TrainResult, evaluate, make_synthetic, train
+from tpsearch import spaces
+from tpsearch.trainers import EpochReport, TrainConfig, TrainResult, evaluate, make_synthetic, train
 
 SPACE = spaces.get("resnet_5m")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-import spaces
-from trainers import TrainConfig, make_synthetic, train
+from tpsearch import spaces
+from tpsearch.trainers import TrainConfig, make_synthetic, train
 
 SPACE = spaces.get("resnet_5m")
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
 
 
 @dataclass(frozen=True)
@@ -35,16 +34,14 @@ class SmallStudy:
 
 @pytest.fixture(scope="session")
 def small_study(tmp_path_factory, ray_session) -> SmallStudy:
-    from search._driver import RunOptions, run_search
+    from tpsearch.search import best_trial, run_search
+    from tpsearch.search.testing import run_options
 
     tmp = tmp_path_factory.mktemp("study")
-    opts = RunOptions(dataset="digits", data_dir=str(tmp / "data"), trials=3, epochs=2, max_params=60_000,
-                      storage=f"sqlite:///{tmp}/studies.db", runs_dir=str(tmp / "runs"), concurrency=2,
-                      sampler="random", train_images=256, scheduler="none", progress=False)
+    opts = run_options(tmp, max_params=60_000)
     summary = run_search(opts)
-    assert summary.completed == 3, summary
+    assert summary.counts["complete"] == 3, summary
     study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
-    done = [t for t in study.get_trials(states=(TrialState.COMPLETE,))]
-    best = max(done, key=lambda t: t.value).number
+    best = best_trial(study).number
     return SmallStudy(tmp, opts.storage, opts.study_name(), tmp / "data", best,
                       dict(study.user_attrs["checkpoints"]))

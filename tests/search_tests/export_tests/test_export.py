@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-import spaces
-from search import CheckpointError, load_checkpoint
-from search.cli import main
+from tpsearch import spaces
+from tpsearch.search import CheckpointError, load_checkpoint
+from tpsearch.search.cli import main
 
 META_KEYS = {"format", "version", "space", "arch", "shape", "dataset", "metrics", "training", "provenance",
              "weights_sha256"}
@@ -83,7 +83,7 @@ def test_fresh_process_predicts_like_the_trials_own_model(small_study, exported,
     torch.save(x, tmp_path / "x.pt")
     script = textwrap.dedent(f"""
         import torch, spaces
-        from search import load_checkpoint
+        from tpsearch.search import load_checkpoint
         x = torch.load({str(tmp_path / 'x.pt')!r}, weights_only=True)
         ckpt = torch.load({str(exported)!r}, weights_only=True)
         plain = spaces.get(ckpt["space"]).build(ckpt["arch"], **ckpt["shape"]).eval()
@@ -180,7 +180,7 @@ def test_truncated_tampered_and_mismatched_checkpoints_are_refused(exported, tmp
     _one_line_error(rc, err, "altered")
 
     # Consistent hash, but weights of another architecture: the names and shapes are checked too.
-    from search._checkpoint import weights_sha256
+    from tpsearch.search.export._checkpoint import weights_sha256
 
     ckpt = torch.load(exported, weights_only=True)
     ckpt["arch"] = {**ckpt["arch"], "channels": ckpt["arch"]["channels"] + 2}

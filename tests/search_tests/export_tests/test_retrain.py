@@ -11,15 +11,15 @@ from pathlib import Path
 
 import torch
 
-from search import load_checkpoint
-from search._checkpoint import save_atomic
-from search.cli import main
+from tpsearch.search import load_checkpoint
+from tpsearch.search.export._checkpoint import save_atomic
+from tpsearch.search.cli import main
 
 EPOCHS = 8
 
 
 def _command(small_study, out: Path) -> list[str]:
-    return [sys.executable, "-m", "search.cli", "export", "--storage", small_study.storage, "--out", str(out),
+    return [sys.executable, "-m", "tpsearch", "export", "--storage", small_study.storage, "--out", str(out),
             "--data-dir", str(small_study.data_dir), "--retrain", "--epochs", str(EPOCHS), "--no-progress",
             "--json"]
 

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from search import cli
-from tests.faults._cases import REPO, STUDY
+from tpsearch.search import cli
+from tpsearch.search.testing import STUDY
 
 def _settings(examples: int) -> settings:
     # derandomize: the same examples every run, so that a failure here is reproducible and the time is stable.
@@ -58,7 +58,7 @@ def _no_search(*args, **kwargs):
 
 def _call(argv: list[str], capsys) -> tuple[int, str, str]:
     """`tpsearch ARGV` in this process: exit status, stdout, stderr. An exception escapes: that is the failure."""
-    from search import _driver
+    from tpsearch.search import _driver
 
     capsys.readouterr()
     tune, _driver._tune = _driver._tune, _no_search  # a fuzzed input must never train (nor hang a test on Ray)
@@ -94,8 +94,8 @@ def _dump(db: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> tuple[Path, int]:
     """A storage with one finished study on digits, as `tpsearch run` leaves it; and its trained count."""
-    from dashboards.testing import make_study
-    from search._states import is_trained
+    from tpsearch.dashboards.testing import make_study
+    from tpsearch.search import is_trained
 
     db = tmp_path_factory.mktemp("storage") / "studies.db"
     study = make_study(20, storage=f"sqlite:///{db}", study_name=STUDY, seed=5)
@@ -210,8 +210,8 @@ def test_a_real_process_prints_exactly_one_line_and_exits_2(args, text, tmp_path
     """The same refusals from a real `tpsearch` process: no warning or log line from any library around them."""
     (tmp_path / "arch.json").write_text(text)
     argv = [a.replace("{arch}", str(tmp_path / "arch.json")) for a in args]
-    r = subprocess.run([sys.executable, "-m", "search.cli", *argv], cwd=tmp_path, capture_output=True, text=True,
-                       timeout=120, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(tmp_path)})
+    r = subprocess.run([sys.executable, "-m", "tpsearch", *argv], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["arch.json"]  # refused before any storage was created

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-from tests.faults._cases import driver_sigkill
-from tests.search_tests._helpers import running, trained
+from tpsearch.search.testing import driver_sigkill
+from tpsearch.search.testing import running, trained
 
 
 def test_three_sigkills_of_the_driver_lose_no_finished_trial_and_resume_completes(tmp_path):

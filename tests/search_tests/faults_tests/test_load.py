@@ -9,8 +9,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.faults._cases import BIG_STUDY, make_big_study, resume_to_first_ask, snapshot, status_json
-from tests.search_tests._helpers import running, trained, trials
+from tpsearch.search.testing import BIG_STUDY, make_big_study, resume_to_first_ask, snapshot, status_json
+from tpsearch.search.testing import running, trained, trials
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_status_counts_match_the_study_read_by_plain_optuna(big):
     assert counts["trained"] == len(trained(ts))
     assert counts["complete"] == sum(1 for t in feasible if t.state == TrialState.COMPLETE)
     assert counts["pruned"] == sum(1 for t in feasible if t.state == TrialState.PRUNED)
-    assert counts["fail"] == sum(1 for t in feasible if t.state == TrialState.FAIL)
+    assert counts["failed"] == sum(1 for t in feasible if t.state == TrialState.FAIL)
     best = max((t for t in ts if t.state == TrialState.COMPLETE), key=lambda t: t.value)
     assert out["detail"]["best"][0]["trial"] == best.number
 

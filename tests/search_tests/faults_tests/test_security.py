@@ -1,6 +1,6 @@
 """What a search may touch: only its output paths; and what it exposes: optuna-dashboard on loopback only.
 
-Checkpoints are never unpickled as code: covered by tests/export_tests/test_export.py
+Checkpoints are never unpickled as code: covered by tests/search_tests/export_tests/test_export.py
 (test_a_checkpoint_holding_code_is_refused_and_never_run, test_truncated_tampered_and_mismatched_checkpoints_are_refused).
 """
 from __future__ import annotations
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults._cases import REPO, STUDY
-from tests.search_tests._helpers import trained, trials
+from tpsearch.search.testing import STUDY, trained, trials
+
+REPO = Path(__file__).resolve().parents[3]
 
 # Directories that are not the search's doing: Python's bytecode caches and the caches of the tools that run us.
 IGNORED = {"__pycache__", ".git", ".pytest_cache", ".hypothesis", ".venv"}
@@ -37,11 +38,11 @@ def test_run_writes_only_its_storage_runs_and_data_paths(tmp_path):
     repo_before, work_before = _tree(REPO), _tree(work)
     home_before = set(os.listdir(home))
     # Relative paths, resolved against the working directory, as a user types them.
-    r = subprocess.run([sys.executable, "-m", "search.cli", "run", "--dataset", "digits", "--storage",
+    r = subprocess.run([sys.executable, "-m", "tpsearch", "run", "--dataset", "digits", "--storage",
                         "sqlite:///studies.db", "--runs-dir", "runs", "--data-dir", "data", "--trials", "1",
                         "--epochs", "1", "--max-params", "200000", "--train-images", "128", "--sampler", "random",
                         "--no-progress"], cwd=work, capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0"})
+                       env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
     assert r.returncode == 0, r.stderr[-3000:]
     assert len(trained(trials(f"sqlite:///{work}/studies.db", STUDY))) == 1
     allowed = {"studies.db", "studies.db-wal", "studies.db-shm", "studies.db-journal", "runs", "data"}
@@ -72,7 +73,7 @@ def _listening(port: int) -> list[str]:
 
 def test_optuna_dashboard_as_the_readme_starts_it_listens_on_loopback_only(tmp_path):
     """`optuna-dashboard sqlite:///studies.db` with no --host (tests/dashboards_tests pass --host 127.0.0.1)."""
-    from dashboards.testing import make_study
+    from tpsearch.dashboards.testing import make_study
 
     exe = Path(sys.executable).with_name("optuna-dashboard")
     if not exe.exists():

@@ -6,8 +6,8 @@ import os
 import pytest
 from optuna.trial import TrialState
 
-from tests.faults._cases import disk_full, postgres_restart, sqlite_locked
-from tests.search_tests._helpers import running, trained
+from tpsearch.search.testing import disk_full, postgres_restart, sqlite_locked
+from tpsearch.search.testing import running, trained
 
 
 def test_a_search_waits_out_another_process_holding_the_sqlite_write_lock(ray_session, tmp_path):

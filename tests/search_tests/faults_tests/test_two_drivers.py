@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-from tests.faults._cases import two_drivers
-from tests.search_tests._helpers import running, trained
+from tpsearch.search.testing import two_drivers
+from tpsearch.search.testing import running, trained
 
 
 def test_a_second_driver_on_a_study_being_searched_refuses_and_the_first_completes(tmp_path):

@@ -10,8 +10,8 @@ import re
 import pytest
 from optuna.trial import TrialState
 
-from tests.faults._cases import FAULTS, TRIAL_TIMEOUT, VICTIM, worker_faults
-from tests.search_tests._helpers import running, trained
+from tpsearch.search.testing import FAULTS, TRIAL_TIMEOUT, VICTIM, worker_faults
+from tpsearch.search.testing import running, trained
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,119 @@
+"""A run's configuration: one dataclass from the flags to the trainer, checked when it is made.
+
+The CLI builds `RunOptions` by field name from its flags; the worker receives the same object and derives the
+trainer's `TrainConfig` from it (`train_config`), so a setting is written down once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from tpsearch.exceptions import UsageError
+from tpsearch.search.storages import DEFAULT_STORAGE
+
+SAMPLERS = ("tpe", "random")
+SCHEDULERS = ("asha", "none")
+METRIC = "val_accuracy"  # what every trial reports and the study maximises
+
+
+@dataclass
+class RunOptions:
+    """Everything `tpsearch run` takes; each field is the flag of the same name (`max_params` is `--max-params`).
+
+    Invalid values raise `UsageError` when the options are made, before anything is opened or written.
+    """
+
+    space: str = "resnet_5m"              # a registered name, or MODULE:CLASS / FILE.py:CLASS of your own
+    trials: int = 200                     # trained trials wanted (completed or pruned; infeasible draws do not count)
+    study: str | None = None              # None: SPACE-DATASET
+    storage: str = DEFAULT_STORAGE
+    sampler: str = "tpe"
+    seed: int = 0                         # of the sampler, the data split and training
+    max_params: int = 5_000_000           # parameter budget of a feasible model
+    dataset: str = "cifar10"
+    data_dir: str = "data"
+    epochs: int = 15                      # of a trial that is not stopped early
+    train_fraction: float = 1.0           # fidelity: train on this share of the training split ...
+    train_images: int | None = None       # ... or on this many of its images
+    scheduler: str = "asha"
+    grace_epochs: int = 1                 # ASHA: epochs before a trial may stop
+    reduction_factor: int = 3             # ASHA: keep 1/ETA per rung
+    gpus_per_trial: float | None = None   # None: 1 where the cluster has GPUs, else 0
+    cpus_per_trial: float = 1.0
+    concurrency: int | None = None        # at most this many trials at once; None: as resources allow
+    address: str | None = None            # a running Ray cluster; None: a fresh local Ray
+    enqueue: list[str] = field(default_factory=list)  # presets or FILE.json trained first
+    keep_checkpoints: int = 5             # the weights of the best K completed trials are kept
+    runs_dir: str = "runs"
+    max_retries: int = 2                  # of a trial whose worker died
+    device: str = "auto"
+    compile: bool = False
+    progress: bool = True
+    trial_timeout: float | None = None    # seconds a trial may run before its worker is killed
+    dashboard: str | None = None          # rewrite this page while the search runs ...
+    dashboard_every: float = 30.0         # ... at most every this many seconds
+    max_infeasible_draws: int = 2000      # consecutive draws over the budget before the run gives up
+    faults: dict[int, str] = field(default_factory=dict)  # the fault suite's seam: trial number -> fault name
+
+    def __post_init__(self) -> None:
+        _choice("--sampler", self.sampler, SAMPLERS)
+        _choice("--scheduler", self.scheduler, SCHEDULERS)
+        for flag, value, low in (("--trials", self.trials, 1), ("--epochs", self.epochs, 1),
+                                 ("--max-params", self.max_params, 1), ("--keep-checkpoints", self.keep_checkpoints, 0),
+                                 ("--grace-epochs", self.grace_epochs, 1),
+                                 ("--reduction-factor", self.reduction_factor, 2),
+                                 ("--max-retries", self.max_retries, 0), ("--concurrency", self.concurrency, 1),
+                                 ("--train-images", self.train_images, 1),
+                                 ("max_infeasible_draws", self.max_infeasible_draws, 1)):
+            if value is not None and value < low:
+                raise UsageError(f"{flag} must be at least {low}, but got {value}")
+        for flag, value in (("--cpus-per-trial", self.cpus_per_trial), ("--gpus-per-trial", self.gpus_per_trial),
+                            ("--trial-timeout", self.trial_timeout), ("--train-fraction", self.train_fraction),
+                            ("--dashboard-every", self.dashboard_every)):
+            if value is not None and not math.isfinite(value):
+                raise UsageError(f"{flag} must be a finite number, but got {value}")
+        if self.trial_timeout is not None and self.trial_timeout <= 0:
+            raise UsageError(f"--trial-timeout must be positive seconds, but got {self.trial_timeout}")
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise UsageError(f"--train-fraction must be in (0, 1], but got {self.train_fraction}")
+        if self.train_images is not None and self.train_fraction != 1.0:
+            raise UsageError("--train-images cannot be combined with --train-fraction")
+        if self.gpus_per_trial is not None and self.gpus_per_trial < 0:
+            raise UsageError(f"--gpus-per-trial must be >= 0, but got {self.gpus_per_trial}")
+        if self.cpus_per_trial <= 0:
+            raise UsageError(f"--cpus-per-trial must be > 0, but got {self.cpus_per_trial}")
+
+    def study_name(self) -> str:
+        return self.study or f"{self.space}-{self.dataset}"
+
+    def train_config(self, hparams: Mapping[str, Any], **overrides: Any) -> Any:
+        """The trainer's config for one trial: its sampled `hparams`, then every field that `TrainConfig` shares
+        with these options by name (epochs, seed, fidelity, device, compile), then `overrides`."""
+        from tpsearch.trainers import TrainConfig
+
+        shared = {f.name for f in dataclasses.fields(TrainConfig)} & {f.name for f in dataclasses.fields(self)}
+        return TrainConfig.from_hparams(hparams, **{**{k: getattr(self, k) for k in shared}, **overrides})
+
+
+@dataclass
+class RunSummary:
+    """How a run ended: the study's counts by outcome (see `tpsearch.search.Outcome`) and its best trial."""
+
+    study: str
+    storage: str
+    requested: int
+    finished: int                  # trained trials in the study: completed or pruned
+    counts: dict[str, int]         # trials of the study per outcome ("complete", "pruned", "failed", ...)
+    best_value: float | None
+    best_params: int | None
+    best_trial: int | None
+    seconds: float
+    interrupted: bool
+    error: str | None
+
+
+def _choice(flag: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UsageError(f"unknown {flag.lstrip('-')} {value!r}; choose one of: {', '.join(choices)}")

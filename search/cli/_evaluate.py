@@ -1,0 +1,48 @@
+"""`tpsearch evaluate`: an exported checkpoint on the test split: accuracy, per class, the confusion matrix."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tpsearch._files import write_or_refuse
+from tpsearch.search.cli._flags import add_data_dir, add_device, add_json, emit_json
+
+
+def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    from tpsearch.trainers import DATASETS
+
+    p = sub.add_parser(
+        "evaluate", help="test accuracy, per-class accuracy and confusion matrix of an exported checkpoint",
+        description="Evaluate a checkpoint written by `tpsearch export` on the test split of its data set (or "
+                    "--dataset), normalised as it was trained. The file is read with weights_only=True and its "
+                    "weights' SHA-256 checked: a file holding pickled code, truncated or altered is refused.")
+    p.add_argument("checkpoint", type=Path, help="checkpoint file (FILE.pt)")
+    p.add_argument("--dataset", default=None, choices=list(DATASETS),
+                   help="data set to test on (default: the one recorded in the checkpoint)")
+    add_data_dir(p)
+    add_device(p)
+    p.add_argument("--html", type=Path, default=None, metavar="FILE",
+                   help="also write the confusion matrix as a self-contained Plotly page")
+    add_json(p)
+    p.set_defaults(func=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from tpsearch.search.export import evaluate_checkpoint
+
+    result = evaluate_checkpoint(args.checkpoint, dataset=args.dataset, data_dir=args.data_dir, device=args.device)
+    if args.html is not None:
+        from tpsearch import dashboards
+        result["html"] = str(write_or_refuse("page", args.html, lambda: dashboards.write_evaluation(result, args.html)))
+    if args.json:
+        emit_json(result)
+        return 0
+    print(f"{result['checkpoint']} on {result['dataset']} test ({result['images']:,} images): "
+          f"accuracy {result['test_accuracy']:.4f}")
+    width = max(len(c) for c in result["classes"])
+    for c, acc in result["per_class_accuracy"].items():
+        print(f"  {c:<{width}}  {'-' if acc is None else f'{acc:.4f}'}")
+    if result.get("html"):
+        print(f"wrote {result['html']}", file=sys.stderr)
+    return 0

@@ -1,0 +1,79 @@
+"""Flags that several commands share, declared once; the JSON line; options built from flags by field name."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tpsearch import spaces
+from tpsearch._files import read_json
+from tpsearch.exceptions import UsageError
+from tpsearch.search.storages import DEFAULT_STORAGE
+
+T = TypeVar("T")
+
+
+def add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+
+def add_study(p: argparse.ArgumentParser, help: str = "study name (default: the only study in the storage)") -> None:
+    p.add_argument("--study", default=None, help=help)
+
+
+def add_storage(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", default=DEFAULT_STORAGE,
+                   help=f"SQLAlchemy URL of the study storage: SQLite or PostgreSQL (default: {DEFAULT_STORAGE})")
+
+
+def add_device(p: argparse.ArgumentParser, default: str = "auto") -> None:
+    p.add_argument("--device", default=default, help=f"auto, cpu, cuda or cuda:N (default: {default})")
+
+
+def add_data_dir(p: argparse.ArgumentParser, default: str = "data") -> None:
+    p.add_argument("--data-dir", default=default,
+                   help=f"where data sets are read from and CIFAR is downloaded to (default: {default})")
+
+
+def add_progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def emit_json(obj: Any) -> None:
+    """Machine-readable output: one JSON object on the last line of stdout."""
+    sys.stdout.write(json.dumps(obj, sort_keys=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def options_from(cls: type[T], args: argparse.Namespace, **extra: Any) -> T:
+    """`cls` (an options dataclass) from the flags whose destination is one of its fields, plus `extra`."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+             if hasattr(args, f.name)}
+    return cls(**{**given, **extra})
+
+
+def add_arch_arguments(parser: argparse.ArgumentParser, *, default_preset: str | None = None) -> None:
+    """`--space` with `--preset NAME` or `--arch FILE.json`: how every command names one architecture."""
+    parser.add_argument("--space", default="resnet_5m",
+                        help="search space: a name (see `tpsearch spaces`) or MODULE:CLASS of your own "
+                             "(default: %(default)s)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--preset", default=default_preset,
+                       help="a preset architecture of the space" + (" (default: %(default)s)" if default_preset else ""))
+    group.add_argument("--arch", type=Path, metavar="FILE.json", help="an architecture dict in a JSON file")
+
+
+def resolve_arch(args: argparse.Namespace) -> tuple[spaces.Space, dict[str, Any]]:
+    space = spaces.get(args.space)
+    if args.arch is not None:
+        arch = read_json(args.arch, "architecture")
+        if not isinstance(arch, dict):
+            raise UsageError(f"architecture file {str(args.arch)!r} must hold a JSON object, "
+                             f"but holds {type(arch).__name__}")
+        return space, arch
+    if args.preset is None:
+        raise UsageError(f"give --preset (one of: {', '.join(sorted(space.presets))}) or --arch FILE.json")
+    return space, space.preset(args.preset)

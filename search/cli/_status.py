@@ -1,0 +1,70 @@
+"""`tpsearch status`: the studies of a storage, their trials by outcome, and the best trials of one."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import optuna
+
+from tpsearch.search._outcome import Outcome, count_outcomes, ranked
+from tpsearch.search.cli._flags import add_json, add_storage, add_study, emit_json
+from tpsearch.search.storages import load_study, open_storage, study_names
+
+
+def add_status_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="studies in the storage, trial counts by state, the best trials",
+                       description="List the studies of a storage with their trial counts by state; with "
+                                   "--study (or when there is one study), the best trials as a table.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_study(p, help="the study to detail")
+    add_storage(p)
+    p.add_argument("--top", type=int, default=10, help="best trials shown")
+    add_json(p)
+    p.set_defaults(func=status)
+
+
+def study_counts(study: optuna.Study) -> dict[str, int]:
+    """Trials per outcome (see `tpsearch.search.Outcome`), and "trained": what `--trials` counts."""
+    counts = count_outcomes(study.get_trials(deepcopy=False))
+    return {"trained": sum(n for o, n in counts.items() if o.trained), **{o.value: n for o, n in counts.items()}}
+
+
+def best_rows(study: optuna.Study, top: int) -> list[dict[str, Any]]:
+    return [{"trial": t.number, "val_accuracy": t.value, "params": t.user_attrs.get("params"),
+             "macs": t.user_attrs.get("macs"), "epochs": t.user_attrs.get("epochs"),
+             "seconds": t.user_attrs.get("seconds"), "arch": t.user_attrs.get("arch")} for t in ranked(study)[:top]]
+
+
+def status(args: argparse.Namespace) -> int:
+    # One cached storage for every read: each optuna.load_study on a bare RDBStorage would read all trials again.
+    storage = optuna.storages.get_storage(open_storage(args.storage, create=False))
+    names = study_names(storage)
+    detail_study = load_study(storage, args.study) if (args.study is not None or len(names) == 1) else None
+    studies = {}
+    for name in names:
+        study = optuna.load_study(study_name=name, storage=storage)
+        studies[name] = {"space": study.user_attrs.get("space"), "dataset": study.user_attrs.get("dataset"),
+                         "max_params": study.user_attrs.get("max_params"), **study_counts(study)}
+    detail = None
+    if detail_study is not None:
+        detail = {"study": detail_study.study_name, "best": best_rows(detail_study, args.top)}
+    if args.json:
+        emit_json({"storage": args.storage, "studies": studies, **({"detail": detail} if detail else {})})
+        return 0
+    if not names:
+        print(f"no studies in {args.storage}")
+        return 0
+    shown = [Outcome.COMPLETE, Outcome.PRUNED, Outcome.FAILED, Outcome.INFEASIBLE, Outcome.RUNNING]
+    print(f"{'study':<32} {'space':<12} {'dataset':<10} {'trained':>7} "
+          + " ".join(f"{o.value:>{len(o.value)}}" for o in shown))
+    for name, s in studies.items():
+        print(f"{name:<32} {str(s['space']):<12} {str(s['dataset']):<10} {s['trained']:>7} "
+              + " ".join(f"{s[o.value]:>{len(o.value)}}" for o in shown))
+    if detail:
+        print(f"\nbest trials of {detail['study']!r}:")
+        print(f"{'trial':>6} {'val_acc':>8} {'params':>10} {'MMACs':>9} {'epochs':>6}  arch")
+        for r in detail["best"]:
+            macs = f"{r['macs'] / 1e6:9.1f}" if r["macs"] else f"{'-':>9}"
+            print(f"{r['trial']:>6} {r['val_accuracy']:>8.4f} {r['params'] or 0:>10,} {macs} {r['epochs'] or 0:>6}  "
+                  f"{r['arch']}")
+    return 0
