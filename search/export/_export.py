@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
 import torch
-from optuna.trial import TrialState
 
 from tpsearch import spaces
 from tpsearch._files import write_or_refuse

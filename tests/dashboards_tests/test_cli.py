@@ -14,12 +14,9 @@ from tpsearch.search import cli
 
 
 def _tpsearch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    # The installed script, not `python -m`: that would put the working directory, and the `dashboards/` folder
-    # of pages the command writes there, ahead of the package on sys.path.
-    script = Path(sys.executable).with_name("tpsearch")
-    command = [str(script)] if script.exists() else [sys.executable, "-c", "import sys; from search.cli import main; "
-                                                                           "sys.exit(main())"]
-    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    # A `dashboards/` folder of pages in the working directory cannot shadow anything: all of tpsearch is `tpsearch.*`.
+    return subprocess.run([sys.executable, "-m", "tpsearch", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
 
 
 def test_dashboard_and_compare(sqlite_url: str, tmp_path: Path) -> None:
@@ -71,7 +68,7 @@ def test_more_user_errors(sqlite_url: str, tmp_path: Path, capsys: pytest.Captur
         (["dashboard", "--storage", f"sqlite:///{tmp_path}/no/such/dir/x.db"], "no study storage at"),
         (["dashboard", "--storage", "nosuchdb://x"], "cannot open storage"),
         (["trials", "--study", "alpha", "--storage", sqlite_url, "--format", "parquet"], "give --out"),
-        (["dashboard", "--study", "alpha", "--storage", sqlite_url, "--out", str(tmp_path)], "cannot write page"),
+        (["dashboard", "--study", "alpha", "--storage", sqlite_url, "--out", str(tmp_path)], "cannot write the page"),
     ]
     for args, message in cases:
         assert cli.main(args) == 2, args

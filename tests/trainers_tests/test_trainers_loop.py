@@ -9,6 +9,7 @@ import torch
 
 from tpsearch import spaces
 from tpsearch.trainers import EpochReport, TrainConfig, TrainResult, evaluate, make_synthetic, train
+from tpsearch.trainers.testing import inject_fault
 
 SPACE = spaces.get("resnet_5m")
 
@@ -72,7 +73,7 @@ def test_fidelity_knob_sets_the_training_images(data, budget, batch, per_epoch):
 
 
 def test_nan_fault_diverges_within_the_first_epoch(data):
-    result = train(_model(data), data, TrainConfig(epochs=3, batch_size=32, fault="nan"))
+    result = train(inject_fault(_model(data), "nan"), data, TrainConfig(epochs=3, batch_size=32))
     assert (result.status, result.reason, result.epochs) == ("failed", "diverged", 0)
     assert result.val_accuracy is None and result.train_loss is None and result.history == []
 
@@ -83,13 +84,18 @@ def test_huge_learning_rate_diverges(data):
 
 
 def test_out_of_memory_fault_is_a_failed_result(data):
-    result = train(_model(data), data, TrainConfig(epochs=2, batch_size=64, fault="oom"))
+    result = train(inject_fault(_model(data), "oom"), data, TrainConfig(epochs=2, batch_size=64))
     assert (result.status, result.reason, result.epochs) == ("failed", "out of memory at batch size 64", 0)
 
 
 def test_raise_fault_propagates_like_a_bug(data):
     with pytest.raises(RuntimeError, match="injected fault"):
-        train(_model(data), data, TrainConfig(epochs=1, batch_size=32, fault="raise"))
+        train(inject_fault(_model(data), "raise"), data, TrainConfig(epochs=1, batch_size=32))
+
+
+def test_an_unknown_fault_is_refused():
+    with pytest.raises(ValueError, match="fault must be one of oom, nan, raise, hang"):
+        inject_fault(torch.nn.Linear(1, 1), "segfault")
 
 
 def test_callback_stops_the_run(data):
@@ -128,7 +134,6 @@ def test_from_hparams_takes_what_spaces_suggest():
     ({"label_smoothing": 1.0}, {}, "label_smoothing must be >= 0.0 and < 1.0"),
     ({}, {"epoch": 3}, "unknown TrainConfig field 'epoch'"),
     ({}, {"train_fraction": 0.5, "train_images": 10}, "not both"),
-    ({}, {"fault": "segfault"}, "fault must be one of oom, nan, raise"),
 ])
 def test_from_hparams_rejects_bad_input(hparams, overrides, match):
     with pytest.raises(ValueError, match=match):

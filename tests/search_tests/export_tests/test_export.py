@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from tpsearch import spaces
-from tpsearch.search import CheckpointError, load_checkpoint
+from tpsearch import load_checkpoint
+from tpsearch.exceptions import CheckpointError
 from tpsearch.search.cli import main
 
 META_KEYS = {"format", "version", "space", "arch", "shape", "dataset", "metrics", "training", "provenance",
@@ -82,8 +83,9 @@ def test_fresh_process_predicts_like_the_trials_own_model(small_study, exported,
 
     torch.save(x, tmp_path / "x.pt")
     script = textwrap.dedent(f"""
-        import torch, spaces
-        from tpsearch.search import load_checkpoint
+        import torch
+        from tpsearch import spaces
+        from tpsearch import load_checkpoint
         x = torch.load({str(tmp_path / 'x.pt')!r}, weights_only=True)
         ckpt = torch.load({str(exported)!r}, weights_only=True)
         plain = spaces.get(ckpt["space"]).build(ckpt["arch"], **ckpt["shape"]).eval()
@@ -180,7 +182,7 @@ def test_truncated_tampered_and_mismatched_checkpoints_are_refused(exported, tmp
     _one_line_error(rc, err, "altered")
 
     # Consistent hash, but weights of another architecture: the names and shapes are checked too.
-    from tpsearch.search.export._checkpoint import weights_sha256
+    from tpsearch.search.export import weights_sha256
 
     ckpt = torch.load(exported, weights_only=True)
     ckpt["arch"] = {**ckpt["arch"], "channels": ckpt["arch"]["channels"] + 2}

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from tpsearch.search import load_checkpoint
-from tpsearch.search.export._checkpoint import save_atomic
+from tpsearch import load_checkpoint
+from tpsearch.search.export import save_atomic
 from tpsearch.search.cli import main
 
 EPOCHS = 8
