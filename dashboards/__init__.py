@@ -1,18 +1,20 @@
 """Plotly figures and self-contained pages built from a study.
 
-    >>> import dashboards
-    >>> dashboards.write_dashboard(study, "dashboards/my-study.html")      # doctest: +SKIP
-    >>> dashboards.write_comparison([study_a, study_b], "dashboards/a-vs-b.html")  # doctest: +SKIP
-    >>> dashboards.trials_frame(study)  # one row per trial, for pandas     # doctest: +SKIP
-    >>> dashboards.write_evaluation(result, "eval.html")  # a `tpsearch evaluate` result  # doctest: +SKIP
+    >>> from tpsearch import dashboards
+    >>> from tpsearch.dashboards.testing import make_study
+    >>> study = make_study(30, seed=1)  # a synthetic study in the driver's format, in memory
+    >>> page = dashboards.write_dashboard(study, "my-study.html")
+    >>> page.name, len(dashboards.trials_frame(study))  # one row per trial, for pandas
+    ('my-study.html', 30)
 
-The package never opens storage: callers pass an `optuna.Study` (the CLI opens it through `search`).
-`dashboards.testing.make_study` makes synthetic studies in the driver's format for tests and benchmarks.
+`write_comparison([study_a, study_b], path)` puts studies side by side; `write_evaluation(result, path)` draws a
+`tpsearch evaluate` result. The package never opens storage: callers pass an `optuna.Study` (the CLI opens it
+through `tpsearch.search.storages`). `tpsearch.dashboards.testing` makes synthetic studies for tests and benchmarks.
 """
 from tpsearch.dashboards._figures import pareto_mask
 from tpsearch.dashboards._frame import STATUSES, status_of, trials_frame
-from tpsearch.dashboards._page import (comparison_html, dashboard_html, evaluation_html, write_comparison, write_dashboard,
-                              write_evaluation)
+from tpsearch.dashboards._page import (comparison_html, dashboard_html, evaluation_html, write_comparison,
+                                       write_dashboard, write_evaluation)
 
 __all__ = ["STATUSES", "comparison_html", "dashboard_html", "evaluation_html", "pareto_mask", "status_of",
            "trials_frame", "write_comparison", "write_dashboard", "write_evaluation"]

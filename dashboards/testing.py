@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import subprocess
 from typing import Any, Sequence
 
 import numpy as np
@@ -193,3 +194,15 @@ def _bulk_add(storage: optuna.storages.RDBStorage, study_id: int, trials: list[F
                 for step, v in t.intermediate_values.items()]
             session.add(row)
         session.commit()
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop a server process a test started (optuna-dashboard, say): politely, then for certain."""
+    server.terminate()
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+    if server.stderr is not None:
+        server.stderr.close()

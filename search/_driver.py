@@ -272,7 +272,8 @@ class _LivePage:
     """The dashboard page, rewritten during the run (atomically) so that a user can keep it open and reload."""
 
     def __init__(self, study: optuna.Study, opts: RunOptions) -> None:
-        self.study, self.path, self.every, self.max_params = study, opts.dashboard, opts.dashboard_every, opts.max_params
+        self.study, self.path, self.every = study, opts.dashboard, opts.dashboard_every
+        self.max_params = opts.max_params
         self.last = 0.0
 
     def maybe_write(self) -> None:

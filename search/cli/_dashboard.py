@@ -6,6 +6,7 @@ import json
 import re
 import sys
 import time
+from typing import Any
 from pathlib import Path
 
 import optuna
@@ -49,16 +50,22 @@ def run_dashboard(args: argparse.Namespace) -> int:
     from tpsearch import dashboards
     study = _single_objective(load_study(open_storage(args.storage, create=False), args.study))
     out = args.out or Path("dashboards") / f"{_file_stem(study.study_name)}.html"
-    start = time.perf_counter()
     trials = study.get_trials(deepcopy=False)
-    path = write_or_refuse("page", out, lambda: dashboards.write_dashboard(study, out, max_params=args.max_params,
-                                                                  trials=trials))
-    result = {"path": str(path), "study": study.study_name, "trials": len(trials), "bytes": path.stat().st_size,
-              "seconds": round(time.perf_counter() - start, 3)}
+    return _write_page(args, out, lambda: dashboards.write_dashboard(study, out, max_params=args.max_params,
+                                                                     trials=trials),
+                       {"study": study.study_name, "trials": len(trials)}, f"{len(trials):,} trials")
+
+
+def _write_page(args: argparse.Namespace, out: Path, write: Any, about: dict[str, Any], what: str) -> int:
+    """Write a page, then say so: one JSON object with --json, else one line."""
+    start = time.perf_counter()
+    path = write_or_refuse("page", out, write)
+    seconds = round(time.perf_counter() - start, 3)
+    result = {"path": str(path), **about, "bytes": path.stat().st_size, "seconds": seconds}
     if args.json:
         emit_json(result)
     else:
-        print(f"wrote {path} ({len(trials):,} trials, {result['bytes'] / 1e6:.1f} MB, {result['seconds']:.1f} s)")
+        print(f"wrote {path} ({what}, {result['bytes'] / 1e6:.1f} MB, {result['seconds']:.1f} s)")
     return 0
 
 
@@ -83,15 +90,8 @@ def run_compare(args: argparse.Namespace) -> int:
     storage = open_storage(args.storage, create=False)
     studies = [_single_objective(load_study(storage, n)) for n in names]
     out = args.out or Path("dashboards") / ("compare_" + "_".join(_file_stem(n) for n in names) + ".html")
-    start = time.perf_counter()
-    path = write_or_refuse("page", out, lambda: dashboards.write_comparison(studies, out))
-    result = {"path": str(path), "studies": names, "bytes": path.stat().st_size,
-              "seconds": round(time.perf_counter() - start, 3)}
-    if args.json:
-        emit_json(result)
-    else:
-        print(f"wrote {path} ({len(names)} studies, {result['bytes'] / 1e6:.1f} MB)")
-    return 0
+    return _write_page(args, out, lambda: dashboards.write_comparison(studies, out), {"studies": names},
+                       f"{len(names)} studies")
 
 
 def add_trials_parser(sub: argparse._SubParsersAction) -> None:

@@ -1,4 +1,11 @@
-"""`tpsearch export`: the winner of a study (or trial N) as a checkpoint. Its flags are `ExportOptions`' fields."""
+"""Write a feasible completed trial as one checkpoint: the space and architecture, the weights, the data set's
+classes and normalisation, the validation and test accuracy, parameters and MACs, and where it came from. It holds
+tensors and plain containers only, so torch.load(path, weights_only=True) reads it; `from tpsearch import
+load_checkpoint` rebuilds the model. The weights are those the search kept for the trial, or with --retrain those
+of a training from scratch at full budget, which resumes after a kill when the same command runs again.
+
+(`tpsearch export`: its flags are `ExportOptions`' fields, one to one.)
+"""
 from __future__ import annotations
 
 import argparse
@@ -15,13 +22,7 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "export", help="write the best trial of a study (or trial N) as a checkpoint",
-        description="Write a feasible completed trial as one checkpoint: the space and architecture, the weights, "
-                    "the data set's classes and normalisation, the validation and test accuracy, parameters and "
-                    "MACs, and where it came from. It holds tensors and plain containers only, so "
-                    "torch.load(path, weights_only=True) reads it; `from tpsearch import load_checkpoint` rebuilds "
-                    "the model. The weights are those the search kept for the trial, or with --retrain those of "
-                    "a training from scratch at full budget, which resumes after a kill when the same command "
-                    "runs again.",
+        description=__doc__.split("\n\n")[0],
         epilog="Example: tpsearch export --study resnet_5m-cifar10 --out best.pt --retrain --epochs 200 "
                "--on train+val --format onnx")
     add_study(p)

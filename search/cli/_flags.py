@@ -61,8 +61,8 @@ def add_arch_arguments(parser: argparse.ArgumentParser, *, default_preset: str |
                         help="search space: a name (see `tpsearch spaces`) or MODULE:CLASS of your own "
                              "(default: %(default)s)")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--preset", default=default_preset,
-                       help="a preset architecture of the space" + (" (default: %(default)s)" if default_preset else ""))
+    group.add_argument("--preset", default=default_preset, help="a preset architecture of the space"
+                       + (" (default: %(default)s)" if default_preset else ""))
     group.add_argument("--arch", type=Path, metavar="FILE.json", help="an architecture dict in a JSON file")
 
 

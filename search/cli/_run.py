@@ -1,4 +1,9 @@
-"""`tpsearch run`: the main job. Its flags are `RunOptions`' fields, one to one, with the defaults from there."""
+"""Search architectures and training hyperparameters of a space under a parameter budget. Optuna (TPE or random)
+samples in this process, which alone writes the study; Ray Tune trains each feasible trial on a worker and ASHA
+stops weak ones early. Running the same command again resumes the study until --trials trials have been trained.
+
+(`tpsearch run`: its flags are `RunOptions`' fields, one to one, with the defaults from there.)
+"""
 from __future__ import annotations
 
 import argparse
@@ -15,10 +20,7 @@ _D = RunOptions()
 def add_run_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run", help="search a space: Optuna samples, Ray Tune trains, the study records",
-        description="Search architectures and training hyperparameters of a space under a parameter budget. "
-                    "Optuna (TPE or random) samples in this process, which alone writes the study; Ray Tune "
-                    "trains each feasible trial on a worker and ASHA stops weak ones early. Running the same "
-                    "command again resumes the study until --trials trials have been trained.",
+        description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g = p.add_argument_group("what to search")
     g.add_argument("--space", default=_D.space, help="search space (see `tpsearch spaces`)")

@@ -311,7 +311,8 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, space: spaces
         bar.update(1)
 
     def checkpoint(train_state: dict[str, Any]) -> None:
-        write_or_refuse("retrain state", state_path, lambda: save_atomic({"job": job, "train": train_state}, state_path))
+        write_or_refuse("retrain state", state_path,
+                        lambda: save_atomic({"job": job, "train": train_state}, state_path))
 
     try:
         try:

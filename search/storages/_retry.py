@@ -26,7 +26,7 @@ class RetryingStorage(BaseStorage):
                  warn: Callable[[str], None] | None = None) -> None:
         self._inner = optuna.storages.get_storage(inner)
         self._patience = patience
-        self._warn = warn or (lambda msg: print(msg, file=sys.stderr))
+        self._warn = warn or _warn_stderr
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         deadline, delay, warned = time.monotonic() + self._patience, 0.2, False
@@ -44,7 +44,14 @@ class RetryingStorage(BaseStorage):
                 delay = min(delay * 2, 5.0)
 
     def __getattr__(self, name: str) -> Any:  # anything not part of BaseStorage's interface
+        if name.startswith("__") or name == "_inner":
+            # Asked while copy or pickle rebuild the object, before `_inner` exists: not the inner storage's.
+            raise AttributeError(name)
         return getattr(self._inner, name)
+
+
+def _warn_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def _forward(name: str) -> Callable[..., Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import optuna
 import pytest
+from tpsearch.dashboards.testing import stop_server
 
 
 def _free_port() -> int:
@@ -75,10 +76,4 @@ def test_optuna_dashboard_serves_the_study(sqlite_url: str) -> None:
             if "worker" in stored.user_attrs:
                 assert user["worker"] == stored.user_attrs["worker"]
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        server.stderr.close()
+        stop_server(server)

