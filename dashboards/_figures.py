@@ -13,9 +13,10 @@ import numpy as np
 import optuna
 import pandas as pd
 import plotly.graph_objects as go
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from tpsearch.dashboards._frame import STATUSES, numeric
+from tpsearch.search._outcome import Outcome, outcome_of
 
 COLORS = {"complete": "#1f77b4", "pruned": "#a0a0a0", "infeasible": "#ff7f0e", "failed": "#d62728",
           "running": "#2ca02c", "waiting": "#bcbd22"}
@@ -145,7 +146,7 @@ def parallel_architecture(frame: pd.DataFrame) -> go.Figure:
 
 def importances(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure | str:
     """fANOVA importances of the hyperparameters for validation accuracy, or a note saying why there are none."""
-    done = sum(t.state == TrialState.COMPLETE for t in trials)
+    done = sum(outcome_of(t) is Outcome.COMPLETE for t in trials)
     if done < 2:
         return f"Importances need at least two completed trials; this study has {done}."
     # Shallow trees: fANOVA's cost grows with the leaves of each tree, and depth 8 keeps a 10,000-trial study
