@@ -18,7 +18,7 @@ from tpsearch.search.cli._flags import (add_data_dir, add_device, add_json, add_
 
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
-    from tpsearch.search.export import FORMATS, SPLITS
+    from tpsearch.search.export import FORMATS, RECIPES, SPLITS
 
     p = sub.add_parser(
         "export", help="write the best trial of a study (or trial N) as a checkpoint",
@@ -37,9 +37,13 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-test", dest="test", action="store_false", help="do not measure the test accuracy")
     g = p.add_argument_group("retraining")
     g.add_argument("--retrain", action="store_true",
-                   help="train the architecture from scratch with its trial's hyperparameters on the whole "
-                        "split, instead of using the search's weights")
+                   help="train the architecture from scratch on the whole split (see --recipe), instead of using "
+                        "the search's weights")
     g.add_argument("--epochs", type=int, default=None, help="epochs of the retrain (default: the study's)")
+    g.add_argument("--recipe", default="long", choices=list(RECIPES),
+                   help="long (default): SGD+Nesterov 0.1 per 128 images, weight decay 5e-4, label smoothing 0.1, "
+                        "5 warm-up epochs then cosine, a recipe for 200-300 epochs; trial: the trial's own "
+                        "hyperparameters, tuned for the search's short budget")
     g.add_argument("--on", default="train", choices=SPLITS,
                    help="train+val trains on the validation images too (validation accuracy then means nothing; "
                         "the test accuracy is the measure)")

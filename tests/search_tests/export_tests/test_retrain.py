@@ -64,8 +64,18 @@ def test_a_killed_retrain_resumes_to_the_same_epochs(small_study, tmp_path):
     assert [r["epoch"] for r in training["history"]] == list(range(1, EPOCHS + 1))
     assert training["history"][:done] == before  # the epochs before the kill, unchanged
     assert meta["metrics"]["val_accuracy"] == training["history"][-1]["val_accuracy"]
-    assert meta["metrics"]["test_accuracy"] is not None and training["hparams"] == \
-        small_study.study().trials[small_study.best].user_attrs["hparams"]
+    assert meta["metrics"]["test_accuracy"] is not None
+    assert training["recipe"] == "long" and training["hparams"]["weight_decay"] == 5e-4  # not the trial's
+
+
+def test_recipe_trial_retrains_with_the_trial_hyperparameters(small_study, tmp_path, capsys):
+    rc = main(["export", "--storage", small_study.storage, "--out", str(tmp_path / "t.pt"), "--data-dir",
+               str(small_study.data_dir), "--retrain", "--epochs", "1", "--recipe", "trial", "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    _, meta = load_checkpoint(tmp_path / "t.pt")
+    trial = small_study.study().trials[small_study.best]
+    assert meta["training"]["recipe"] == "trial"
+    assert {k: meta["training"]["hparams"][k] for k in trial.user_attrs["hparams"]} == trial.user_attrs["hparams"]
 
 
 def test_retrain_on_train_and_val_records_that_validation_means_nothing(small_study, tmp_path, capsys):
