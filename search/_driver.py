@@ -196,8 +196,8 @@ def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
     try:
         gpus = opts.gpus_per_trial
-        if gpus is None:
-            gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+        if gpus is None:  # --device cpu reserves no GPU; otherwise one per trial where the cluster has any
+            gpus = 1.0 if opts.device != "cpu" and ray.cluster_resources().get("GPU", 0) > 0 else 0.0
         _ship_user_space(space)
         # The worker gets the options themselves (its data folder made absolute: workers run elsewhere) and the
         # space object, so a space of the user's own needs no import path on the workers.

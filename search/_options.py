@@ -84,6 +84,9 @@ class RunOptions:
             raise UsageError(f"--gpus-per-trial must be >= 0, but got {self.gpus_per_trial}")
         if self.cpus_per_trial <= 0:
             raise UsageError(f"--cpus-per-trial must be > 0, but got {self.cpus_per_trial}")
+        if self.device == "cpu" and self.gpus_per_trial:
+            raise UsageError(f"--device cpu trains on the CPU: --gpus-per-trial {self.gpus_per_trial} would hold GPUs "
+                             f"that no trial uses; drop it or give --device auto")
 
     def study_name(self) -> str:
         return self.study or f"{self.space}-{self.dataset}"
