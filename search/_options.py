@@ -74,6 +74,8 @@ class RunOptions:
                             ("--dashboard-every", self.dashboard_every)):
             if value is not None and not math.isfinite(value):
                 raise UsageError(f"{flag} must be a finite number, but got {value}")
+        if not 0 <= self.seed < 2**32:  # the samplers' and NumPy's seed range
+            raise UsageError(f"--seed must be 0..{2**32 - 1}, but got {self.seed}")
         if self.trial_timeout is not None and self.trial_timeout <= 0:
             raise UsageError(f"--trial-timeout must be positive seconds, but got {self.trial_timeout}")
         if not 0.0 < self.train_fraction <= 1.0:
