@@ -71,7 +71,8 @@ class Space(ABC):
 
     @abstractmethod
     def smallest(self, *, in_channels: int = 3, image_size: int = 32) -> Arch:
-        """The architecture with the fewest parameters that `suggest` can return (the lowest feasible budget)."""
+        """The architecture with the fewest parameters and MACs that `suggest` can return (the lowest feasible
+        budgets: `tpsearch run` refuses a --max-params or --max-macs below its counts)."""
 
     def suggest_training(self, trial: Any) -> dict[str, Any]:
         """Training hyperparameters: shared by every space, defined once in `spaces._training`."""
