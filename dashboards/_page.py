@@ -128,14 +128,15 @@ def _check_single_objective(study: optuna.Study) -> None:
                          f"{study.study_name!r} has {len(study.directions)}")
 
 
-def _budget(study: optuna.Study, max_params: float | None) -> float | None:
-    if max_params is not None:
-        return max_params
-    value = study.user_attrs.get("max_params")
+def _budget(study: optuna.Study, given: float | None, key: str = "max_params") -> float | None:
+    """The budget given, else the study's attribute `key` (the last run's); None where there is none."""
+    if given is not None:
+        return given
+    value = study.user_attrs.get(key)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def dashboard_html(study: optuna.Study, *, max_params: float | None = None,
+def dashboard_html(study: optuna.Study, *, max_params: float | None = None, max_macs: float | None = None,
                    trials: Sequence[FrozenTrial] | None = None) -> str:
     """The dashboard page of one study as a string; `trials` saves re-reading them when the caller has them."""
     _check_single_objective(study)
@@ -145,7 +146,8 @@ def dashboard_html(study: optuna.Study, *, max_params: float | None = None,
     cards = [
         _card(F.history(frame), "history"),
         _card(F.accuracy_vs(frame, F.PARAMS, label="parameters", budget=budget), "params"),
-        _card(F.accuracy_vs(frame, F.MACS, label="MACs per image"), "macs"),
+        _card(F.accuracy_vs(frame, F.MACS, label="MACs per image", budget=_budget(study, max_macs, "max_macs")),
+              "macs"),
         _card(F.importances(study, trials), "importances"),
         _card(F.learning_curves(frame), "curves"),
         _card(F.states(frame), "states"),
@@ -159,12 +161,13 @@ def dashboard_html(study: optuna.Study, *, max_params: float | None = None,
 
 
 def write_dashboard(study: optuna.Study, path: str | os.PathLike, *, max_params: float | None = None,
-                    trials: Sequence[FrozenTrial] | None = None) -> Path:
+                    max_macs: float | None = None, trials: Sequence[FrozenTrial] | None = None) -> Path:
     """Write the dashboard of `study` to `path` atomically (safe to call again and again during a run).
 
-    `max_params` draws the budget line; by default it is the study's `max_params` user attribute.
+    `max_params` and `max_macs` draw the budget lines; by default they are the study's user attributes of those
+    names (a study searched without a MACs budget has no MACs line).
     """
-    return atomic_write(path, dashboard_html(study, max_params=max_params, trials=trials))
+    return atomic_write(path, dashboard_html(study, max_params=max_params, max_macs=max_macs, trials=trials))
 
 
 def comparison_html(studies: Iterable[optuna.Study]) -> str:

@@ -38,7 +38,7 @@ class _RandomTrial:
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
         self.distributions[name] = IntDistribution(low, high, step=step, log=log)
-        value = int(self.rng.integers(low, high + 1))
+        value = low + step * int(self.rng.integers(0, (high - low) // step + 1))
         self.params[name] = value
         return value
 
@@ -57,19 +57,6 @@ class _RandomTrial:
         return value
 
 
-def _macs(arch: dict[str, Any]) -> int:
-    """Rough multiply-accumulates of one image (convolutions only): a plausible MACs axis, not a measurement."""
-    c1, side = arch["channels"], _IMAGE
-    total, c_in = arch["kernels"][0] ** 2 * 3 * c1 * side * side, c1
-    for i in range(arch["layers"]):
-        if i >= 1:
-            side = (side + 1) // 2
-        w, f2 = c1 * 2 ** (i + 1), arch["kernels"][i] ** 2
-        total += side * side * (f2 * c_in * w + (2 * arch["blocks"][i] - 1) * f2 * w * w)
-        c_in = w
-    return int(total)
-
-
 def _trials(n: int, rng: np.random.Generator, max_params: int, workers: list[str],
             start: dt.datetime) -> list[FrozenTrial]:
     import spaces  # imports torch: only the synthetic studies need it, never the dashboards
@@ -85,7 +72,7 @@ def _trials(n: int, rng: np.random.Generator, max_params: int, workers: list[str
             if params <= max_params:
                 break
         hp = space.suggest_training(t)
-        macs = _macs(arch)
+        macs = space.count_macs(arch, image_size=_IMAGE)
         attrs: dict[str, Any] = {"arch": arch, "params": params, "macs": macs, "feasible": params <= max_params}
         if params > max_params:  # told back at once by the driver: never scheduled, never trained
             ts = start + dt.timedelta(seconds=number * 0.5)

@@ -101,10 +101,16 @@ def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], list[dict
     if opts.max_params < smallest:
         raise UsageError(f"--max-params {opts.max_params:,} is below the smallest configuration of space "
                          f"{space.name!r} on {opts.dataset} ({smallest:,} parameters)")
-    return space, shape, [_enqueued_arch(space, item, shape, opts.max_params) for item in opts.enqueue]
+    if opts.max_macs is not None:
+        least = space.count_macs(space.smallest(in_channels=data.in_channels, image_size=data.image_size), **shape)
+        if opts.max_macs < least:
+            raise UsageError(f"--max-macs {opts.max_macs:,} is below the smallest configuration of space "
+                             f"{space.name!r} on {opts.dataset} ({least:,} MACs per image)")
+    return space, shape, [_enqueued_arch(space, item, shape, opts.max_params, opts.max_macs) for item in opts.enqueue]
 
 
-def _enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_params: int) -> dict[str, Any]:
+def _enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_params: int,
+                   max_macs: int | None = None) -> dict[str, Any]:
     if item in space.presets:
         arch, what = space.preset(item), f"preset {item!r}"
     elif item.endswith(".json") or os.path.sep in item:
@@ -118,6 +124,8 @@ def _enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_pa
     params = space.count_params(arch, **shape)
     if params > max_params:
         raise UsageError(f"--enqueue {what} has {params:,} parameters, over --max-params {max_params:,}")
+    if max_macs is not None and (macs := space.count_macs(arch, **shape)) > max_macs:
+        raise UsageError(f"--enqueue {what} has {macs:,} MACs per image, over --max-macs {max_macs:,}")
     # A dry run in memory: the enqueued params must come back through `suggest` as this very architecture.
     probe = optuna.create_study()
     probe.enqueue_trial(space.params_of(arch, in_channels=shape["in_channels"], image_size=shape["image_size"]))
@@ -143,11 +151,13 @@ def _open_study(storage: optuna.storages.BaseStorage, name: str, opts: RunOption
             theirs = study.user_attrs.get(key)
             if theirs != mine:
                 raise UsageError(f"study {name!r} exists with {key} {theirs!r}, not {mine!r}: pick another --study")
-        if study.user_attrs.get("max_params") != opts.max_params:
-            study.set_user_attr("max_params", opts.max_params)
+        for key in ("max_params", "max_macs"):  # the budgets of this run, which may differ from the last one's
+            if study.user_attrs.get(key) != getattr(opts, key):
+                study.set_user_attr(key, getattr(opts, key))
         return study
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, direction="maximize")
     for key, value in (("space", opts.space), ("dataset", opts.dataset), ("max_params", opts.max_params),
+                       ("max_macs", opts.max_macs),
                        ("epochs", opts.epochs), ("sampler", opts.sampler), ("metric", METRIC), ("seed", opts.seed),
                        ("train_fraction", opts.train_fraction), ("train_images", opts.train_images)):
         study.set_user_attr(key, value)

@@ -32,6 +32,7 @@ class RunOptions:
     sampler: str = "tpe"
     seed: int = 0                         # of the sampler, the data split and training
     max_params: int = 5_000_000           # parameter budget of a feasible model
+    max_macs: int | None = None           # MACs per image of a feasible model (`Space.count_macs`); None: no limit
     dataset: str = "cifar10"
     data_dir: str = "data"
     epochs: int = 15                      # of a trial that is not stopped early
@@ -61,7 +62,8 @@ class RunOptions:
         _choice("--sampler", self.sampler, SAMPLERS)
         _choice("--scheduler", self.scheduler, SCHEDULERS)
         for flag, value, low in (("--trials", self.trials, 1), ("--epochs", self.epochs, 1),
-                                 ("--max-params", self.max_params, 1), ("--keep-checkpoints", self.keep_checkpoints, 0),
+                                 ("--max-params", self.max_params, 1), ("--max-macs", self.max_macs, 1),
+                                 ("--keep-checkpoints", self.keep_checkpoints, 0),
                                  ("--grace-epochs", self.grace_epochs, 1),
                                  ("--reduction-factor", self.reduction_factor, 2),
                                  ("--max-retries", self.max_retries, 0), ("--concurrency", self.concurrency, 1),
@@ -74,6 +76,8 @@ class RunOptions:
                             ("--dashboard-every", self.dashboard_every)):
             if value is not None and not math.isfinite(value):
                 raise UsageError(f"{flag} must be a finite number, but got {value}")
+        if not 0 <= self.seed < 2**32:  # the samplers' and NumPy's seed range
+            raise UsageError(f"--seed must be 0..{2**32 - 1}, but got {self.seed}")
         if self.trial_timeout is not None and self.trial_timeout <= 0:
             raise UsageError(f"--trial-timeout must be positive seconds, but got {self.trial_timeout}")
         if not 0.0 < self.train_fraction <= 1.0:

@@ -1,10 +1,11 @@
 """The bridge between Optuna and Ray Tune: a Ray Tune `Searcher` that asks and tells an Optuna study.
 
 It lives in the driver, so the driver is the only process that writes the study. Compared with Ray's stock
-`OptunaSearch` it (1) applies the parameter budget before a trial reaches a worker, telling infeasible draws back
-at once with their constraint violation, (2) records a trial stopped by the scheduler as PRUNED with its learning
-curve instead of COMPLETE with a truncated score, (3) counts only trained trials toward `--trials` and replaces
-failed ones, and (4) keeps the attributes and checkpoints that the dashboards and `export` read.
+`OptunaSearch` it (1) applies the budgets (parameters; MACs per image with --max-macs) before a trial reaches a
+worker, telling infeasible draws back at once with their constraint violations, (2) records a trial stopped by the
+scheduler as PRUNED with its learning curve instead of COMPLETE with a truncated score, (3) counts only trained
+trials toward `--trials` and replaces failed ones, and (4) keeps the attributes and checkpoints that the dashboards
+and `export` read.
 """
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from tpsearch import spaces
 from tpsearch.search._options import METRIC, RunOptions
 from tpsearch.search._outcome import Outcome, best_trial, is_trained
 
-# The name of the budget's constraint; Optuna's samplers read feasibility from `trial.constraints`.
-CONSTRAINT = "params"
+# The names of the budgets' constraints; Optuna's samplers read feasibility from `trial.constraints`.
+CONSTRAINT, MACS_CONSTRAINT = "params", "macs"
 PLACEMENT = ("node", "node_id", "worker", "device")
 
 
@@ -101,7 +102,7 @@ class StudySearcher(Searcher):
             return
         result = result or {}
         self.placed.pop(trial_id, None)
-        for key in (*PLACEMENT, "macs", "images_per_s", "checkpoint_error"):
+        for key in (*PLACEMENT, "images_per_s", "checkpoint_error"):  # `macs` is recorded when the trial is drawn
             if key in result:
                 trial.set_user_attr(key, result[key])
         trial.set_user_attr("epochs", int(result.get("epoch", 0)))
@@ -152,11 +153,11 @@ class StudySearcher(Searcher):
                                       image_size=self.shape["image_size"])
             hparams = self.space.suggest_training(trial)
             params = self.space.count_params(arch, **self.shape)
+            macs = self.space.count_macs(arch, **self.shape)
             trial.set_user_attr("arch", arch)
             trial.set_user_attr("params", params)
-            violation = params - self.opts.max_params
-            trial.set_constraint(CONSTRAINT, float(violation))
-            if violation > 0:
+            trial.set_user_attr("macs", macs)
+            if not self._constrain(trial, params, macs):
                 # Told back at once: TPE learns the feasible region, and no worker second is spent.
                 trial.set_user_attr("feasible", False)
                 self.study.tell(trial, state=TrialState.PRUNED)
@@ -165,9 +166,25 @@ class StudySearcher(Searcher):
             trial.set_user_attr("feasible", True)
             trial.set_user_attr("hparams", hparams)
             return trial, arch, hparams
-        self.error = (f"no configuration of space {self.space.name!r} under {self.opts.max_params:,} parameters "
-                      f"in {self.opts.max_infeasible_draws} draws; raise --max-params or narrow the space")
+        budget, flags = f"{self.opts.max_params:,} parameters", "--max-params"
+        if self.opts.max_macs is not None:
+            budget, flags = f"{budget} and {self.opts.max_macs:,} MACs", "--max-params or --max-macs"
+        self.error = (f"no configuration of space {self.space.name!r} under {budget} in "
+                      f"{self.opts.max_infeasible_draws} draws; raise {flags} or narrow the space")
         return None, {}, {}
+
+    def _constrain(self, trial: optuna.Trial, params: int, macs: int) -> bool:
+        """Set both budgets' constraints (value - budget, <= 0 within it) and say whether the draw is within both.
+
+        Every trial carries both, a MACs constraint of 0 when there is no MACs budget, so that TPE compares one
+        constraint vector across the study. Both are absolute counts: TPE sums the positive ones to rank
+        infeasible draws, so an excess of MACs weighs like an excess of as many parameters.
+        """
+        violations = {CONSTRAINT: params - self.opts.max_params,
+                      MACS_CONSTRAINT: 0 if self.opts.max_macs is None else macs - self.opts.max_macs}
+        for name, violation in violations.items():
+            trial.set_constraint(name, float(violation))
+        return all(v <= 0 for v in violations.values())
 
     def _report(self, trial_id: str, trial: optuna.Trial, result: dict[str, Any]) -> None:
         epoch, value = result.get("epoch"), result.get(METRIC)

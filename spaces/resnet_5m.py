@@ -11,10 +11,18 @@ The network (TPSNet, random search over ResNets, 94.84% on CIFAR-10):
 Where TPSNet is silent: kernels 5 and 7 pad F//2 like kernel 3 ("same" padding), so every stride-2 layer takes a
 map of size s to ceil(s/2) whatever F_i and K_i; the stem uses F_1; P may be any value up to the final map's size
 (AvgPool2d floors), and `suggest` samples only the divisors of the final map so that no pixel is dropped.
+
+Where this space departs from TPSNet: `suggest` samples C_1 in steps of 8 (8, 16, ..., 64), so that every layer's
+width (2^i * C_1) is a multiple of 8, the channel alignment that keeps fp16/bf16 convolutions on the tensor cores'
+fast path. An architecture given whole (a file, a preset, `--enqueue`) keeps any C_1: TPSNet's own models have 34,
+22 and 16. Such a C_1 reaches a study as the enqueued trial's fixed `channels` param, which Optuna takes as given
+even off the sampled grid (with a warning, silenced here), so `params_of` still inverts `suggest`.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping
+
+import warnings
 
 import torch
 import torch.nn as nn
@@ -27,6 +35,8 @@ KERNELS = (3, 5, 7)
 SKIP_KERNELS = (1, 3)
 MAX_BLOCKS = 16
 CHANNELS = (8, 64)
+CHANNEL_STEP = 8  # sampled C_1, hence every layer width, is a multiple of this (tensor-core alignment)
+_BN_OPS = 4  # thop's count per element of an affine batch norm
 _KEYS = ("layers", "blocks", "channels", "kernels", "skip_kernels", "pool")
 # Far beyond any budget, but they keep a hand-written file from asking for a loop of a billion layers.
 LIMITS = {"layers": 16, "blocks": 512, "channels": 65536, "width": 65536, "image_size": 4096}
@@ -146,7 +156,7 @@ class ResNet5M(Space):
             Dimension("layers", "N", "1..5 on 32x32 (while every layer's input fits a 3x3 kernel)",
                       "residual layers (stages); each after the first halves the map"),
             Dimension("blocks", "B_i", f"1..{MAX_BLOCKS} per layer", "BasicBlocks in layer i"),
-            Dimension("channels", "C_1", f"{CHANNELS[0]}..{CHANNELS[1]}",
+            Dimension("channels", "C_1", f"{CHANNELS[0]}..{CHANNELS[1]} in steps of {CHANNEL_STEP} (any if given)",
                       "stem width; layer i is 2^i * C_1 wide"),
             Dimension("kernels", "F_i", "3 | 5 | 7 per layer (no larger than the layer's input map)",
                       "convolution kernel of layer i (the stem uses F_1)"),
@@ -157,7 +167,7 @@ class ResNet5M(Space):
 
     def suggest(self, trial: Any, *, in_channels: int = 3, image_size: int = 32) -> Arch:
         n = trial.suggest_int("layers", 1, max_layers(image_size))
-        c1 = trial.suggest_int("channels", *CHANNELS)
+        c1 = _suggest_channels(trial)
         inputs = _layer_inputs(image_size, n)
         blocks, kernels, skips = [], [], []
         for i in range(n):
@@ -252,11 +262,50 @@ class ResNet5M(Space):
         side = _final_size(image_size, a["layers"]) // a["pool"]
         return total + c_in * side * side * num_classes + num_classes
 
+    def count_macs(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
+                   image_size: int = 32) -> int:
+        """Operations of one image through `build(arch, ...)`, counted analytically (microseconds, no tensor) by
+        thop's rules, so that it equals `measure_macs` and the MACs recorded by runs that measured them:
+
+          convolution   one multiply-accumulate per weight per output pixel: H_out*W_out * C_out * C_in * F^2
+                        (the convs have no bias)
+          linear        in_features * classes multiply-accumulates; its bias adds nothing
+          batch norm    4 per element of its input (normalise, then scale and shift; at inference it folds into
+                        the convolution before it, so this slightly overstates a deployed model)
+          avg-pool      one addition per pooled input and one division per output
+          free          ReLU, the residual additions, identity shortcuts, flatten
+        """
+        a = self.validate(arch, in_channels=in_channels, image_size=image_size)
+        _check_classes(num_classes)
+        c1, kernels, side = a["channels"], a["kernels"], image_size
+        total = side * side * c1 * (kernels[0] ** 2 * in_channels + _BN_OPS)  # stem conv + BN
+        c_in = c1
+        for i in range(a["layers"]):
+            w, f2, k2 = c1 * 2 ** (i + 1), kernels[i] ** 2, a["skip_kernels"][i] ** 2
+            if i > 0:
+                side = (side + 1) // 2  # stride 2 with "same" padding: ceil
+            pixels = side * side
+            # First block: conv c_in->w, conv w->w, the projection c_in->w, and three BNs over w maps.
+            total += pixels * w * (f2 * c_in + f2 * w + k2 * c_in + 3 * _BN_OPS)
+            total += (a["blocks"][i] - 1) * pixels * w * (2 * f2 * w + 2 * _BN_OPS)
+            c_in = w
+        out = side // a["pool"]
+        pooled = c_in * out * out
+        return total + c_in * (out * a["pool"]) ** 2 + pooled + pooled * num_classes
+
     def build(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
               image_size: int = 32) -> nn.Module:
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
         _check_classes(num_classes)
         return TPSNet(a, num_classes, in_channels, image_size)
+
+
+def _suggest_channels(trial: Any) -> int:
+    """C_1 on the grid of multiples of CHANNEL_STEP, or an enqueued architecture's own C_1 as Optuna fixes it."""
+    with warnings.catch_warnings():
+        # Optuna warns that a fixed value lies off the distribution's grid, then uses it: here that is the point.
+        warnings.filterwarnings("ignore", message=r".*\bchannels\b.* (is )?out of (the )?range")
+        return trial.suggest_int("channels", *CHANNELS, step=CHANNEL_STEP)
 
 
 def _check_classes(num_classes: int) -> None:

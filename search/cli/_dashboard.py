@@ -42,6 +42,8 @@ def add_dashboard_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="page to write (default: dashboards/<study>.html)")
     p.add_argument("--max-params", type=int, metavar="N",
                    help="parameter budget drawn as a line (default: the study's max_params attribute)")
+    p.add_argument("--max-macs", type=int, metavar="N",
+                   help="MACs budget drawn as a line (default: the study's max_macs attribute, if any)")
     add_json(p)
     p.set_defaults(func=run_dashboard)
 
@@ -52,7 +54,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
     out = args.out or Path("dashboards") / f"{_file_stem(study.study_name)}.html"
     trials = study.get_trials(deepcopy=False)
     return _write_page(args, out, lambda: dashboards.write_dashboard(study, out, max_params=args.max_params,
-                                                                     trials=trials),
+                                                                     max_macs=args.max_macs, trials=trials),
                        {"study": study.study_name, "trials": len(trials)}, f"{len(trials):,} trials")
 
 

@@ -1,6 +1,7 @@
-"""Search architectures and training hyperparameters of a space under a parameter budget. Optuna (TPE or random)
-samples in this process, which alone writes the study; Ray Tune trains each feasible trial on a worker and ASHA
-stops weak ones early. Running the same command again resumes the study until --trials trials have been trained.
+"""Search architectures and training hyperparameters of a space under a parameter budget (and, with --max-macs, a
+compute budget). Optuna (TPE or random) samples in this process, which alone writes the study; Ray Tune trains each
+feasible trial on a worker and ASHA stops weak ones early. Running the same command again resumes the study until
+--trials trials have been trained.
 
 (`tpsearch run`: its flags are `RunOptions`' fields, one to one, with the defaults from there.)
 """
@@ -27,6 +28,8 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--trials", type=int, default=_D.trials,
                    help="trained trials wanted in the study (completed or pruned; infeasible draws do not count)")
     g.add_argument("--max-params", type=int, default=_D.max_params, help="parameter budget of a feasible model")
+    g.add_argument("--max-macs", type=int, default=_D.max_macs, metavar="N",
+                   help="MACs per image of a feasible model (as `tpsearch describe` counts them); default: no limit")
     g.add_argument("--sampler", default=_D.sampler, choices=SAMPLERS, help="Optuna sampler")
     g.add_argument("--seed", type=int, default=_D.seed, help="seed of the sampler, the data split and training")
     g.add_argument("--enqueue", action="append", default=[], metavar="PRESET|FILE.json",

@@ -35,6 +35,18 @@ def best_rows(study: optuna.Study, top: int) -> list[dict[str, Any]]:
              "seconds": t.user_attrs.get("seconds"), "arch": t.user_attrs.get("arch")} for t in ranked(study)[:top]]
 
 
+def budgets(study: optuna.Study) -> dict[str, int | None]:
+    """The budgets of the study's last run: parameters, and MACs per image (None: no limit)."""
+    return {"max_params": study.user_attrs.get("max_params"), "max_macs": study.user_attrs.get("max_macs")}
+
+
+def _number(value: Any, width: int, millions: bool = False) -> str:
+    """A count for the table, in millions if asked; '-' where there is none (or a study of another tool's)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value:
+        return f"{'-':>{width}}"
+    return f"{value / 1e6:{width}.1f}" if millions else f"{value:>{width},}"
+
+
 def status(args: argparse.Namespace) -> int:
     # One cached storage for every read: each optuna.load_study on a bare RDBStorage would read all trials again.
     storage = optuna.storages.get_storage(open_storage(args.storage, create=False))
@@ -44,10 +56,10 @@ def status(args: argparse.Namespace) -> int:
     for name in names:
         study = optuna.load_study(study_name=name, storage=storage)
         studies[name] = {"space": study.user_attrs.get("space"), "dataset": study.user_attrs.get("dataset"),
-                         "max_params": study.user_attrs.get("max_params"), **study_counts(study)}
+                         **budgets(study), **study_counts(study)}
     detail = None
     if detail_study is not None:
-        detail = {"study": detail_study.study_name, "best": best_rows(detail_study, args.top)}
+        detail = {"study": detail_study.study_name, **budgets(detail_study), "best": best_rows(detail_study, args.top)}
     if args.json:
         emit_json({"storage": args.storage, "studies": studies, **({"detail": detail} if detail else {})})
         return 0
@@ -55,16 +67,19 @@ def status(args: argparse.Namespace) -> int:
         print(f"no studies in {args.storage}")
         return 0
     shown = [Outcome.COMPLETE, Outcome.PRUNED, Outcome.FAILED, Outcome.INFEASIBLE, Outcome.RUNNING]
-    print(f"{'study':<32} {'space':<12} {'dataset':<10} {'trained':>7} "
+    print(f"{'study':<32} {'space':<12} {'dataset':<10} {'max params':>11} {'max MMACs':>9} {'trained':>7} "
           + " ".join(f"{o.value:>{len(o.value)}}" for o in shown))
     for name, s in studies.items():
-        print(f"{name:<32} {str(s['space']):<12} {str(s['dataset']):<10} {s['trained']:>7} "
-              + " ".join(f"{s[o.value]:>{len(o.value)}}" for o in shown))
+        counts = " ".join(f"{s[o.value]:>{len(o.value)}}" for o in shown)
+        print(f"{name:<32} {str(s['space']):<12} {str(s['dataset']):<10} {_number(s['max_params'], 11)} "
+              f"{_number(s['max_macs'], 9, millions=True)} {s['trained']:>7} {counts}")
     if detail:
-        print(f"\nbest trials of {detail['study']!r}:")
+        macs = _number(detail["max_macs"], 0)
+        budget = "no MACs budget" if macs == "-" else f"at most {macs} MACs per image"
+        print(f"\nbest trials of {detail['study']!r} ({budget}):")
         print(f"{'trial':>6} {'val_acc':>8} {'params':>10} {'MMACs':>9} {'epochs':>6}  arch")
         for r in detail["best"]:
-            macs = f"{r['macs'] / 1e6:9.1f}" if r["macs"] else f"{'-':>9}"
+            macs = _number(r["macs"], 9, millions=True)
             print(f"{r['trial']:>6} {r['val_accuracy']:>8.4f} {r['params'] or 0:>10,} {macs} {r['epochs'] or 0:>6}  "
                   f"{r['arch']}")
     return 0

@@ -102,3 +102,14 @@ def test_markup_is_escaped(markup_study: optuna.Study) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
     assert "alert(2)" in body and "alert(3)" in body  # present, but only as escaped text
 
+
+
+def test_the_macs_budget_is_drawn_where_the_study_has_one() -> None:
+    study = make_study(30, study_name="macs", seed=7)
+    assert "budget 300M" not in dashboards.dashboard_html(study)  # searched without a MACs budget: no line
+    study.set_user_attr("max_macs", 300_000_000)
+    text = dashboards.dashboard_html(study)
+    assert "budget 5M" in text and "budget 300M" in text
+    assert "budget 200M" in dashboards.dashboard_html(study, max_macs=200_000_000)  # an explicit budget wins
+    fig = _figures.accuracy_vs(dashboards.trials_frame(study), _figures.MACS, label="MACs per image", budget=3e8)
+    assert [shape.x0 for shape in fig.layout.shapes] == [3e8]

@@ -71,7 +71,7 @@ def test_infeasible_draws_are_told_at_once_and_not_counted(small_search):
         assert t.state == TrialState.PRUNED
         assert t.user_attrs["params"] > BUDGET
         assert not t.intermediate_values  # never trained
-        assert t.constraints == {"params": float(t.user_attrs["params"] - BUDGET)}
+        assert t.constraints == {"params": float(t.user_attrs["params"] - BUDGET), "macs": 0.0}  # no MACs budget
 
 
 def test_pruned_trials_are_pruned_not_truncated_completes(small_search):
@@ -124,6 +124,44 @@ def test_enqueued_preset_is_trained_first(ray_session, tmp_path):
     assert study.trials[0].state == TrialState.COMPLETE
 
 
+def test_a_macs_budget_is_applied_before_training_and_recorded(ray_session, tmp_path, capsys):
+    """--max-macs: every draw carries both constraints, draws over either budget are told back untrained, and an
+    enqueued width off the sampled grid (C_1 = 12) is trained as given while every sampled one is a multiple of 8."""
+    from tpsearch.search.cli import main
+
+    max_macs = 3_000_000  # about one random draw in fifty on digits is under both this and 200k parameters
+    off_grid = {"layers": 2, "blocks": [1, 1], "channels": 12, "kernels": [3, 3], "skip_kernels": [1, 1], "pool": 4}
+    (tmp_path / "off_grid.json").write_text(json.dumps(off_grid))
+    opts = run_options(tmp_path, trials=3, epochs=1, max_macs=max_macs, enqueue=[str(tmp_path / "off_grid.json")])
+    summary = run_search(opts)
+    assert summary.error is None and summary.finished == opts.trials
+    study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)  # plain Optuna
+    assert study.user_attrs["max_macs"] == max_macs
+    assert study.trials[0].user_attrs["arch"] == off_grid and study.trials[0].state == TrialState.COMPLETE
+    for t in study.trials:
+        arch, params, macs = t.user_attrs["arch"], t.user_attrs["params"], t.user_attrs["macs"]
+        assert macs == SPACE.count_macs(arch, **DIGITS)  # recorded when drawn, trained or not
+        assert t.constraints == {"params": float(params - opts.max_params), "macs": float(macs - max_macs)}
+        assert t.user_attrs["feasible"] is (params <= opts.max_params and macs <= max_macs)
+        assert t.number == 0 or arch["channels"] % 8 == 0
+    trained = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+               and t.user_attrs["feasible"]]
+    assert len(trained) == opts.trials and all(t.user_attrs["macs"] <= max_macs for t in trained)
+    over = [t for t in study.trials if t.constraints["macs"] > 0]
+    assert any(t.constraints["params"] <= 0 for t in over), "some draws are refused for their MACs alone"
+    for t in over:
+        assert t.state == TrialState.PRUNED and t.user_attrs["feasible"] is False and not t.intermediate_values
+    assert main(["status", "--storage", opts.storage, "--study", opts.study_name(), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["studies"][opts.study_name()]["max_macs"] == out["detail"]["max_macs"] == max_macs
+    assert out["detail"]["best"] and all(0 < row["macs"] <= max_macs for row in out["detail"]["best"])
+    assert main(["status", "--storage", opts.storage, "--study", opts.study_name()]) == 0
+    assert "(at most 3,000,000 MACs per image)" in capsys.readouterr().out
+    again = run_search(RunOptions(**{**vars(opts), "max_macs": None, "enqueue": []}))  # resumed with no MACs budget
+    assert again.finished == opts.trials
+    assert optuna.load_study(study_name=opts.study_name(), storage=opts.storage).user_attrs["max_macs"] is None
+
+
 def _cli(*args, cwd):
     return subprocess.run([sys.executable, "-m", "tpsearch", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=300)
@@ -134,6 +172,7 @@ def _cli(*args, cwd):
     (["--sampler", "grid"], "invalid choice"),
     (["--enqueue", "nope"], "neither a preset"),
     (["--max-params", "100"], "below the smallest configuration"),
+    (["--max-macs", "1000"], "--max-macs 1,000 is below the smallest configuration of space 'resnet_5m' on digits"),
     (["--dataset", "imagenet"], "imagenet"),
     (["--train-images", "100000"], "more than the 1295 training images"),
     (["--storage", "postgresql+psycopg2://u:secret@127.0.0.1:1/db"], "cannot open storage"),

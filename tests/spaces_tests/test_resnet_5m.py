@@ -1,6 +1,9 @@
 """resnet_5m: the TPSNet network exactly, its published presets, and clear errors for bad architectures."""
 from __future__ import annotations
 
+import warnings
+
+import optuna
 import pytest
 import torch
 import torch.nn as nn
@@ -109,3 +112,38 @@ def test_count_params_property_over_arbitrary_valid_architectures(layers, channe
     assert SPACE.count_params(arch, **shape) == sum(p.numel() for p in model.parameters())
     out = model.eval()(torch.zeros(1, in_channels, image_size, image_size))
     assert out.shape == (1, num_classes)
+
+
+def test_sampled_widths_are_multiples_of_8_and_given_ones_any_integer():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(200):
+        trial = study.ask()
+        arch = SPACE.suggest(trial)
+        study.tell(trial, 0.0)
+        seen.add(arch["channels"])
+        assert arch["channels"] % 8 == 0  # so is every layer's width, 2^i * C_1
+    assert seen == set(range(8, 65, 8))
+    for c1 in (1, 13, 22, 34, 65):  # a file, a preset, an enqueued architecture: any width is an architecture
+        assert SPACE.validate({"layers": 2, "blocks": 1, "channels": c1})["channels"] == c1
+
+
+def test_an_enqueued_width_off_the_grid_is_trained_as_given_and_the_study_stays_usable(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    study = optuna.create_study(storage=storage, sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2))
+    arch = SPACE.presets["tpsnet_model1"]  # C_1 = 34
+    study.enqueue_trial(SPACE.params_of(arch))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Optuna's out-of-grid warning is expected, so silenced by the space
+        trial = study.ask()
+        assert SPACE.suggest(trial) == arch
+    study.tell(trial, 0.5)
+    for _ in range(6):  # TPE reads the off-grid observation and still samples on the grid
+        trial = study.ask()
+        assert SPACE.suggest(trial)["channels"] % 8 == 0
+        study.tell(trial, 0.1)
+    # Kept as given, in the study and in a copy of it (SQLite to PostgreSQL, say).
+    other = f"sqlite:///{tmp_path / 'copy.db'}"
+    optuna.copy_study(from_study_name=study.study_name, from_storage=storage, to_storage=other)
+    for url in (storage, other):
+        assert optuna.load_study(study_name=study.study_name, storage=url).trials[0].params["channels"] == 34

@@ -98,6 +98,51 @@ def test_count_params_allocates_nothing(space, monkeypatch):
     assert space.count_params(arch) > 0
 
 
+def _analytic_macs(space: spaces.Space) -> bool:
+    return type(space).count_macs is not spaces.Space.count_macs
+
+
+def _assert_macs_agree(space: spaces.Space, archs: list[dict], **shape) -> float:
+    """Every architecture's `count_macs` within 1% of thop's measurement; returns the largest relative error."""
+    worst = 0.0
+    for arch in archs:
+        counted, measured = space.count_macs(arch, **shape), space.measure_macs(arch, **shape)
+        assert isinstance(counted, int) and counted > 0, arch
+        error = abs(counted - measured) / measured
+        assert error <= 0.01, (arch, shape, counted, measured)
+        worst = max(worst, error)
+    return worst
+
+
+@pytest.mark.parametrize("space", SPACES, ids=lambda s: s.name)
+def test_count_macs_agrees_with_thop_on_presets_and_500_sampled_configurations(space):
+    # A space without an analytic count measures with thop: it agrees by construction, so its presets suffice.
+    archs = list(space.presets.values())
+    if _analytic_macs(space):
+        archs += _sampled(space, 500, seed=0)
+    _assert_macs_agree(space, archs)
+
+
+@pytest.mark.parametrize("space", [s for s in SPACES if _analytic_macs(s)], ids=lambda s: s.name)
+@pytest.mark.parametrize("shape", [dict(num_classes=100, in_channels=1, image_size=8),
+                                   dict(num_classes=7, in_channels=3, image_size=31)])
+def test_count_macs_agrees_with_thop_for_other_shapes(space, shape):
+    archs = _sampled(space, 40, seed=6, in_channels=shape["in_channels"], image_size=shape["image_size"])
+    _assert_macs_agree(space, archs, **shape)
+
+
+@pytest.mark.parametrize("space", [s for s in SPACES if _analytic_macs(s)], ids=lambda s: s.name)
+def test_analytic_count_macs_allocates_nothing(space, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("count_macs allocated a tensor or built a module")
+
+    for name in ("empty", "zeros", "tensor"):
+        monkeypatch.setattr(torch, name, refuse)
+    monkeypatch.setattr(torch.nn.Module, "__init__", refuse)
+    for arch in space.presets.values():
+        assert space.count_macs(arch) > 0
+
+
 def test_registry_refuses_duplicates_and_lists_names_for_unknown():
     with pytest.raises(spaces.UnknownSpaceError, match="resnet_5m"):
         spaces.get("resnet_9m")
@@ -116,8 +161,12 @@ def test_params_of_inverts_suggest(space):
 
 @pytest.mark.parametrize("space", SPACES, ids=lambda s: s.name)
 def test_smallest_is_a_lower_bound_of_the_space(space):
-    floor = space.count_params(space.smallest())
-    assert floor <= min(space.count_params(a) for a in _sampled(space, 300, seed=5))
+    # Of parameters and of MACs: `tpsearch run` refuses a --max-params or --max-macs below the smallest's.
+    floor, least = space.count_params(space.smallest()), space.count_macs(space.smallest())
+    archs = _sampled(space, 300, seed=5)
+    assert floor <= min(space.count_params(a) for a in archs)
+    if _analytic_macs(space):  # thop is milliseconds a draw: a space that measures is held on its presets above
+        assert least <= min(space.count_macs(a) for a in archs)
     assert space.suggest(optuna.trial.FixedTrial(space.params_of(space.smallest()))) == space.smallest()
 
 

@@ -155,6 +155,7 @@ def test_run_with_any_enqueue_file_is_a_result_or_one_line_and_a_refusal_changes
 
 FLAG_VALUES = {
     "--trials": ["0", "-1", "x"], "--epochs": ["0", "-3", "2", "1.5"], "--max-params": ["0", "5", "-1", "1e9"],
+    "--max-macs": ["0", "-1", "5", "1e9", "300000", "100000000"],
     "--train-fraction": ["0", "1.5", "nan", "inf", "-0.1", "0.5"], "--train-images": ["0", "-5", "nan", "100"],
     "--concurrency": ["0", "-2", "2"], "--max-retries": ["-1", "0"], "--keep-checkpoints": ["-1", "0"],
     "--grace-epochs": ["0", "-1"], "--reduction-factor": ["1", "0", "3"], "--cpus-per-trial": ["0", "-1", "1"],
@@ -182,6 +183,24 @@ def test_run_with_random_flag_values_is_a_result_or_one_line_and_a_refusal_chang
     assert "secret" not in err  # a refused storage URL is shown without its password
     if rc != 0:
         assert _dump(db) == before
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--max-macs", "0"], "--max-macs must be at least 1, but got 0"),
+    (["--max-macs", "249519"], "--max-macs 249,519 is below the smallest configuration of space 'resnet_5m' on "
+                               "digits (249,520 MACs per image)"),
+    (["--max-macs", "300000", "--enqueue", "tiny"], "--enqueue preset 'tiny' has 484,704 MACs per image, over "
+                                                    "--max-macs 300,000"),
+])
+def test_a_macs_budget_the_space_cannot_meet_is_one_line_before_any_write(flags, message, pristine, tmp_path,
+                                                                          capsys):
+    db, storage, before = _fresh(pristine, tmp_path)
+    argv = ["run", "--study", STUDY, "--dataset", "digits", "--data-dir", str(tmp_path / "data"), "--storage",
+            storage, "--runs-dir", str(tmp_path / "runs"), "--trials", str(pristine[1] + 1), "--no-progress", *flags]
+    rc, out, err = _call(argv, capsys)
+    _assert_clear(rc, out, err, "run")
+    assert rc == 2 and message in err, err
+    assert _dump(db) == before
 
 
 @pytest.mark.parametrize("flag, value", [("--cpus-per-trial", "nan"), ("--cpus-per-trial", "inf"),
