@@ -18,8 +18,8 @@ from optuna.trial import FrozenTrial
 from tpsearch.dashboards._frame import STATUSES, numeric
 from tpsearch.search._outcome import Outcome, outcome_of
 
-COLORS = {"complete": "#1f77b4", "pruned": "#a0a0a0", "infeasible": "#ff7f0e", "failed": "#d62728",
-          "running": "#2ca02c", "waiting": "#bcbd22"}
+COLORS = {"complete": "#1f77b4", "pruned": "#a0a0a0", "diverged": "#9467bd", "infeasible": "#ff7f0e",
+          "failed": "#d62728", "running": "#2ca02c", "waiting": "#bcbd22"}
 PARAMS, MACS = "user_attrs_params", "user_attrs_macs"
 # SVG draws one element per marker: past a few thousand points WebGL (scattergl) keeps the page responsive.
 GL_ABOVE = 3000
@@ -50,8 +50,8 @@ def _percent_axis(fig: go.Figure) -> None:
 def history(frame: pd.DataFrame) -> go.Figure:
     """Every feasible trial's validation accuracy by trial number, and the best so far."""
     fig = _figure("Optimization history", "trial", "validation accuracy")
-    for status, name in (("pruned", "pruned (accuracy when stopped)"), ("failed", "failed"),
-                         ("complete", "completed")):
+    for status, name in (("pruned", "pruned (accuracy when stopped)"), ("diverged", "diverged (told chance)"),
+                         ("failed", "failed"), ("complete", "completed")):
         part = frame[(frame["status"] == status) & frame["accuracy"].notna()]
         if part.empty:
             continue
@@ -180,25 +180,58 @@ def _curves(rows: pd.DataFrame) -> tuple[list, list, list]:
     return xs, ys, ids
 
 
-def learning_curves(frame: pd.DataFrame, max_curves: tuple[int, int] = MAX_CURVES) -> go.Figure:
-    """Per-epoch validation accuracy: the best completed trials solid, pruned trials grey and dashed."""
+def _images_per_step(budget: Mapping[str, Any] | None) -> int | None:
+    """Images seen per intermediate step, from the study's `training_budget` attribute; None without one (a study
+    from before it was recorded: its curves stay in epochs)."""
+    per_epoch = (budget or {}).get("images_per_epoch")
+    if (budget or {}).get("intermediate_step") != "epoch" or not isinstance(per_epoch, int) or per_epoch < 1:
+        return None
+    return per_epoch
+
+
+def learning_curves(frame: pd.DataFrame, max_curves: tuple[int, int] = MAX_CURVES, *,
+                    budget: Mapping[str, Any] | None = None) -> go.Figure:
+    """Validation accuracy after each epoch: the best completed trials solid, pruned trials grey and dashed.
+
+    With the study's `training_budget` (see `tpsearch.search._budget`) the x axis is training images seen, the
+    unit ASHA compares trials in, with the end of the warm-up and the rungs marked; else it is the epoch.
+    """
     has = frame["intermediate_values"].map(len) > 0
     done = frame[has & (frame["status"] == "complete")].nlargest(max_curves[0], "value")
     pruned = frame[has & (frame["status"] == "pruned")]
     if len(pruned) > max_curves[1]:  # spread over the run: early rungs and late ones
         pruned = pruned.iloc[np.linspace(0, len(pruned) - 1, max_curves[1]).round().astype(int)]
-    fig = _figure(f"Learning curves ({len(done)} best completed, {len(pruned)} pruned)", "epoch",
+    per_step = _images_per_step(budget)
+    unit = "epoch" if per_step is None else "training images seen"
+    fig = _figure(f"Learning curves ({len(done)} best completed, {len(pruned)} pruned)", unit,
                   "validation accuracy")
     for rows, name, line in ((pruned, "pruned", dict(color=COLORS["pruned"], width=1, dash="dot")),
                              (done, "completed", dict(color=COLORS["complete"], width=1.2))):
         if rows.empty:
             continue
         x, y, ids = _curves(rows)
+        if per_step is not None:
+            x = [None if step is None else step * per_step for step in x]
         fig.add_trace(go.Scatter(x=x, y=y, customdata=ids, mode="lines", name=name, line=line,
                                  opacity=0.8 if name == "completed" else 0.6, connectgaps=False,
-                                 hovertemplate="trial %{customdata}<br>epoch %{x}<br>%{y:.2%}<extra></extra>"))
+                                 hovertemplate="trial %{customdata}<br>" + unit + " %{x:,}<br>%{y:.2%}"
+                                               "<extra></extra>"))
+    if per_step is not None and budget is not None:
+        _mark_budget(fig, budget)
     _percent_axis(fig)
     return fig
+
+
+def _mark_budget(fig: go.Figure, budget: Mapping[str, Any]) -> None:
+    """The end of the warm-up and ASHA's rungs as vertical lines: no trial is compared before the first."""
+    warmup = budget.get("warmup")
+    if isinstance(warmup, (int, float)) and warmup > 0:
+        fig.add_vline(x=warmup, line=dict(color=COLORS["running"], dash="dot", width=1),
+                      annotation_text="warm-up ends", annotation_position="bottom right")
+    for rung in budget.get("rungs") or []:
+        if isinstance(rung, (int, float)):
+            fig.add_vline(x=rung, line=dict(color="#555", dash="dash", width=1), annotation_text="rung",
+                          annotation_position="top left")
 
 
 def states(frame: pd.DataFrame) -> go.Figure:
@@ -209,8 +242,9 @@ def states(frame: pd.DataFrame) -> go.Figure:
     tips = []
     for s in present:
         tip = f"{s}: {counts[s]}"
-        if s == "failed" and reasons is not None:
-            by = reasons[frame["status"] == "failed"].fillna("no reason").value_counts()
+        if s in ("failed", "infeasible") and reasons is not None:  # infeasible: over the parameters, or memory
+            default = "no reason" if s == "failed" else "over the parameter budget"
+            by = reasons[frame["status"] == s].fillna(default).value_counts()
             tip += "<br>" + "<br>".join(f"{esc(r)}: {n}" for r, n in by.items())
         tips.append(tip)
     fig = _figure("Trial states", "", "trials", height=360)

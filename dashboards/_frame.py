@@ -2,8 +2,8 @@
 
 Columns follow `optuna.Study.trials_dataframe` where they overlap (`number`, `value`, `state`, `datetime_start`,
 `datetime_complete`, `params_<name>`, `user_attrs_<name>`), plus what the dashboards need:
-  status           the trial's outcome (`tpsearch.search.Outcome`): complete | pruned | infeasible | failed |
-                   running | waiting
+  status           the trial's outcome (`tpsearch.search.Outcome`): complete | pruned | diverged | infeasible |
+                   failed | running | waiting
   accuracy         the value, or else the last reported validation accuracy (a pruned trial's score at its rung)
   last_epoch       the last epoch reported
   best_value       the best value so far, by trial number

@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial
 from tpsearch._files import atomic_write
 from tpsearch.dashboards import _figures as F
 from tpsearch.dashboards._frame import STATUSES, trials_frame, trials_of
+from tpsearch.search._budget import ATTR as BUDGET_ATTR
 
 TOP = 10
 
@@ -136,6 +137,12 @@ def _budget(study: optuna.Study, given: float | None, key: str = "max_params") -
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _training_budget(study: optuna.Study) -> dict[str, Any] | None:
+    """The unit and rungs the driver recorded (`training_budget`), or None for a study without them."""
+    value = study.user_attrs.get(BUDGET_ATTR)
+    return value if isinstance(value, dict) else None
+
+
 def dashboard_html(study: optuna.Study, *, max_params: float | None = None, max_macs: float | None = None,
                    trials: Sequence[FrozenTrial] | None = None) -> str:
     """The dashboard page of one study as a string; `trials` saves re-reading them when the caller has them."""
@@ -149,7 +156,7 @@ def dashboard_html(study: optuna.Study, *, max_params: float | None = None, max_
         _card(F.accuracy_vs(frame, F.MACS, label="MACs per image", budget=_budget(study, max_macs, "max_macs")),
               "macs"),
         _card(F.importances(study, trials), "importances"),
-        _card(F.learning_curves(frame), "curves"),
+        _card(F.learning_curves(frame, budget=_training_budget(study)), "curves"),
         _card(F.states(frame), "states"),
     ]
     body = (_summary(study, frame)

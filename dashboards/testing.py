@@ -6,7 +6,8 @@
 
 Architectures come from the real space's `suggest` (drawn at random), so parameter names and distributions are the
 ones `tpsearch run` writes; accuracies, curves, timings and workers are invented but shaped like a real run: TPE-ish
-improvement over time, ASHA rungs, a few failures, several workers on a few nodes.
+improvement over time, ASHA rungs (recorded in images seen, as `training_budget`), a few diverged and failed
+trials, several workers on a few nodes.
 """
 from __future__ import annotations
 
@@ -22,9 +23,12 @@ from optuna.distributions import (BaseDistribution, CategoricalDistribution, Flo
                                   IntDistribution)
 from optuna.trial import FrozenTrial, TrialState
 
+from tpsearch.search._budget import SCHEDULE
+
 MAX_PARAMS = 5_000_000
 EPOCHS = 18
 RUNGS = (2, 6)  # ASHA with reduction factor 3: trials below a rung's top third stop there
+IMAGES_PER_EPOCH = 45_000  # CIFAR-10's training split
 _IMAGE = 32
 
 
@@ -91,8 +95,10 @@ def _trials(n: int, rng: np.random.Generator, max_params: int, workers: list[str
         worker = min(free_at, key=free_at.get)
         per_epoch = 2.0 + macs / 6e7 * float(rng.uniform(0.8, 1.2))  # seconds per epoch, larger nets train slower
         roll = float(rng.random())
-        if roll < 0.03:
-            state, value, stop, reason = TrialState.FAIL, None, int(rng.integers(1, 4)), "diverged"
+        if roll < 0.03:  # the driver tells a diverged trial COMPLETE at chance accuracy; a dead worker FAIL
+            state, value, stop, reason = ((TrialState.FAIL, None, int(rng.integers(1, 4)), "the worker died")
+                                          if roll < 0.015 else
+                                          (TrialState.COMPLETE, 0.1, int(rng.integers(1, 4)), "diverged"))
             curve = {e: v for e, v in curve.items() if e < stop}
         else:
             state, value, stop, reason = TrialState.COMPLETE, None, EPOCHS, None
@@ -108,12 +114,12 @@ def _trials(n: int, rng: np.random.Generator, max_params: int, workers: list[str
         end = begin + dt.timedelta(seconds=seconds)
         free_at[worker] = end
         node = worker.split(":")[0]
-        attrs.update(epochs=len(curve) if state != TrialState.FAIL else stop, seconds=round(seconds, 2),
+        attrs.update(epochs=len(curve) if reason is None else stop, seconds=round(seconds, 2),
                      images_per_s=round(50_000 / per_epoch, 1), device=f"cuda:{int(worker[-1]) % 2}", node=node,
                      worker=worker)
         if reason:
             attrs["reason"] = reason
-        if state == TrialState.COMPLETE and value is not None and value > 0.9:
+        if state == TrialState.COMPLETE and reason is None and value is not None and value > 0.9:
             attrs["checkpoint"] = f"runs/study/trial_{number}/best.pt"
         tells.append(_frozen(state, value, t, attrs, curve, begin, end))
     return tells
@@ -138,8 +144,11 @@ def make_study(n_trials: int, *, storage: str | optuna.storages.BaseStorage | No
     if isinstance(storage, str):
         storage = optuna.storages.RDBStorage(storage)
     study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize")
+    budget = {"unit": "images", "images_per_epoch": IMAGES_PER_EPOCH, "total": EPOCHS * IMAGES_PER_EPOCH,
+              "warmup": IMAGES_PER_EPOCH // 4, "rungs": [r * IMAGES_PER_EPOCH for r in RUNGS],
+              "schedule": SCHEDULE, "intermediate_step": "epoch"}
     for key, value in {"space": "resnet_5m", "max_params": max_params, "dataset": "cifar10", "epochs": EPOCHS,
-                       "sampler": sampler}.items():
+                       "sampler": sampler, "training_budget": budget}.items():
         study.set_user_attr(key, value)
     trials = _trials(n_trials, rng, max_params, names, dt.datetime(2025, 3, 1, 9, 0, 0))
     if isinstance(storage, optuna.storages.RDBStorage):

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 
 from tpsearch import spaces
 from tpsearch.exceptions import UsageError
+from tpsearch.search._budget import ATTR as BUDGET_ATTR, UNIT, Budget, budget_of
 from tpsearch.search._options import METRIC, RunOptions, RunSummary
 from tpsearch.search._outcome import Outcome, best_trial, count_outcomes
 from tpsearch.search._worker import run_trial
@@ -37,20 +38,22 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
     """
     started = time.time()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar says what Optuna's INFO lines would
-    space, data_shape, enqueued = _validate(opts)
+    space, data_shape, enqueued, budget = _validate(opts)
     storage = RetryingStorage(open_storage(opts.storage))
     study = _open_study(storage, opts.study_name(), opts)
     lease = DriverLease(study)
     lease.acquire()
     try:
-        return _run_locked(opts, space, data_shape, enqueued, study, started, trainable or run_trial)
+        return _run_locked(opts, space, data_shape, enqueued, budget, study, started, trainable or run_trial)
     finally:
         lease.release()
 
 
 def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int], enqueued: list[dict[str, Any]],
-                study: optuna.Study, started: float, trainable: Callable[..., None]) -> RunSummary:
+                budget: Budget, study: optuna.Study, started: float, trainable: Callable[..., None]) -> RunSummary:
     name = study.study_name
+    if study.user_attrs.get(BUDGET_ATTR) != budget.record():  # this run's unit and rungs (a resume may change them)
+        study.set_user_attr(BUDGET_ATTR, budget.record())
     requeued = _recover_stale(study)
     for arch in enqueued:
         study.enqueue_trial(space.params_of(arch, in_channels=data_shape["in_channels"],
@@ -67,7 +70,7 @@ def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int
         listeners = [f for f in (bar.refresh_from if bar else None, page.maybe_write if page else None) if f]
         searcher.on_change = lambda: [f() for f in listeners]
         try:
-            interrupted = _tune(opts, space, searcher, runs, trainable)
+            interrupted = _tune(opts, space, searcher, runs, trainable, budget)
         finally:
             # Whatever stopped the run, no trial stays RUNNING: the study remains consistent for the next one.
             if searcher.fail_live("interrupted"):
@@ -87,7 +90,7 @@ def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int
 
 
 # -- validation: nothing here writes ---------------------------------------------------------------------------------
-def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], list[dict[str, Any]]]:
+def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], list[dict[str, Any]], Budget]:
     """What `opts` cannot check alone: the space, the data set and the budget against each other."""
     space = spaces.get(opts.space)
     from tpsearch import trainers
@@ -106,7 +109,8 @@ def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], list[dict
         if opts.max_macs < least:
             raise UsageError(f"--max-macs {opts.max_macs:,} is below the smallest configuration of space "
                              f"{space.name!r} on {opts.dataset} ({least:,} MACs per image)")
-    return space, shape, [_enqueued_arch(space, item, shape, opts.max_params, opts.max_macs) for item in opts.enqueue]
+    enqueued = [_enqueued_arch(space, item, shape, opts.max_params, opts.max_macs) for item in opts.enqueue]
+    return space, shape, enqueued, budget_of(opts, data)
 
 
 def _enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_params: int,
@@ -187,8 +191,8 @@ def _recover_stale(study: optuna.Study) -> int:
 
 # -- Ray Tune --------------------------------------------------------------------------------------------------------
 def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs: Path,
-          trainable: Callable[..., None]) -> bool:
-    """Run the trials; True when the run was interrupted (Ctrl-C)."""
+          trainable: Callable[..., None], budget: Budget) -> bool:
+    """Run the trials; True when the run was interrupted (Ctrl-C). ASHA counts in images seen (`_budget`)."""
     import ray
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
@@ -215,8 +219,7 @@ def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs
         trainable = tune.with_resources(tune.with_parameters(trainable, opts=worker_opts, space=space),
                                         {"cpu": opts.cpus_per_trial, "gpu": gpus})
         if opts.scheduler == "asha":
-            scheduler: Any = _make_recording_asha()(time_attr="epoch", max_t=opts.epochs,
-                                                    grace_period=opts.grace_epochs,
+            scheduler: Any = _make_recording_asha()(time_attr=UNIT, max_t=budget.total, grace_period=budget.grace,
                                                     reduction_factor=opts.reduction_factor)
             searcher.stopped_by_scheduler = scheduler.stopped
         else:
@@ -312,8 +315,8 @@ class _Progress:
         s, t = self.searcher, self.searcher.tally
         self.bar.n = min(s.finished, self.bar.total)
         best = "-" if t.best_value is None else f"{t.best_value:.4f} ({(t.best_params or 0) / 1e6:.2f}M)"
-        counts = " ".join(f"{o.value} {t.counts[o]}" for o in (Outcome.COMPLETE, Outcome.PRUNED, Outcome.FAILED,
-                                                                Outcome.INFEASIBLE))
+        counts = " ".join(f"{o.value} {t.counts[o]}" for o in (Outcome.COMPLETE, Outcome.PRUNED, Outcome.DIVERGED,
+                                                                Outcome.FAILED, Outcome.INFEASIBLE))
         self.bar.set_postfix_str(f"{counts} running {len(s.live)} best {best}", refresh=True)
 
     def close(self) -> None:

@@ -38,8 +38,9 @@ class RunOptions:
     epochs: int = 15                      # of a trial that is not stopped early
     train_fraction: float = 1.0           # fidelity: train on this share of the training split ...
     train_images: int | None = None       # ... or on this many of its images
+    warmup_epochs: float = 0.25           # learning-rate warm-up of each trial; it ends by ASHA's first rung
     scheduler: str = "asha"
-    grace_epochs: int = 1                 # ASHA: epochs before a trial may stop
+    grace_epochs: int = 1                 # ASHA: epochs before a trial may stop (its first rung)
     reduction_factor: int = 3             # ASHA: keep 1/ETA per rung
     gpus_per_trial: float | None = None   # None: 1 where the cluster has GPUs, else 0
     cpus_per_trial: float = 1.0
@@ -78,6 +79,11 @@ class RunOptions:
                 raise UsageError(f"{flag} must be a finite number, but got {value}")
         if not 0 <= self.seed < 2**32:  # the samplers' and NumPy's seed range
             raise UsageError(f"--seed must be 0..{2**32 - 1}, but got {self.seed}")
+        if not (math.isfinite(self.warmup_epochs) and 0 <= self.warmup_epochs):
+            raise UsageError(f"--warmup-epochs must be a finite number >= 0, but got {self.warmup_epochs}")
+        if self.scheduler == "asha" and self.warmup_epochs > self.grace_epochs:
+            raise UsageError(f"--warmup-epochs {self.warmup_epochs:g} must end by ASHA's first rung (--grace-epochs "
+                             f"{self.grace_epochs}): a trial is not compared at its warm-up's peak learning rate")
         if self.trial_timeout is not None and self.trial_timeout <= 0:
             raise UsageError(f"--trial-timeout must be positive seconds, but got {self.trial_timeout}")
         if not 0.0 < self.train_fraction <= 1.0:
@@ -95,13 +101,25 @@ class RunOptions:
     def study_name(self) -> str:
         return self.study or f"{self.space}-{self.dataset}"
 
+    def rung_epochs(self) -> tuple[int, ...]:
+        """Where ASHA compares trials, in epochs: --grace-epochs times powers of --reduction-factor, below --epochs
+        (a rung at the end compares nothing: every trial stops there). Empty without ASHA."""
+        rungs: list[int] = []
+        rung = self.grace_epochs
+        while self.scheduler == "asha" and rung < self.epochs:
+            rungs.append(rung)
+            rung *= self.reduction_factor
+        return tuple(rungs)
+
     def train_config(self, hparams: Mapping[str, Any], **overrides: Any) -> Any:
         """The trainer's config for one trial: its sampled `hparams`, then every field that `TrainConfig` shares
-        with these options by name (epochs, seed, fidelity, device, compile), then `overrides`."""
+        with these options by name (epochs, seed, fidelity, warm-up, device, compile), the learning rate's
+        restarts at the rungs (see `tpsearch.search._budget`), then `overrides`."""
         from tpsearch.trainers import TrainConfig
 
         shared = {f.name for f in dataclasses.fields(TrainConfig)} & {f.name for f in dataclasses.fields(self)}
-        return TrainConfig.from_hparams(hparams, **{**{k: getattr(self, k) for k in shared}, **overrides})
+        return TrainConfig.from_hparams(hparams, **{**{k: getattr(self, k) for k in shared},
+                                                    "restarts": self.rung_epochs(), **overrides})
 
 
 @dataclass
@@ -111,7 +129,7 @@ class RunSummary:
     study: str
     storage: str
     requested: int
-    finished: int                  # trained trials in the study: completed or pruned
+    finished: int                  # trained trials in the study: completed, pruned or diverged
     counts: dict[str, int]         # trials of the study per outcome ("complete", "pruned", "failed", ...)
     best_value: float | None
     best_params: int | None

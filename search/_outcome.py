@@ -1,8 +1,11 @@
 """A trial's outcome, in one vocabulary, and the best trial: how everything in tpsearch reads a study.
 
-Optuna's states say too little on their own: an infeasible draw (over the budget, never trained) is told back
-PRUNED like a trial that ASHA stopped, and is told apart by its `feasible: false` attribute. The searcher, the run
-summary, `status`, the dashboards, export and the tests all read trials through these functions.
+Optuna's states say too little on their own: an infeasible trial (over the parameter budget, or out of memory at
+every batch size tried) is told back PRUNED like a trial that ASHA stopped, and is told apart by its
+`feasible: false` attribute; a diverged trial is told back COMPLETE at chance accuracy, and is told apart by its
+`reason`. Both are states Optuna's samplers read, so every trained configuration teaches the sampler something
+(TPE ignores FAIL). The searcher, the run summary, `status`, the dashboards, export and the tests all read trials
+through these functions.
 """
 from __future__ import annotations
 
@@ -20,15 +23,17 @@ class Outcome(str, enum.Enum):
 
     COMPLETE = "complete"      # trained to the last epoch; its value is the final validation accuracy
     PRUNED = "pruned"          # trained, then stopped early by the scheduler; its value is its last report
-    INFEASIBLE = "infeasible"  # drawn over a budget and told back at once: never trained
-    FAILED = "failed"          # the trial broke (diverged, out of memory, a dead worker); `reason` says how
+    DIVERGED = "diverged"      # its training loss stopped being finite; told COMPLETE at chance accuracy (below)
+    INFEASIBLE = "infeasible"  # over a budget: parameters (told at once, never trained) or memory; see `reason`
+    FAILED = "failed"          # the worker itself broke (raised, was killed, timed out); `reason` says how
     RUNNING = "running"
     WAITING = "waiting"        # enqueued, not drawn yet
 
     @property
     def trained(self) -> bool:
-        """What `--trials` counts: completed or pruned after training."""
-        return self in (Outcome.COMPLETE, Outcome.PRUNED)
+        """What `--trials` counts: trials whose training gave the sampler a score (completed, pruned, diverged).
+        Failed and infeasible ones are replaced."""
+        return self in (Outcome.COMPLETE, Outcome.PRUNED, Outcome.DIVERGED)
 
 
 _BY_STATE = {TrialState.COMPLETE: Outcome.COMPLETE, TrialState.PRUNED: Outcome.PRUNED,
@@ -39,7 +44,16 @@ _BY_STATE = {TrialState.COMPLETE: Outcome.COMPLETE, TrialState.PRUNED: Outcome.P
 def outcome_of(trial: FrozenTrial) -> Outcome:
     if trial.user_attrs.get("feasible") is False:
         return Outcome.INFEASIBLE
+    if trial.state == TrialState.COMPLETE and trial.user_attrs.get("reason") == Outcome.DIVERGED.value:
+        return Outcome.DIVERGED
     return _BY_STATE[trial.state]
+
+
+def diverged_value(num_classes: int) -> float:
+    """The value a diverged trial is told: chance accuracy. A network whose weights went NaN predicts one class for
+    every image, so this is what it scores; it ranks the configuration below every trial that learned anything,
+    however far it got before diverging (its last finite accuracy would reward diverging late)."""
+    return 1.0 / num_classes
 
 
 def is_trained(trial: FrozenTrial) -> bool:

@@ -4,8 +4,12 @@ It lives in the driver, so the driver is the only process that writes the study.
 `OptunaSearch` it (1) applies the budgets (parameters; MACs per image with --max-macs) before a trial reaches a
 worker, telling infeasible draws back at once with their constraint violations, (2) records a trial stopped by the
 scheduler as PRUNED with its learning curve instead of COMPLETE with a truncated score, (3) counts only trained
-trials toward `--trials` and replaces failed ones, and (4) keeps the attributes and checkpoints that the dashboards
-and `export` read.
+trials toward `--trials` and replaces failed ones, (4) keeps the attributes and checkpoints that the dashboards and
+`export` read, and (5) tells every trained configuration back in a state the sampler reads (the stock one tells a
+diverged or out-of-memory trial FAIL, which TPE ignores, so it keeps proposing what fails): a diverged trial
+COMPLETE at chance accuracy, with reason "diverged"; a trial out of memory even at half its batch size PRUNED and
+infeasible through its `memory` constraint, with the reason. Only a broken worker (it raised, was killed, timed
+out) is told FAIL.
 """
 from __future__ import annotations
 
@@ -22,10 +26,13 @@ from ray.tune.search import Searcher
 
 from tpsearch import spaces
 from tpsearch.search._options import METRIC, RunOptions
-from tpsearch.search._outcome import Outcome, best_trial, is_trained
+from tpsearch.search._outcome import Outcome, best_trial, diverged_value, is_trained
+from tpsearch.trainers import DIVERGED, OUT_OF_MEMORY
 
-# The names of the budgets' constraints; Optuna's samplers read feasibility from `trial.constraints`.
-CONSTRAINT, MACS_CONSTRAINT = "params", "macs"
+# The names of the constraints; Optuna's samplers read feasibility from `trial.constraints`. Every finished trial
+# carries all three (0 where it is not violated), so the constraint vector has the same keys throughout the study.
+# Optuna writes a constraint once: each is set when it is known (params and macs when drawn, memory at the end).
+CONSTRAINT, MACS_CONSTRAINT, MEMORY = "params", "macs", "memory"
 PLACEMENT = ("node", "node_id", "worker", "device")
 
 
@@ -54,6 +61,7 @@ class StudySearcher(Searcher):
         self.timed_out: dict[str, float] = {}
         self.tally = Tally()
         self.error: str | None = None
+        self.untrained = 0  # failed or out-of-memory trials of this run: too many end it
         trials = study.get_trials(deepcopy=False)
         self.finished = sum(1 for t in trials if is_trained(t))
         self.kept: dict[str, str] = dict(study.user_attrs.get("checkpoints", {}))
@@ -102,17 +110,25 @@ class StudySearcher(Searcher):
             return
         result = result or {}
         self.placed.pop(trial_id, None)
-        for key in (*PLACEMENT, "images_per_s", "checkpoint_error"):  # `macs` is recorded when the trial is drawn
+        # `macs` is recorded when the trial is drawn; `batch_size` is the one it trained at (an OOM retry halves it).
+        for key in (*PLACEMENT, "images_per_s", "checkpoint_error", "batch_size", "oom_retry"):
             if key in result:
                 trial.set_user_attr(key, result[key])
         trial.set_user_attr("epochs", int(result.get("epoch", 0)))
         trial.set_user_attr("seconds", float(result.get("time_total_s", 0.0)))
+        trial.set_constraint(MEMORY, 1.0 if not error and result.get("failure") == OUT_OF_MEMORY else 0.0)
         if error or not result or result.get("status") == "failed":
             reason = result.get("reason") or ("the worker raised or died; see the trial's error file under the "
                                               "run's ray/ folder")
             if trial_id in self.timed_out:
                 reason = f"timed out after {self.timed_out[trial_id]:.0f} s (--trial-timeout)"
-            self._fail(trial, reason)
+            failure = None if error else result.get("failure")
+            if failure == DIVERGED:
+                self._diverged(trial)
+            elif failure == OUT_OF_MEMORY:
+                self._out_of_memory(trial, reason)
+            else:
+                self._fail(trial, reason)
         else:
             self._report(trial_id, trial, result)
             if int(result.get("epoch", 0)) >= self.opts.epochs:
@@ -141,7 +157,9 @@ class StudySearcher(Searcher):
         """Tell every trial still running as FAIL (Ctrl-C, a lost experiment); returns how many."""
         n = 0
         for trial_id in list(self.live):
-            self._fail(self.live.pop(trial_id), reason)
+            trial = self.live.pop(trial_id)
+            trial.set_constraint(MEMORY, 0.0)
+            self._fail(trial, reason)
             n += 1
         return n
 
@@ -159,6 +177,7 @@ class StudySearcher(Searcher):
             trial.set_user_attr("macs", macs)
             if not self._constrain(trial, params, macs):
                 # Told back at once: TPE learns the feasible region, and no worker second is spent.
+                trial.set_constraint(MEMORY, 0.0)
                 trial.set_user_attr("feasible", False)
                 self.study.tell(trial, state=TrialState.PRUNED)
                 self.tally.counts[Outcome.INFEASIBLE] += 1
@@ -214,9 +233,29 @@ class StudySearcher(Searcher):
             warnings.simplefilter("ignore")
             self.study.tell(trial, state=TrialState.FAIL)
         self.tally.counts[Outcome.FAILED] += 1
-        failed = self.tally.counts[Outcome.FAILED]
-        if failed >= self.max_failures:
-            self.error = f"{failed} trials failed (last: {reason}); stopping the search"
+        self._untrained(reason)
+
+    def _diverged(self, trial: optuna.Trial) -> None:
+        """COMPLETE at chance accuracy (`diverged_value`): TPE ranks it with the worst completed trials, so it
+        learns to avoid the learning rates and shapes that diverge. It counts toward `--trials`."""
+        trial.set_user_attr("reason", Outcome.DIVERGED.value)
+        self.study.tell(trial, diverged_value(self.shape["num_classes"]))
+        self.tally.counts[Outcome.DIVERGED] += 1
+        self.finished += 1
+
+    def _out_of_memory(self, trial: optuna.Trial, reason: str) -> None:
+        """PRUNED and infeasible (its `memory` constraint is 1), so TPE learns which shapes and batch sizes do not fit,
+        as it learns the parameter budget. Not trained, so replaced."""
+        trial.set_user_attr("reason", reason)
+        trial.set_user_attr("feasible", False)
+        self.study.tell(trial, state=TrialState.PRUNED)
+        self.tally.counts[Outcome.INFEASIBLE] += 1
+        self._untrained(reason)
+
+    def _untrained(self, reason: str) -> None:
+        self.untrained += 1
+        if self.untrained >= self.max_failures:
+            self.error = f"{self.untrained} trials failed or ran out of memory (last: {reason}); stopping the search"
 
     def _keep_best(self, number: int, value: float, path: str) -> None:
         """Keep the weights of the best K completed trials; delete the rest and record the kept set."""

@@ -2,19 +2,31 @@
 
 The worker never opens the study storage (only the driver writes it, which keeps SQLite safe with many workers
 and on a cluster). It reports plain dicts through Ray Tune and writes one checkpoint file per completed trial.
+
+A trial that runs out of memory is trained once more, from scratch, at half the batch size, on the same worker
+(after freeing what the first attempt held): on a shared GPU the first failure may be a neighbour's doing, and a
+smaller batch may fit. The learning rate follows the optimiser's scaling rule (`TrainConfig.halved`). No retry goes
+below the space's smallest batch size. The reports say which batch size trained (`batch_size`) and why it changed
+(`oom_retry`); a trial that still runs out of memory ends with `failure: "out of memory"`, one whose loss stopped
+being finite with `failure: "diverged"`, and the driver tells the study accordingly.
 """
 from __future__ import annotations
 
+import gc
 import os
 import socket
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from tpsearch import spaces
 from tpsearch.search._options import METRIC, RunOptions
+from tpsearch.trainers import OUT_OF_MEMORY
+
+if TYPE_CHECKING:
+    from tpsearch.trainers import Dataset, TrainConfig, TrainResult
 
 
 def run_trial(config: dict[str, Any], *, opts: RunOptions, space: spaces.Space) -> None:
@@ -23,39 +35,82 @@ def run_trial(config: dict[str, Any], *, opts: RunOptions, space: spaces.Space) 
     from ray import tune
 
     from tpsearch import trainers
-    from tpsearch.search.export import save_checkpoint
 
     torch.set_num_threads(max(1, int(opts.cpus_per_trial)))
-    arch = config["arch"]
     data = trainers.load_dataset(opts.dataset, opts.data_dir, seed=opts.seed)
     device = str(trainers.resolve_device(opts.device))
-    base = {"macs": space.count_macs(arch, **data.shape), **placement(), "device": device}
-
-    torch.manual_seed(opts.seed + int(config.get("trial_number", 0)))
-    model = space.build(arch, **data.shape)
-    if config.get("fault"):
-        from tpsearch.trainers.testing import inject_fault
-
-        model = inject_fault(model, config["fault"])
+    trial = _Trial(config, opts, space, data, {"macs": space.count_macs(config["arch"], **data.shape),
+                                               **placement(), "device": device})
     train_config = opts.train_config(config["hparams"], device=device)
-
-    def report(epoch: trainers.EpochReport) -> None:
-        metrics = {**base, **asdict(epoch), "status": "running"}
-        if epoch.epoch == opts.epochs and config.get("checkpoint"):
-            # Saved before the last report so that the driver, told the trial completed, finds the file.
-            try:
-                save_checkpoint(model, Path(config["checkpoint"]), {"space": space.name, "arch": arch,
-                                                                     "shape": data.shape}, kind="trial")
-                metrics["checkpoint"] = config["checkpoint"]
-            except OSError as e:  # a full disk costs the weights, never the trained trial
-                metrics["checkpoint_error"] = f"{type(e).__name__}: {e.strerror or e}"
-        tune.report(metrics)
-
-    result = trainers.train(model, data, train_config, callback=report)
+    result = trial.train(train_config)
+    reason = result.reason
+    if result.failure == OUT_OF_MEMORY:
+        result, reason = _retry_at_half_batch(trial, train_config, result)
     if result.status == "failed":
         last = result.history[-1] if result.history else None
-        tune.report({**base, "epoch": (last.epoch if last else 0), METRIC: (last.val_accuracy if last else 0.0),
-                     "status": result.status, "reason": result.reason})
+        # No `images` here: ASHA reads only reports that carry its time attribute, and this one is no rung's score.
+        tune.report({**trial.base, "epoch": trial.reported, METRIC: (last.val_accuracy if last else 0.0),
+                     "status": result.status, "reason": reason, "failure": result.failure})
+
+
+def _retry_at_half_batch(trial: "_Trial", config: "TrainConfig", failed: "TrainResult") -> tuple["TrainResult", str]:
+    """The second attempt of a trial that ran out of memory; the result to report and its reason."""
+    smallest = trial.space.smallest_batch_size()
+    if config.batch_size // 2 < smallest:
+        return failed, f"{failed.reason}, the smallest batch size of the space ({smallest}): no smaller one to try"
+    free_memory(config.device)
+    result = trial.train(config.halved(), oom_retry=failed.reason)
+    again = result.failure == OUT_OF_MEMORY
+    return result, (f"{result.reason}, after {failed.reason}" if again else result.reason or "")
+
+
+def free_memory(device: str) -> None:
+    """Give back what a failed attempt held: its model and optimiser are unreachable once `train` has returned."""
+    gc.collect()
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()
+
+
+class _Trial:
+    """One trial on this worker: builds, trains and reports an attempt; a retry reports only epochs it has not."""
+
+    def __init__(self, config: dict[str, Any], opts: RunOptions, space: spaces.Space, data: "Dataset",
+                 base: dict[str, Any]) -> None:
+        self.config, self.opts, self.space, self.data, self.base = config, opts, space, data, base
+        self.reported = 0  # epochs reported: what Ray Tune and the study already hold
+
+    def train(self, train_config: "TrainConfig", **extra: Any) -> "TrainResult":
+        """Train from scratch under `train_config`; `extra` joins every report (and the failure's)."""
+        from ray import tune
+
+        from tpsearch import trainers
+        from tpsearch.search.export import save_checkpoint
+
+        self.base = {**self.base, **extra, "batch_size": train_config.batch_size}
+        torch.manual_seed(self.opts.seed + int(self.config.get("trial_number", 0)))
+        arch = self.config["arch"]
+        model = self.space.build(arch, **self.data.shape)
+        if self.config.get("fault"):
+            from tpsearch.trainers.testing import inject_fault
+
+            model = inject_fault(model, self.config["fault"])
+
+        def report(epoch: trainers.EpochReport) -> None:
+            if epoch.epoch <= self.reported:  # a retry after an out-of-memory error mid-run: not told twice
+                return
+            metrics = {**self.base, **asdict(epoch), "status": "running"}
+            if epoch.epoch == self.opts.epochs and self.config.get("checkpoint"):
+                # Saved before the last report so that the driver, told the trial completed, finds the file.
+                try:
+                    save_checkpoint(model, Path(self.config["checkpoint"]),
+                                    {"space": self.space.name, "arch": arch, "shape": self.data.shape}, kind="trial")
+                    metrics["checkpoint"] = self.config["checkpoint"]
+                except OSError as e:  # a full disk costs the weights, never the trained trial
+                    metrics["checkpoint_error"] = f"{type(e).__name__}: {e.strerror or e}"
+            self.reported = epoch.epoch
+            tune.report(metrics)
+
+        return trainers.train(model, self.data, train_config, callback=report)
 
 
 def placement() -> dict[str, str]:

@@ -122,19 +122,23 @@ def faults_from_env() -> dict[int, str]:
 
 
 def noop_trial(config: dict[str, Any], *, opts: RunOptions, space: Any) -> None:
-    """A trainable with everything of a trial but the data and the training: what orchestration alone costs
-    (`run_search(opts, trainable=noop_trial)`)."""
+    """A trainable with everything of a trial but the training: what orchestration alone costs
+    (`run_search(opts, trainable=noop_trial)`). It reads the data set (cached per worker process) only to count
+    the images of an epoch, ASHA's unit."""
     from ray import tune
 
+    from tpsearch import trainers
+    from tpsearch.search._budget import budget_of
     from tpsearch.search._worker import placement
 
     where = placement()
+    per_epoch = budget_of(opts, trainers.load_dataset(opts.dataset, opts.data_dir, seed=opts.seed)).images_per_epoch
     # A made-up but arch-dependent score, so that ASHA and TPE have something to rank.
     score = 1.0 / (1.0 + abs(config["arch"].get("channels", 16) - 24) / 24)
     for epoch in range(1, opts.epochs + 1):
-        tune.report({"epoch": epoch, METRIC: score * epoch / opts.epochs, "val_loss": 1.0, "train_loss": 1.0,
-                     "seconds": 0.0, "images_per_s": 0.0, **where, "device": "cpu", "macs": 0,
-                     "status": "running"})
+        tune.report({"epoch": epoch, "images": epoch * per_epoch, METRIC: score * epoch / opts.epochs,
+                     "val_loss": 1.0, "train_loss": 1.0, "seconds": 0.0, "images_per_s": 0.0, **where,
+                     "device": "cpu", "macs": 0, "status": "running"})
 
 
 @contextmanager
@@ -344,7 +348,8 @@ TRIAL_TIMEOUT = 20.0  # well above a normal trial here (a few seconds), so only 
 
 def worker_faults(tmp: Path) -> Case:
     """One search on the caller's Ray session: trial 0 hangs, 1 loses its worker process, 2 diverges, 3 runs out
-    of memory, 4 raises; 5 and 6 are plain. Three trained trials are requested (1, 5, 6)."""
+    of memory (at every batch size), 4 raises; 5 and 6 are plain. Three trained trials are requested: 1, 2 (a
+    diverged trial is trained: it taught the sampler) and 5."""
     from tpsearch.search import run_search
 
     archs = [SMALL[0], SLOW, *SMALL[1:6]]
@@ -372,6 +377,34 @@ def worker_faults(tmp: Path) -> Case:
     return Case("worker killed; nan, oom, raise, hang", 3, ts, [killed["before"]],
                 retried=sum(failures.values()), rc=0 if summary.error is None and not summary.interrupted else 1,
                 error=summary.error, extra={"killed": killed, "ray_failures": failures, "summary": summary})
+
+
+# -- 3b. diverged and out-of-memory trials, each told back in a state the sampler reads ------------------------------
+# Trial number -> (fault, batch size). 0 fits only at half its batch; 1 runs out of memory at 128 and again at 64;
+# 2 at 64, the space's smallest batch size, so it has no retry; 3 diverges.
+TEACHING = {0: ("oom_above_100", 128), 1: ("oom", 128), 2: ("oom", 64), 3: ("nan", 128)}
+
+
+def teaching_faults(tmp: Path) -> Case:
+    """A search whose first trials have known batch sizes: the study is made beforehand with their configurations
+    enqueued (`study.enqueue_trial`, as a user warm-starts a study), the faults of `TEACHING` injected; sampled
+    trials follow. Three trained trials are requested: 0 (retried at half its batch), 3 (diverged) and one more."""
+    from tpsearch import spaces
+    from tpsearch.search import run_search
+
+    opts = run_options(tmp, trials=3, epochs=2, faults={n: fault for n, (fault, _) in TEACHING.items()})
+    space = spaces.get(opts.space)
+    study = optuna.create_study(study_name=STUDY, storage=opts.storage, direction="maximize")
+    study.set_user_attr("space", opts.space)
+    study.set_user_attr("dataset", opts.dataset)
+    for number, (_, batch) in sorted(TEACHING.items()):
+        arch = space.params_of(SMALL[number], in_channels=DIGITS["in_channels"], image_size=DIGITS["image_size"])
+        study.enqueue_trial({**arch, "optimizer": "sgd", "lr_sgd": 0.05, "weight_decay": 5e-4,
+                             "batch_size": batch, "label_smoothing": 0.0})
+    summary = run_search(opts)
+    return Case("diverged and out-of-memory trials", 3, trials(opts.storage, STUDY),
+                rc=0 if summary.error is None and not summary.interrupted else 1, error=summary.error,
+                extra={"summary": summary})
 
 
 # -- 4. storage faults -----------------------------------------------------------------------------------------------

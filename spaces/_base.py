@@ -81,6 +81,11 @@ class Space(ABC):
     def training_dimensions(self) -> list[Dimension]:
         return _training.dimensions()
 
+    def smallest_batch_size(self) -> int:
+        """The smallest batch size `suggest_training` draws: a trial out of memory is retried at half its batch
+        size down to this one, never below (a space of its own with other batch sizes overrides it)."""
+        return min(_training.BATCH_SIZES)
+
     def preset(self, name: str) -> Arch:
         if name not in self.presets:
             known = ", ".join(sorted(self.presets))

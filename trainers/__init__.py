@@ -12,9 +12,10 @@ Knows nothing of Optuna or Ray: it takes a model, a data set, a config and a cal
 """
 from tpsearch.trainers._augment import DeviceLoader, normalize, pad_images
 from tpsearch.trainers._data import DATASETS, DataError, Dataset, load_dataset, make_synthetic
-from tpsearch.trainers._loop import (HPARAM_KEYS, OPTIMIZERS, EpochReport, TrainConfig, TrainResult, evaluate,
+from tpsearch.trainers._loop import (DIVERGED, HPARAM_KEYS, OPTIMIZERS, OUT_OF_MEMORY, EpochReport, LRSchedule,
+                                     TrainConfig, TrainResult, evaluate, images_per_epoch, lr_schedule,
                                      resolve_device, train)
 
-__all__ = ["DATASETS", "DataError", "Dataset", "DeviceLoader", "EpochReport", "HPARAM_KEYS", "OPTIMIZERS",
-           "TrainConfig", "TrainResult", "evaluate", "load_dataset", "make_synthetic", "normalize", "pad_images",
-           "resolve_device", "train"]
+__all__ = ["DATASETS", "DIVERGED", "DataError", "Dataset", "DeviceLoader", "EpochReport", "HPARAM_KEYS",
+           "LRSchedule", "OPTIMIZERS", "OUT_OF_MEMORY", "TrainConfig", "TrainResult", "evaluate", "images_per_epoch",
+           "load_dataset", "lr_schedule", "make_synthetic", "normalize", "pad_images", "resolve_device", "train"]

@@ -8,7 +8,6 @@ not the data, sets the pace. (A per-pixel gather with precomputed index grids me
 """
 from __future__ import annotations
 
-import math
 from typing import Iterator, Sequence
 
 import torch
@@ -78,8 +77,8 @@ class DeviceLoader:
         self.batch_size, self.padding, self.flip, self.channels_last = batch_size, padding, flip, channels_last
         self.size = len(x)
         self.image_shape = tuple(x.shape[1:])
-        # Drop a ragged last batch only when a full one exists: it would cost a recompile under torch.compile and a
-        # batch of one breaks batch norm, but a set smaller than one batch must still train.
+        # `drop_last` drops a ragged last batch only when a full one exists (a set smaller than one batch must still
+        # train). Keeping it (the trainer does) shows every image once per epoch at any batch size.
         self.drop_last = drop_last and len(x) >= batch_size
         self.padded = pad_images(x, padding, pad_mode).contiguous()
         # The mirrored set turns a mirrored crop into a plain window of it: no flip op per epoch.
@@ -89,7 +88,11 @@ class DeviceLoader:
         self._buffer = torch.empty_like(x)
 
     def __len__(self) -> int:
-        return self.size // self.batch_size if self.drop_last else math.ceil(self.size / self.batch_size)
+        full, rest = divmod(self.size, self.batch_size)
+        if self.drop_last:
+            return full
+        # A lone leftover image joins the last full batch rather than make a batch of one, which breaks batch norm.
+        return full + (rest > 1 or full == 0)
 
     def get_rng_state(self) -> torch.Tensor:
         """The generator's state: with `set_rng_state` a resumed run draws the epochs an uninterrupted one would."""
@@ -100,7 +103,7 @@ class DeviceLoader:
 
     @property
     def images_per_epoch(self) -> int:
-        return min(self.size, len(self) * self.batch_size)
+        return len(self) * self.batch_size if self.drop_last else self.size
 
     def _augment_epoch(self) -> torch.Tensor:
         """Every image cropped and maybe mirrored once, grouped by (mirror, dy, dx): row i is image `source[i]`."""
@@ -135,10 +138,11 @@ class DeviceLoader:
         order = torch.randperm(self.size, generator=self._generator)
         rows = order.to(self._buffer.device, non_blocking=True)
         labels = self.y[source[order].to(self.y.device, non_blocking=True)]
-        bs = self.batch_size
-        for b in range(len(self)):
+        bs, n = self.batch_size, len(self)
+        for b in range(n):
+            end = self.size if b == n - 1 and not self.drop_last else (b + 1) * bs
             # index_select, not buffer[rows]: measured 20x faster for whole-row gathers on the CPU.
-            images = self._buffer.index_select(0, rows[b * bs:(b + 1) * bs])
+            images = self._buffer.index_select(0, rows[b * bs:end])
             if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)  # uint8: the cheap place to relayout
-            yield images.float().mul_(self._scale).add_(self._shift), labels[b * bs:(b + 1) * bs]
+            yield images.float().mul_(self._scale).add_(self._shift), labels[b * bs:end]

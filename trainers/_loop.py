@@ -2,13 +2,19 @@
 
     result = train(space.build(arch), load_dataset("digits"), TrainConfig(epochs=10))
 
-Steps of a run: 1. move the uint8 data to the device once; 2. per epoch, augment and batch there (`DeviceLoader`);
-3. SGD with Nesterov momentum or AdamW under a warm-up plus cosine schedule, bf16 autocast and channels_last on CUDA;
-4. evaluate on the validation split and report. A loss that turns NaN or infinite ends the run as "diverged", CUDA
-running out of memory as "out of memory at batch size B": the caller gets a `TrainResult`, never an exception.
+Steps of a run: 1. move the uint8 data to the device once; 2. per epoch, augment and batch there (`DeviceLoader`),
+every training image once, whatever the batch size (the ragged last batch is kept); 3. SGD with Nesterov momentum or
+AdamW, the learning rate a function of the images seen (`LRSchedule`: warm-up, then cosine, optionally restarted),
+bf16 autocast and channels_last on CUDA; 4. evaluate on the validation split and report. A loss that turns NaN or
+infinite ends the run as "diverged", CUDA running out of memory as "out of memory at batch size B": the caller gets a
+`TrainResult`, never an exception.
 
-A run can be resumed: `checkpoint(state)` receives, after every epoch, the model, optimiser, schedule, RNG states
-and history as tensors and plain containers (so `torch.load(..., weights_only=True)` reads them back), and
+Why images and not steps: a batch of 64 takes eight steps where a batch of 512 takes one. With the schedule and the
+reports counted in images seen, two runs that differ only in batch size are at the same point of their schedule
+after the same data, so their accuracies after epoch k can be compared.
+
+A run can be resumed: `checkpoint(state)` receives, after every epoch, the model, optimiser, RNG states and
+history as tensors and plain containers (so `torch.load(..., weights_only=True)` reads them back), and
 `train(..., resume=state)` continues from there with the same batches a run without the break would have drawn.
 """
 from __future__ import annotations
@@ -30,7 +36,9 @@ from tpsearch.trainers._data import Dataset
 OPTIMIZERS = ("sgd", "adamw")
 DEFAULT_LR = {"sgd": 0.1, "adamw": 2e-3}  # peak learning rates for batch size 128
 HPARAM_KEYS = ("optimizer", "lr", "weight_decay", "batch_size", "label_smoothing")  # what spaces suggest
-MAX_WARMUP_SHARE = 0.25  # of all steps: a short run must still spend most of its steps decaying
+MAX_WARMUP_SHARE = 0.25  # of the first cycle (the whole run without restarts): most of it must still decay
+DIVERGED = "diverged"             # the reason of a run whose training loss stopped being finite
+OUT_OF_MEMORY = "out of memory"   # ... and the start of the reason of one that ran out of device memory
 _DIVERGENCE_CHECK_EVERY = 16  # batches between host-side loss checks on a GPU (each check waits for the device)
 
 
@@ -45,7 +53,8 @@ class TrainConfig:
     momentum: float = 0.9                 # SGD only
     weight_decay: float = 5e-4            # on weights only; batch-norm scales and biases are not decayed
     label_smoothing: float = 0.0
-    warmup_epochs: float = 1.0            # linear warm-up, capped at a quarter of the run, then cosine to zero
+    warmup_epochs: float = 1.0            # linear warm-up, capped at a quarter of the first cycle, then cosine
+    restarts: tuple[int, ...] = ()        # epochs at whose end the cosine has reached zero and restarts at the peak
     train_fraction: float = 1.0           # fidelity: train on this share of the training split ...
     train_images: int | None = None       # ... or on exactly this many of its images (the same ones every run)
     crop_padding: int | None = None       # random-crop padding in pixels; None: the data set's default
@@ -68,6 +77,7 @@ class TrainConfig:
         _check_float("weight_decay", self.weight_decay, 0.0, None)
         _check_float("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
         _check_float("warmup_epochs", self.warmup_epochs, 0.0, None)
+        self.restarts = _check_restarts(self.restarts, self.epochs)
         _check_float("train_fraction", self.train_fraction, 0.0, 1.0, low_open=True)
         if self.train_images is not None:
             _check_int("train_images", self.train_images, 1)
@@ -95,6 +105,16 @@ class TrainConfig:
     @property
     def peak_lr(self) -> float:
         return float(self.lr) if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    def halved(self) -> "TrainConfig":
+        """This config at half the batch size (and half the evaluation batch), the learning rate scaled to keep
+        what one image contributes to an update: halved for SGD (the linear scaling rule, Goyal et al. 2017),
+        divided by sqrt(2) for AdamW (the square-root rule for adaptive optimisers, Malladi et al. 2022)."""
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be at least 2 to halve, but got {self.batch_size}")
+        scale = 0.5 if self.optimizer == "sgd" else 0.5 ** 0.5
+        return dataclasses.replace(self, batch_size=self.batch_size // 2, lr=self.peak_lr * scale,
+                                   eval_batch_size=max(1, self.eval_batch_size // 2))
 
     @classmethod
     def from_hparams(cls, hparams: Mapping[str, Any], **overrides: Any) -> "TrainConfig":
@@ -129,6 +149,17 @@ def _check_float(name: str, value: Any, low: float, high: float | None, *, low_o
         raise ValueError(f"{name} must be {rule}, but got {value!r}")
 
 
+def _check_restarts(value: Any, epochs: int) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"restarts must be a list of epochs, but got {value!r}")
+    for r in value:
+        _check_int("each of restarts", r, 1)
+    if list(value) != sorted(set(value)) or (value and value[-1] >= epochs):
+        raise ValueError(f"restarts must be increasing epochs below the {epochs} epochs of the run, "
+                         f"but got {list(value)}")
+    return tuple(value)
+
+
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(choices)}, but got {value!r}")
@@ -144,6 +175,7 @@ class EpochReport:
     """What the trainer tells its callback after every epoch."""
 
     epoch: int              # 1-based
+    images: int             # training images seen since the start of the run, this epoch's included
     val_accuracy: float     # 0..1
     val_loss: float         # mean cross-entropy on the validation split, without label smoothing
     train_loss: float       # mean training loss of the epoch (with label smoothing, if any)
@@ -166,6 +198,45 @@ class TrainResult:
     device: str
     history: list[EpochReport] = field(default_factory=list)
 
+    @property
+    def failure(self) -> str | None:
+        """DIVERGED or OUT_OF_MEMORY for a failed run (the reason adds the batch size); None otherwise."""
+        if self.status != "failed" or self.reason is None:
+            return None
+        return OUT_OF_MEMORY if self.reason.startswith(OUT_OF_MEMORY) else DIVERGED
+
+
+@dataclass(frozen=True)
+class LRSchedule:
+    """The learning rate as a share of its peak, by training images seen, so that every batch size follows the
+    same curve through the data: a linear warm-up over `warmup` images, then a cosine that reaches zero at the end
+    of each cycle; every cycle after the first starts again at the peak (warm restarts, as in SGDR).
+
+    Restarts are for comparing runs early (`tpsearch run` ends a cycle at each of ASHA's rungs): the accuracy at
+    the end of a cycle is that of a model whose learning rate has annealed, as it will have at the end of the run,
+    not of one caught at its peak learning rate.
+    """
+
+    warmup: int              # images
+    ends: tuple[int, ...]    # images seen at the end of each cycle; the last is the whole run
+
+    def factor(self, seen: int, batch: int) -> float:
+        """The factor for the batch of `batch` images that follows the first `seen` images of the run."""
+        if seen < self.warmup:
+            return min(1.0, (seen + batch) / self.warmup)
+        start = max((e for e in self.ends if e <= seen), default=0)
+        end = min((e for e in self.ends if e > seen), default=self.ends[-1])
+        begin = max(start, self.warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (seen - begin) / max(1, end - begin))))
+
+
+def lr_schedule(config: TrainConfig, images_per_epoch: int) -> LRSchedule:
+    """The schedule a run under `config` follows when each epoch is `images_per_epoch` images."""
+    first_cycle = config.restarts[0] if config.restarts else config.epochs
+    warmup = min(config.warmup_epochs, first_cycle * MAX_WARMUP_SHARE)
+    return LRSchedule(warmup=round(warmup * images_per_epoch),
+                      ends=tuple(e * images_per_epoch for e in (*config.restarts, config.epochs)))
+
 
 class _Diverged(Exception):
     """Raised inside the loop when the training loss stops being finite."""
@@ -175,6 +246,7 @@ class _Diverged(Exception):
 class _Progress:
     history: list[EpochReport] = field(default_factory=list)
     batch_size: int = 0  # of the phase that is running, for the out-of-memory reason
+    images: int = 0      # training images seen
 
 
 def resolve_device(name: str) -> torch.device:
@@ -203,7 +275,7 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig,
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, but got {type(config).__name__}")
     device = resolve_device(config.device)
-    n_train = _train_size(data, config)
+    n_train = images_per_epoch(data, config)
     progress = _Progress(batch_size=config.batch_size)
     start = time.perf_counter()
     status, reason = "completed", None
@@ -211,12 +283,12 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig,
         if _fit(model, data, config, device, n_train, callback, progress, checkpoint, resume):
             status = "stopped"
     except _Diverged:
-        status, reason = "failed", "diverged"
+        status, reason = "failed", DIVERGED
     except RuntimeError as e:  # torch.OutOfMemoryError derives from RuntimeError; so do cuDNN's allocation failures
         if not _is_out_of_memory(e):
             raise
-        status, reason = "failed", f"out of memory at batch size {progress.batch_size}"
-    if reason is not None and reason.startswith("out of memory"):
+        status, reason = "failed", f"{OUT_OF_MEMORY} at batch size {progress.batch_size}"
+    if reason is not None and reason.startswith(OUT_OF_MEMORY):
         # Here, past the except block, the traceback and the frames that held the batch and the optimiser are gone.
         gc.collect()
         if device.type == "cuda":
@@ -238,7 +310,8 @@ def _is_out_of_memory(e: RuntimeError) -> bool:
     return "out of memory" in text or "ALLOC_FAILED" in text
 
 
-def _train_size(data: Dataset, config: TrainConfig) -> int:
+def images_per_epoch(data: Dataset, config: TrainConfig) -> int:
+    """The training images of one epoch under `config`'s fidelity: each is seen once per epoch, at any batch size."""
     available = len(data.train_y)
     if config.train_images is not None:
         if config.train_images > available:
@@ -258,7 +331,8 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
     use_bf16 = cuda and config.bf16
     torch.manual_seed(config.seed)  # for anything random inside the model (dropout, stochastic depth)
     if cuda:
-        torch.backends.cudnn.benchmark = True  # every batch has the same shape: autotune the convolutions once
+        # Full batches share one shape (the ragged last one has another): the convolutions are autotuned per shape.
+        torch.backends.cudnn.benchmark = True
 
     # The training split is already shuffled with a fixed seed, so its first n images are a fixed random subset:
     # every trial at one fidelity sees the same images.
@@ -267,21 +341,20 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
         mean=data.mean, std=data.std,
         padding=data.default_padding if config.crop_padding is None else config.crop_padding,
         pad_mode=config.pad_mode, flip=data.flip if config.flip is None else config.flip, seed=config.seed,
-        channels_last=channels_last)
+        drop_last=False, channels_last=channels_last)
     val_x, val_y = data.val_x.to(device), data.val_y.to(device)
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    net = torch.compile(model) if config.compile else model
+    # Static shapes: the ragged last batch gets a graph of its own instead of turning the main one dynamic.
+    net = torch.compile(model, dynamic=False) if config.compile else model
 
     optimizer = _optimizer(model, config)
-    total_steps = config.epochs * len(loader)
-    warmup = min(round(config.warmup_epochs * len(loader)), int(total_steps * MAX_WARMUP_SHARE))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, warmup, total_steps))
+    schedule = lr_schedule(config, n_train)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     first = 1
     if resume is not None:
-        first = _restore(resume, model, optimizer, schedule, loader, config, device, progress) + 1
+        first = _restore(resume, model, optimizer, loader, config, device, progress) + 1
 
     for epoch in range(first, config.epochs + 1):
         progress.batch_size = config.batch_size
@@ -290,13 +363,15 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
         loss_sum = torch.zeros((), device=device)
         seen = 0
         for step, (images, labels) in enumerate(loader):
+            lr = config.peak_lr * schedule.factor(progress.images + seen, len(labels))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 logits = net(images)
             loss = criterion(logits.float(), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            schedule.step()
             loss_sum += loss.detach() * len(labels)
             seen += len(labels)
             # Reading the loss on the host waits for the device: free on the CPU, so every batch there.
@@ -307,52 +382,57 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
         if not math.isfinite(train_loss):
             raise _Diverged
         train_seconds = time.perf_counter() - epoch_start
+        progress.images += seen
         progress.batch_size = config.eval_batch_size
         # The uncompiled model evaluates: eval mode and a ragged last batch would each cost a recompile.
         val_accuracy, val_loss = evaluate(model, val_x, val_y, data, batch_size=config.eval_batch_size,
                                           device=device, bf16=config.bf16)
-        report = EpochReport(epoch=epoch, val_accuracy=val_accuracy, val_loss=val_loss, train_loss=train_loss,
-                             seconds=time.perf_counter() - epoch_start, images_per_s=seen / train_seconds)
+        report = EpochReport(epoch=epoch, images=progress.images, val_accuracy=val_accuracy, val_loss=val_loss,
+                             train_loss=train_loss, seconds=time.perf_counter() - epoch_start,
+                             images_per_s=seen / train_seconds)
         progress.history.append(report)
         if checkpoint is not None:
-            checkpoint(_state(epoch, model, optimizer, schedule, loader, config, device, progress))
+            checkpoint(_state(epoch, model, optimizer, loader, config, device, progress))
         if callback is not None and callback(report) is True:
             return True
     return False
 
 
-def _state(epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any, loader: DeviceLoader,
+def _state(epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer, loader: DeviceLoader,
            config: TrainConfig, device: torch.device, progress: _Progress) -> dict[str, Any]:
-    """Everything a resumed run needs after `epoch`, as tensors and plain containers only."""
+    """Everything a resumed run needs after `epoch`, as tensors and plain containers only (the learning rate is
+    a function of the images seen, which the history holds)."""
     return {
-        "epoch": epoch, "epochs": config.epochs, "steps_per_epoch": len(loader),
+        "epoch": epoch, "epochs": config.epochs, "steps_per_epoch": len(loader), "restarts": list(config.restarts),
         "model": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
-        "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+        "optimizer": optimizer.state_dict(),
         "loader_rng": loader.get_rng_state(), "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
         "history": [dataclasses.asdict(r) for r in progress.history],
     }
 
 
-def _restore(state: Mapping[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any,
+def _restore(state: Mapping[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
              loader: DeviceLoader, config: TrainConfig, device: torch.device, progress: _Progress) -> int:
     """Load a `_state` dict into the live run; returns the last finished epoch."""
-    missing = sorted({"epoch", "epochs", "steps_per_epoch", "model", "optimizer", "schedule", "loader_rng",
+    missing = sorted({"epoch", "epochs", "steps_per_epoch", "restarts", "model", "optimizer", "loader_rng",
                       "torch_rng", "history"} - set(state))
     if missing:
         raise ValueError(f"resume state lacks {', '.join(missing)}")
-    # The schedule is a function of the total step count: resuming under another one would bend the learning rate.
-    if (state["epochs"], state["steps_per_epoch"]) != (config.epochs, len(loader)):
-        raise ValueError(f"resume state is from a run of {state['epochs']} epochs of {state['steps_per_epoch']} "
-                         f"steps, but this run has {config.epochs} epochs of {len(loader)} steps")
+    # The schedule is a function of the whole run: resuming under another one would bend the learning rate.
+    theirs = (state["epochs"], state["steps_per_epoch"], tuple(state["restarts"]))
+    if theirs != (config.epochs, len(loader), config.restarts):
+        raise ValueError(f"resume state is from a run of {theirs[0]} epochs of {theirs[1]} steps restarted at "
+                         f"{list(theirs[2])}, but this run has {config.epochs} epochs of {len(loader)} steps "
+                         f"restarted at {list(config.restarts)}")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])  # moves the moments to the parameters' device
-    schedule.load_state_dict(state["schedule"])
     loader.set_rng_state(state["loader_rng"])
     torch.set_rng_state(state["torch_rng"])
     if state.get("cuda_rng") is not None and device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda_rng"], device)
     progress.history = [EpochReport(**r) for r in state["history"]]
+    progress.images = progress.history[-1].images if progress.history else 0
     return int(state["epoch"])
 
 
@@ -364,13 +444,6 @@ def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.peak_lr, momentum=config.momentum, nesterov=True)
     return torch.optim.AdamW(groups, lr=config.peak_lr)
-
-
-def _lr_factor(step: int, warmup: int, total: int) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: Dataset, *, batch_size: int = 1024,

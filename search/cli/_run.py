@@ -26,7 +26,8 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("what to search")
     g.add_argument("--space", default=_D.space, help="search space (see `tpsearch spaces`)")
     g.add_argument("--trials", type=int, default=_D.trials,
-                   help="trained trials wanted in the study (completed or pruned; infeasible draws do not count)")
+                   help="trained trials wanted in the study (completed, pruned or diverged; failed and infeasible "
+                        "ones do not count)")
     g.add_argument("--max-params", type=int, default=_D.max_params, help="parameter budget of a feasible model")
     g.add_argument("--max-macs", type=int, default=_D.max_macs, metavar="N",
                    help="MACs per image of a feasible model (as `tpsearch describe` counts them); default: no limit")
@@ -47,12 +48,17 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--train-fraction", type=float, default=_D.train_fraction,
                    help="fidelity: train on this fraction of the training split")
     g.add_argument("--train-images", type=int, default=None, help="fidelity: train on this many images")
+    g.add_argument("--warmup-epochs", type=float, default=_D.warmup_epochs,
+                   help="learning-rate warm-up of each trial, in epochs' worth of images; under ASHA it must end by "
+                        "the first rung (--grace-epochs)")
     add_device(g, _D.device)
     g.add_argument("--compile", action="store_true", help="torch.compile each model (CUDA)")
     g = p.add_argument_group("scheduling")
     g.add_argument("--scheduler", default=_D.scheduler, choices=SCHEDULERS,
                    help="asha stops weak trials early on validation accuracy; none trains all to --epochs")
-    g.add_argument("--grace-epochs", type=int, default=_D.grace_epochs, help="ASHA: epochs before a trial may stop")
+    g.add_argument("--grace-epochs", type=int, default=_D.grace_epochs,
+                   help="ASHA: epochs' worth of images before a trial may stop (the first rung; rungs and --epochs "
+                        "count images seen, so every batch size is compared after the same data)")
     g.add_argument("--reduction-factor", type=int, default=_D.reduction_factor, help="ASHA: keep 1/ETA per rung")
     g.add_argument("--gpus-per-trial", type=float, default=None,
                    help="GPUs per trial, fractions allowed (0.25 packs four per GPU); default 1 where the cluster "
@@ -86,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             f"trial {summary.best_trial}: {summary.best_value:.4f} with {summary.best_params:,} parameters")
     c = summary.counts
     print(f"study {summary.study!r}: {summary.finished}/{summary.requested} trained "
-          f"({c['complete']} completed, {c['pruned']} pruned), {c['failed']} failed, "
+          f"({c['complete']} completed, {c['pruned']} pruned, {c['diverged']} diverged), {c['failed']} failed, "
           f"{c['infeasible']} infeasible draws; best {best}; {summary.seconds:.1f} s", file=sys.stderr)
     if args.json:
         emit_json(asdict(summary))

@@ -216,12 +216,15 @@ def pick_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTr
     t = found[0]
     hint = f"; the best completed trial is {best.number}" if best is not None else ""
     outcome = outcome_of(t)
+    if outcome is Outcome.INFEASIBLE and "reason" in t.user_attrs:  # over the memory, not the parameter budget
+        raise UsageError(f"trial {number} is infeasible ({t.user_attrs['reason']}){hint}")
     if outcome is Outcome.INFEASIBLE:
         budget = study.user_attrs.get("max_params")
         raise UsageError(f"trial {number} is an infeasible draw ({_count(t.user_attrs.get('params'))} parameters, "
                          f"over the budget of {_count(budget)}): it was never trained{hint}")
     if outcome is not Outcome.COMPLETE or t.value is None:
         why = {Outcome.PRUNED: f"was pruned after {t.user_attrs.get('epochs', '?')} epochs",
+               Outcome.DIVERGED: "diverged (its training loss stopped being finite)",
                Outcome.FAILED: f"failed ({t.user_attrs.get('reason', 'no reason recorded')})",
                Outcome.RUNNING: "is still running", Outcome.WAITING: "is waiting to run"}.get(
             outcome, f"is {outcome.value}")

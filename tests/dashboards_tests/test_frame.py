@@ -15,7 +15,7 @@ from tpsearch.dashboards.testing import make_study
 
 def test_synthetic_study_has_every_kind_of_trial(small_study: optuna.Study) -> None:
     kinds = Counter(dashboards.status_of(t) for t in small_study.trials)
-    assert {"complete", "pruned", "infeasible", "failed"} <= set(kinds), kinds
+    assert {"complete", "pruned", "diverged", "infeasible", "failed"} <= set(kinds), kinds
     budget = small_study.user_attrs["max_params"]
     for t in small_study.trials:
         assert set(t.user_attrs["arch"]) == {"layers", "blocks", "channels", "kernels", "skip_kernels", "pool"}
@@ -83,6 +83,17 @@ def test_learning_curves_are_capped() -> None:
     fig = _figures.learning_curves(frame, max_curves=(20, 10))
     curves = {t.name: sum(x is None for x in t.x) for t in fig.data}
     assert curves == {"pruned": 10, "completed": 20}
+
+
+def test_learning_curves_count_images_seen_where_the_study_records_them(small_study: optuna.Study) -> None:
+    frame = dashboards.trials_frame(small_study)
+    budget = small_study.user_attrs["training_budget"]
+    fig = _figures.learning_curves(frame, budget=budget)
+    assert fig.layout.xaxis.title.text == "training images seen"
+    xs = [x for trace in fig.data for x in trace.x if x is not None]
+    assert xs and all(x % budget["images_per_epoch"] == 0 for x in xs)
+    assert sorted(shape.x0 for shape in fig.layout.shapes) == sorted([budget["warmup"], *budget["rungs"]])
+    assert _figures.learning_curves(frame).layout.xaxis.title.text == "epoch"  # a study without the attribute
 
 
 def test_write_is_atomic_and_self_contained(small_study: optuna.Study, tmp_path) -> None:

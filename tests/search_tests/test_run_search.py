@@ -21,7 +21,7 @@ BUDGET = 60_000
 
 
 def _options(tmp_path, **kw) -> RunOptions:
-    """Eight trials of three epochs under ASHA (rungs at epochs 1 and 2)."""
+    """Eight trials of three epochs of 256 images under ASHA: rungs after 256 and 512 images seen."""
     base = dict(trials=8, epochs=3, max_params=BUDGET, seed=1, scheduler="asha", grace_epochs=1, reduction_factor=2)
     return run_options(tmp_path, **{**base, **kw})
 
@@ -71,7 +71,8 @@ def test_infeasible_draws_are_told_at_once_and_not_counted(small_search):
         assert t.state == TrialState.PRUNED
         assert t.user_attrs["params"] > BUDGET
         assert not t.intermediate_values  # never trained
-        assert t.constraints == {"params": float(t.user_attrs["params"] - BUDGET), "macs": 0.0}  # no MACs budget
+        assert t.constraints == {"params": float(t.user_attrs["params"] - BUDGET), "macs": 0.0,  # no MACs budget
+                                 "memory": 0.0}
 
 
 def test_pruned_trials_are_pruned_not_truncated_completes(small_search):
@@ -86,6 +87,22 @@ def test_pruned_trials_are_pruned_not_truncated_completes(small_search):
     for t in pruned:
         assert 1 <= t.user_attrs["epochs"] < opts.epochs
         assert len(t.intermediate_values) == t.user_attrs["epochs"]
+
+
+def test_the_study_records_the_budget_in_images_and_asha_judges_no_trial_before_its_warm_up_ends(small_search):
+    opts, _ = small_search
+    study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
+    budget = study.user_attrs["training_budget"]
+    per_epoch = opts.train_images
+    assert (budget["unit"], budget["images_per_epoch"], budget["total"], budget["intermediate_step"]) == \
+        ("images", per_epoch, opts.epochs * per_epoch, "epoch")
+    assert budget["rungs"] == [per_epoch, 2 * per_epoch]  # grace 1 epoch's images, reduction factor 2, below 3
+    assert 0 < budget["warmup"] <= budget["rungs"][0] * 0.25  # warm-up over by a quarter of the first cycle
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED and t.user_attrs["feasible"]]
+    assert pruned
+    for t in pruned:
+        stopped_at = max(t.intermediate_values) * budget["images_per_epoch"]  # steps are epochs of equal images
+        assert stopped_at in budget["rungs"] and stopped_at >= budget["warmup"], (t.number, stopped_at)
 
 
 def test_best_checkpoints_are_kept_and_recorded(small_search):

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from tpsearch import spaces
-from tpsearch.trainers import EpochReport, TrainConfig, TrainResult, evaluate, make_synthetic, train
+from tpsearch.trainers import (EpochReport, TrainConfig, TrainResult, evaluate, lr_schedule, make_synthetic,
+                               train)
 from tpsearch.trainers.testing import inject_fault
 
 SPACE = spaces.get("resnet_5m")
@@ -61,7 +62,7 @@ def _count_training_images(model: torch.nn.Module) -> list[int]:
 
 @pytest.mark.parametrize("budget, batch, per_epoch", [
     ({"train_images": 64}, 32, 64),
-    ({"train_fraction": 0.5}, 32, 160),  # 180 of the 360 training images: five full batches, the ragged rest dropped
+    ({"train_fraction": 0.5}, 32, 180),  # 180 of the 360 training images: five full batches and a ragged one of 20
     ({"train_images": 50}, 64, 50),      # fewer images than one batch: that one ragged batch is kept
 ])
 def test_fidelity_knob_sets_the_training_images(data, budget, batch, per_epoch):
@@ -72,9 +73,61 @@ def test_fidelity_knob_sets_the_training_images(data, budget, batch, per_epoch):
     assert sum(seen) == 2 * per_epoch
 
 
+@pytest.mark.parametrize("batch, images", [(32, 180), (64, 180), (128, 180), (32, 65)])
+def test_every_batch_size_sees_the_same_images_each_epoch(data, batch, images):
+    """The ragged last batch is kept (a lone leftover image joins the batch before it): epoch k is k * images
+    images for every batch size, the unit in which a search compares trials."""
+    model = _model(data)
+    seen = _count_training_images(model)
+    reports: list[EpochReport] = []
+    train(model, data, TrainConfig(epochs=2, batch_size=batch, train_images=images), callback=reports.append)
+    assert [r.images for r in reports] == [images, 2 * images]
+    assert sum(seen) == 2 * images and min(seen) > 1
+
+
+def test_schedule_warms_up_then_reaches_zero_at_every_restart_and_the_end():
+    config = TrainConfig(epochs=4, restarts=(1, 2), warmup_epochs=1.0)
+    schedule = lr_schedule(config, 100)
+    # The warm-up is capped at a quarter of the first cycle (one epoch of 100 images), whatever was asked.
+    assert (schedule.warmup, schedule.ends) == (25, (100, 200, 400))
+    assert schedule.factor(0, 5) == pytest.approx(0.2) and schedule.factor(20, 10) == 1.0
+    for end in schedule.ends:
+        assert schedule.factor(end - 1, 1) < 1e-3  # annealed by the end of each cycle ...
+    assert schedule.factor(100, 10) == schedule.factor(200, 10) == 1.0  # ... and back at the peak after it
+    # Past the warm-up the factor depends on the images seen only, never on the batch size.
+    assert schedule.factor(150, 10) == schedule.factor(150, 50)
+    assert lr_schedule(TrainConfig(epochs=4, warmup_epochs=0.5), 100).ends == (400,)
+
+
+@pytest.mark.parametrize("restarts", [(4,), (2, 1), (1, 1), (0,), ("1",)])
+def test_bad_restarts_are_refused(restarts):
+    with pytest.raises(ValueError, match="restarts"):
+        TrainConfig(epochs=4, restarts=restarts)
+
+
+def test_halved_config_scales_the_learning_rate_by_the_optimizers_rule():
+    sgd = TrainConfig(batch_size=128, lr=0.2).halved()
+    assert (sgd.batch_size, sgd.lr, sgd.eval_batch_size) == (64, pytest.approx(0.1), 512)
+    adamw = TrainConfig(batch_size=256, optimizer="adamw").halved()
+    assert (adamw.batch_size, adamw.lr) == (128, pytest.approx(2e-3 / math.sqrt(2)))
+
+
+def test_restarted_run_trains(data):
+    result = train(_model(data), data, TrainConfig(epochs=3, batch_size=32, restarts=(1,)))
+    assert result.status == "completed" and result.val_accuracy > 0.3
+
+
+def test_oom_above_fault_fits_at_a_smaller_batch(data):
+    failed = train(inject_fault(_model(data), "oom_above_40"), data, TrainConfig(epochs=1, batch_size=64))
+    assert (failed.status, failed.reason, failed.failure) == ("failed", "out of memory at batch size 64",
+                                                              "out of memory")
+    fits = train(inject_fault(_model(data), "oom_above_40"), data, TrainConfig(epochs=1, batch_size=32))
+    assert fits.status == "completed" and fits.failure is None
+
+
 def test_nan_fault_diverges_within_the_first_epoch(data):
     result = train(inject_fault(_model(data), "nan"), data, TrainConfig(epochs=3, batch_size=32))
-    assert (result.status, result.reason, result.epochs) == ("failed", "diverged", 0)
+    assert (result.status, result.reason, result.epochs, result.failure) == ("failed", "diverged", 0, "diverged")
     assert result.val_accuracy is None and result.train_loss is None and result.history == []
 
 
@@ -94,7 +147,7 @@ def test_raise_fault_propagates_like_a_bug(data):
 
 
 def test_an_unknown_fault_is_refused():
-    with pytest.raises(ValueError, match="fault must be one of oom, nan, raise, hang"):
+    with pytest.raises(ValueError, match="fault must be one of oom, nan, raise, hang or oom_above_N"):
         inject_fault(torch.nn.Linear(1, 1), "segfault")
 
 

@@ -1,4 +1,5 @@
-"""A killed worker process, and trials that diverge, run out of memory, raise and hang, in one search.
+"""A killed worker process, and trials that diverge, run out of memory, raise and hang, in one search; then
+trials that diverge or run out of memory at known batch sizes, each told back in a state the sampler reads.
 
 A lost Ray node is covered by tests/search_tests/test_run_faults.py::test_two_node_cluster_survives_losing_a_node
 (and measured by benchmarks/bench_faults.py), not repeated here.
@@ -7,11 +8,15 @@ from __future__ import annotations
 
 import re
 
+import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tpsearch.search.testing import FAULTS, TRIAL_TIMEOUT, VICTIM, worker_faults
+from tpsearch.search import Outcome, outcome_of
+from tpsearch.search.testing import FAULTS, TEACHING, TRIAL_TIMEOUT, VICTIM, teaching_faults, worker_faults
 from tpsearch.search.testing import running, trained
+
+OOM = r"out of memory at batch size \d+"
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +27,8 @@ def case(ray_session, tmp_path_factory):
 def test_the_search_still_ends_with_the_requested_trained_trials(case):
     assert case.rc == 0, case.error
     assert case.finished == case.requested == 3
-    assert {t.number for t in trained(case.trials)} == {VICTIM, 5, 6}
+    nan = next(n for n, fault in FAULTS.items() if fault == "nan")
+    assert {t.number for t in trained(case.trials)} == {VICTIM, nan, 5}  # a diverged trial is trained: it taught
     assert not running(case.trials)
     assert case.lost == []
 
@@ -38,15 +44,20 @@ def test_a_killed_worker_costs_its_trial_one_retry_by_ray_tune(case):
     assert victim.user_attrs["worker"] != killed["worker"]
 
 
-def test_each_fault_fails_its_own_trial_with_its_reason(case):
+def test_only_a_broken_worker_fails_its_trial_and_each_fault_keeps_its_reason(case):
+    number = {fault: n for n, fault in FAULTS.items()}
     failed = {t.number: t.user_attrs.get("reason", "") for t in case.trials if t.state == TrialState.FAIL}
-    assert set(failed) == set(FAULTS)  # no other trial failed: the faults stayed where they were injected
-    by_fault = {fault: failed[n] for n, fault in FAULTS.items()}
-    assert by_fault["nan"] == "diverged"
-    assert re.fullmatch(r"out of memory at batch size \d+", by_fault["oom"]), by_fault["oom"]
-    assert "raised or died" in by_fault["raise"]
-    hang = re.fullmatch(r"timed out after (\d+) s \(--trial-timeout\)", by_fault["hang"])
-    assert hang and int(hang.group(1)) >= TRIAL_TIMEOUT, by_fault["hang"]
+    assert set(failed) == {number["raise"], number["hang"]}  # no other trial failed
+    assert "raised or died" in failed[number["raise"]]
+    hang = re.fullmatch(r"timed out after (\d+) s \(--trial-timeout\)", failed[number["hang"]])
+    assert hang and int(hang.group(1)) >= TRIAL_TIMEOUT, failed[number["hang"]]
+    # States the sampler reads (TPE skips FAIL): a NaN loss is COMPLETE at chance, out of memory PRUNED infeasible.
+    nan, oom = case.trials[number["nan"]], case.trials[number["oom"]]
+    assert (nan.state, nan.value, nan.user_attrs["reason"], outcome_of(nan)) == \
+        (TrialState.COMPLETE, 0.1, "diverged", Outcome.DIVERGED)
+    assert (oom.state, oom.user_attrs["feasible"], outcome_of(oom)) == (TrialState.PRUNED, False, Outcome.INFEASIBLE)
+    assert oom.constraints["memory"] == 1.0 and oom.constraints["params"] <= 0
+    assert re.match(OOM, oom.user_attrs["reason"]), oom.user_attrs["reason"]
 
 
 def test_ray_retries_a_raising_trial_max_retries_times_but_never_a_timed_out_one(case):
@@ -56,3 +67,42 @@ def test_ray_retries_a_raising_trial_max_retries_times_but_never_a_timed_out_one
     assert failures[number["hang"]] <= 1  # never retried: a hang would only hang again
     # Divergence and OOM end inside the trainer: the worker reports them, Ray sees no failure.
     assert failures[number["nan"]] == failures[number["oom"]] == 0
+
+
+@pytest.fixture(scope="module")
+def taught(ray_session, tmp_path_factory):
+    return teaching_faults(tmp_path_factory.mktemp("teaching-faults"))
+
+
+def test_diverged_and_out_of_memory_trials_teach_and_the_search_still_ends(taught):
+    assert taught.rc == 0, taught.error
+    assert taught.finished == taught.requested == 3 and not running(taught.trials)
+    outcomes = {n: outcome_of(taught.trials[n]) for n in TEACHING}
+    assert outcomes == {0: Outcome.COMPLETE, 1: Outcome.INFEASIBLE, 2: Outcome.INFEASIBLE, 3: Outcome.DIVERGED}
+    assert not [t for t in taught.trials if t.state == TrialState.FAIL]
+
+
+def test_out_of_memory_is_retried_once_at_half_the_batch(taught):
+    fits = taught.trials[0]  # runs out of memory above 100 images a batch: 128 fails, 64 trains
+    assert fits.params["batch_size"] == 128 and fits.user_attrs["batch_size"] == 64
+    assert fits.user_attrs["oom_retry"] == "out of memory at batch size 128"
+    assert fits.state == TrialState.COMPLETE and list(fits.intermediate_values) == [1, 2]
+    never = taught.trials[1]  # out of memory at 128, then at 64
+    assert never.user_attrs["reason"] == "out of memory at batch size 64, after out of memory at batch size 128"
+    assert never.user_attrs["batch_size"] == 64
+    smallest = taught.trials[2]  # out of memory at 64, the space's smallest batch size: no retry
+    assert smallest.user_attrs["reason"].startswith("out of memory at batch size 64, the smallest batch size")
+    assert "oom_retry" not in smallest.user_attrs
+    for t in (never, smallest):
+        assert t.state == TrialState.PRUNED and t.constraints == {"params": t.constraints["params"], "memory": 1.0}
+
+
+def test_the_sampler_reads_every_one_of_them(taught):
+    """Optuna's TPE reads COMPLETE and PRUNED trials (a FAIL never reaches it), ranks those with a positive
+    constraint last, and a diverged trial with the completed ones by its value: chance, 1 in 10 classes."""
+    summary = taught.extra["summary"]
+    study = optuna.load_study(study_name=summary.study, storage=summary.storage)
+    read = {t.number: t for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))}
+    assert set(TEACHING) <= set(read)
+    assert [n for n in TEACHING if max(read[n].constraints.values()) > 0] == [1, 2]
+    assert read[3].value == 0.1 and read[3].user_attrs["reason"] == "diverged"
