@@ -17,10 +17,8 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -142,94 +140,60 @@ def noop_trial(config: dict[str, Any], *, opts: RunOptions, space: Any) -> None:
 
 
 @contextmanager
-def after_trained(n: int, then: Callable[[], Any]) -> Iterator[dict[str, Any]]:
-    """Run `then()` in the driver, synchronously, right after it has told the study of its `n`-th trained trial.
+def _in_driver(method: str, moment: Callable[..., bool], then: Callable[..., Any]) -> Iterator[dict[str, Any]]:
+    """Run `then(...)` in the driver, synchronously, the first time `StudySearcher.<method>` has run at `moment`.
 
-    A moment every search with more than `n` trials reaches for certain, whatever the machine's speed: a fault
-    injected here never misses its moment, unlike one timed by watching the study from outside. The dict yielded
-    holds `then`'s result (or its exception) under "result" once it has run.
+    The seam of the fault cases that must strike mid-search: a moment the driver reaches for certain, whatever the
+    machine's speed, unlike one timed by watching the study from outside (a poll that a busy machine makes lose the
+    race). The dict yielded holds `then`'s result (or its exception) under "result" once it has run.
     """
     from tpsearch.search import _searcher
 
-    original = _searcher.StudySearcher.on_trial_complete
+    original = getattr(_searcher.StudySearcher, method)
     seen: dict[str, Any] = {}
 
-    def hooked(self: Any, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+    def hooked(self: Any, *args: Any, **kwargs: Any) -> Any:
         before = self.finished
-        original(self, trial_id, result, error)
-        if before < n <= self.finished and "result" not in seen:
+        out = original(self, *args, **kwargs)
+        if "result" not in seen and moment(self, before, *args, **kwargs):
             try:
-                seen["result"] = then()
+                seen["result"] = then(self, *args)
             except BaseException as e:  # noqa: BLE001 - handed to the test
                 seen["result"] = e
+        return out
 
-    _searcher.StudySearcher.on_trial_complete = hooked
+    setattr(_searcher.StudySearcher, method, hooked)
     try:
         yield seen
     finally:
-        _searcher.StudySearcher.on_trial_complete = original
+        setattr(_searcher.StudySearcher, method, original)
 
 
-class Watch(threading.Thread):
-    """Polls the study while a search runs in this thread's parent; once `when(trials)` holds, runs `then(trials)`.
+def after_trained(n: int, then: Callable[[], Any]) -> Any:
+    """`then()` right after the driver has told the study of its `n`-th trained trial."""
+    return _in_driver("on_trial_complete", lambda searcher, before, *a, **k: before < n <= searcher.finished,
+                      lambda searcher, *a: then())
 
-    An in-process search blocks the test's main thread, so the fault is injected from here. Errors are kept for
-    the test to re-raise: an exception in a thread would otherwise pass unnoticed.
+
+def at_report(number: int | None, epoch: int, then: Callable[[dict[str, Any]], Any]) -> Any:
+    """`then(result)` when the driver receives epoch `epoch` of trial `number` (of any trial when None).
+
+    Ray Tune's function trainable waits for the driver at each report, so the trial is alive and mid-training then.
     """
+    def moment(searcher: Any, before: int, trial_id: str, result: dict[str, Any]) -> bool:
+        trial = searcher.live.get(trial_id)
+        return (trial is not None and result.get("epoch") == epoch
+                and (number is None or trial.number == number))
 
-    def __init__(self, storage: str, study: str, when: Callable[[list[FrozenTrial]], Any],
-                 then: Callable[[list[FrozenTrial]], Any], timeout: float = 300) -> None:
-        super().__init__(daemon=True)
-        self.storage, self.study, self.when, self.then, self.timeout = storage, study, when, then, timeout
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.fired = threading.Event()
-        self.cancel = threading.Event()
+    return _in_driver("on_trial_result", moment, lambda searcher, trial_id, result: then(result))
 
-    def _study_exists(self) -> bool:
-        """Whether the driver has created the study, asked of SQLite directly (read-only) for a SQLite storage.
 
-        Opening the storage with Optuna before the driver has made its tables would race it to create them (both
-        processes run Optuna's schema set-up, and one fails with "table ... already exists").
-        """
-        if not self.storage.startswith("sqlite:///"):
-            return True
-        path = Path(self.storage[len("sqlite:///"):])
-        if not path.exists():
-            return False
-        try:
-            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-            try:
-                row = con.execute("SELECT 1 FROM studies WHERE study_name = ?", (self.study,)).fetchone()
-                return row is not None and con.execute("SELECT 1 FROM alembic_version").fetchone() is not None
-            finally:
-                con.close()
-        except sqlite3.Error:
-            return False
-
-    def run(self) -> None:
-        deadline = time.time() + self.timeout
-        try:
-            while time.time() < deadline and not self.cancel.is_set():
-                if not self._study_exists():
-                    time.sleep(0.1)
-                    continue
-                ts = trials(self.storage, self.study)
-                if ts and self.when(ts):
-                    self.result = self.then(ts)
-                    self.fired.set()
-                    return
-                time.sleep(0.1)
-        except BaseException as e:  # noqa: BLE001 - handed to the test
-            self.error = e
-
-    def outcome(self) -> Any:
-        self.cancel.set()
-        self.join(timeout=120)
-        if self.error is not None:
-            raise self.error
-        assert self.fired.is_set(), "the fault was never injected: its moment never came"
-        return self.result
+def fired(seen: dict[str, Any]) -> Any:
+    """What a hook's `then` returned; it raises what `then` raised, or says that the moment never came."""
+    assert "result" in seen, "the search ended before the fault's moment: it was never injected"
+    if isinstance(seen["result"], BaseException):
+        raise seen["result"]
+    return seen["result"]
 
 
 # -- reading the result ----------------------------------------------------------------------------------------------
@@ -356,22 +320,15 @@ def worker_faults(tmp: Path) -> Case:
     opts = run_options(tmp, trials=3, epochs=4, train_images=768, max_params=200_000, max_retries=1,
                        enqueue=write_archs(tmp / "archs", archs), faults=dict(FAULTS), trial_timeout=TRIAL_TIMEOUT)
 
-    def is_victim_running(ts: list[FrozenTrial]) -> bool:
-        t = ts[VICTIM] if len(ts) > VICTIM else None
-        # `worker` is set with the first epoch's report; three epochs are still to run when it is seen.
-        return t is not None and t.state == TrialState.RUNNING and "worker" in t.user_attrs
+    def kill_worker(result: dict[str, Any]) -> dict[str, Any]:
+        # The victim's first epoch has just reached the driver; three are still to run.
+        before = snapshot(trials(opts.storage, STUDY))
+        os.kill(int(result["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+        return {"before": before, "worker": result["worker"], "epochs_then": int(result["epoch"])}
 
-    def kill_worker(ts: list[FrozenTrial]) -> dict[str, Any]:
-        t = ts[VICTIM]
-        before = snapshot(ts)
-        worker = t.user_attrs["worker"]
-        os.kill(int(worker.rsplit(":", 1)[1]), signal.SIGKILL)
-        return {"before": before, "worker": worker, "epochs_then": len(t.intermediate_values)}
-
-    watch = Watch(opts.storage, STUDY, is_victim_running, kill_worker)
-    watch.start()
-    summary = run_search(opts)
-    killed = watch.outcome()
+    with at_report(VICTIM, 1, kill_worker) as seen:
+        summary = run_search(opts)
+    killed = fired(seen)
     ts = trials(opts.storage, STUDY)
     failures = ray_failures(tmp / "runs")
     return Case("worker killed; nan, oom, raise, hang", 3, ts, [killed["before"]],
@@ -428,21 +385,21 @@ def sqlite_locked(tmp: Path) -> Case:
     opts = run_options(tmp, trials=3, epochs=3, enqueue=write_archs(tmp / "archs", SMALL[:3]))
     db = tmp / "studies.db"
 
-    def lock(ts: list[FrozenTrial]) -> dict[str, Any]:
-        before = snapshot(ts)
+    def lock(result: dict[str, Any]) -> dict[str, Any]:
+        # At the first report: that trial and its neighbour are running, and the driver's next writes (this
+        # report, the tells) meet the lock, held by another process for LOCK_S seconds from now.
+        ts = trials(opts.storage, STUDY)
         locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(db), str(LOCK_S)], stdout=subprocess.PIPE,
                                   text=True)
         assert locker.stdout is not None
         assert locker.stdout.readline().strip() == "locked"
-        locked_at = time.time()
-        rest, _ = locker.communicate(timeout=60)
-        return {"before": before, "held_s": time.time() - locked_at, "released": "released" in rest,
-                "running_then": len(running(ts))}
+        return {"before": snapshot(ts), "locker": locker, "locked_at": time.time(), "running_then": len(running(ts))}
 
-    watch = Watch(opts.storage, STUDY, lambda ts: bool(running(ts)), lock)
-    watch.start()
-    summary = run_search(opts)
-    locked = watch.outcome()
+    with at_report(None, 1, lock) as seen:
+        summary = run_search(opts)
+    locked = fired(seen)
+    rest, _ = locked.pop("locker").communicate(timeout=60)
+    locked.update(held_s=time.time() - locked.pop("locked_at"), released="released" in rest)
     ts = trials(opts.storage, STUDY)
     return Case(f"SQLite write-locked {LOCK_S:.0f} s by another process", 3, ts, [locked["before"]],
                 rc=0 if summary.error is None and not summary.interrupted else 1, error=summary.error,
@@ -511,22 +468,20 @@ def postgres_restart(tmp: Path, url: str) -> Case:
         return {"before": before}
 
     try:
-        with after_trained(1, restart) as fired:
+        with after_trained(1, restart) as seen:
             try:
                 summary = run_search(opts)
                 rc, error = (0 if summary.error is None and not summary.interrupted else 1), summary.error
             except Exception as e:  # noqa: BLE001 - the case reports how the search ended
                 rc, error, summary = 1, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", None
-        assert "result" in fired, "the search ended before its first trained trial: the restart never came"
-        if isinstance(fired["result"], BaseException):
-            raise fired["result"]
+        restarted = fired(seen)
         ts = trials(url, name)
     finally:
         try:
             optuna.delete_study(study_name=name, storage=url)
         except Exception:  # noqa: BLE001 - never created, or the server is down: nothing to clean
             pass
-    return Case("PostgreSQL restarted mid-search", 3, ts, [fired["result"]["before"]], rc=rc, error=error,
+    return Case("PostgreSQL restarted mid-search", 3, ts, [restarted["before"]], rc=rc, error=error,
                 extra={"summary": summary})
 
 

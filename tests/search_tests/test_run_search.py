@@ -158,7 +158,8 @@ def test_a_macs_budget_is_applied_before_training_and_recorded(ray_session, tmp_
     for t in study.trials:
         arch, params, macs = t.user_attrs["arch"], t.user_attrs["params"], t.user_attrs["macs"]
         assert macs == SPACE.count_macs(arch, **DIGITS)  # recorded when drawn, trained or not
-        assert t.constraints == {"params": float(params - opts.max_params), "macs": float(macs - max_macs)}
+        assert t.constraints == {"params": float(params - opts.max_params), "macs": float(macs - max_macs),
+                                 "memory": 0.0}
         assert t.user_attrs["feasible"] is (params <= opts.max_params and macs <= max_macs)
         assert t.number == 0 or arch["channels"] % 8 == 0
     trained = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
