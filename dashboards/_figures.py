@@ -310,9 +310,9 @@ def calibration_scatter(result: Mapping[str, Any]) -> go.Figure:
     low = np.array([row["low_accuracy"] for row in rows], dtype=float)
     high = np.array([row["high_accuracy"] for row in rows], dtype=float)
     params = np.array([row["params"] for row in rows], dtype=float)
-    # Colour by log parameters, ticked at 1, 2 and 5 of each decade the configurations span.
+    # Colour by log parameters, ticked at 1, 2, 3, 5 and 7 of each decade the configurations span.
     ticks = [m * 10 ** e for e in range(int(np.log10(params.min())), int(np.log10(params.max())) + 1)
-             for m in (1, 2, 5) if params.min() <= m * 10 ** e <= params.max()] or [float(params.min())]
+             for m in (1, 2, 3, 5, 7) if params.min() <= m * 10 ** e <= params.max()] or [float(params.min())]
     best = set(sorted(range(len(rows)), key=lambda i: (-high[i], i))[:int(result["top_k"])])
     text = [esc(f"#{row['index']} {row['source']}: {row['params']:,} parameters<br>"
                 + ", ".join(f"{k} {v}" for k, v in row["arch"].items())
