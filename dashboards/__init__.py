@@ -8,13 +8,14 @@
     ('my-study.html', 30)
 
 `write_comparison([study_a, study_b], path)` puts studies side by side; `write_evaluation(result, path)` draws a
-`tpsearch evaluate` result. The package never opens storage: callers pass an `optuna.Study` (the CLI opens it
+`tpsearch evaluate` result, `write_calibration(result, path)` a `tpsearch calibrate` one. The package never opens
+storage: callers pass an `optuna.Study` (the CLI opens it
 through `tpsearch.search.storages`). `tpsearch.dashboards.testing` makes synthetic studies for tests and benchmarks.
 """
 from tpsearch.dashboards._figures import pareto_mask
 from tpsearch.dashboards._frame import STATUSES, status_of, trials_frame
-from tpsearch.dashboards._page import (comparison_html, dashboard_html, evaluation_html, write_comparison,
-                                       write_dashboard, write_evaluation)
+from tpsearch.dashboards._page import (calibration_html, comparison_html, dashboard_html, evaluation_html,
+                                       write_calibration, write_comparison, write_dashboard, write_evaluation)
 
-__all__ = ["STATUSES", "comparison_html", "dashboard_html", "evaluation_html", "pareto_mask", "status_of",
-           "trials_frame", "write_comparison", "write_dashboard", "write_evaluation"]
+__all__ = ["STATUSES", "calibration_html", "comparison_html", "dashboard_html", "evaluation_html", "pareto_mask",
+           "status_of", "trials_frame", "write_calibration", "write_comparison", "write_dashboard", "write_evaluation"]

@@ -321,3 +321,46 @@ def per_class_accuracy(classes: list[str], accuracy: list[float | None]) -> go.F
     fig.update_xaxes(type="category")
     _percent_axis(fig)
     return fig
+
+
+def _fidelity_label(fidelity: Mapping[str, Any]) -> str:
+    return f"{fidelity['epochs']} epochs, {int(fidelity['images']):,} images"
+
+
+def calibration_scatter(result: Mapping[str, Any]) -> go.Figure:
+    """A `tpsearch calibrate` result: each configuration's validation accuracy at the low fidelity (x) against the
+    high one (y), coloured by parameters; the best top-k by the high fidelity are ringed. Points on a rising line
+    mean the cheap fidelity ranks as the expensive one does; the correlations are in the title."""
+    rows = list(result["architectures"])
+
+    def r(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f}"
+
+    title = (f"Spearman {r(result['spearman'])}, Kendall {r(result['kendall'])}, top-{result['top_k']} overlap "
+             f"{result['topk_overlap']:.0%} ({len(rows)} configurations)")
+    fig = _figure(title, f"validation accuracy, low fidelity ({_fidelity_label(result['low'])})",
+                  f"validation accuracy, high fidelity ({_fidelity_label(result['high'])})", height=520,
+                  title_font_size=15)
+    low = np.array([row["low_accuracy"] for row in rows], dtype=float)
+    high = np.array([row["high_accuracy"] for row in rows], dtype=float)
+    params = np.array([row["params"] for row in rows], dtype=float)
+    # Colour by log parameters, ticked at 1, 2, 3, 5 and 7 of each decade the configurations span.
+    ticks = [m * 10 ** e for e in range(int(np.log10(params.min())), int(np.log10(params.max())) + 1)
+             for m in (1, 2, 3, 5, 7) if params.min() <= m * 10 ** e <= params.max()] or [float(params.min())]
+    best = set(sorted(range(len(rows)), key=lambda i: (-high[i], i))[:int(result["top_k"])])
+    text = [esc(f"#{row['index']} {row['source']}: {row['params']:,} parameters<br>"
+                + ", ".join(f"{k} {v}" for k, v in row["arch"].items())
+                + f"<br>{row['hparams'].get('optimizer', '')} lr {row['hparams'].get('lr', 0):.2g}"
+                + f" batch {row['hparams'].get('batch_size', '')}") for row in rows]
+    fig.add_trace(go.Scatter(
+        x=low, y=high, mode="markers", name="configuration", text=text,
+        hovertemplate="%{text}<br>low %{x:.2%}, high %{y:.2%}<extra></extra>",
+        marker=dict(size=11, color=np.log10(params), colorscale="Viridis", showscale=True, opacity=0.9,
+                    colorbar=dict(title="parameters", tickvals=np.log10(ticks), ticktext=[f"{t:,.0f}" for t in ticks]),
+                    line=dict(width=[2.5 if i in best else 0.5 for i in range(len(rows))],
+                              color=["#d62728" if i in best else "#333" for i in range(len(rows))]))))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"best {result['top_k']} at high fidelity",
+                             marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#d62728"))))
+    fig.update_xaxes(tickformat=".0%")
+    _percent_axis(fig)
+    return fig

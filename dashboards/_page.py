@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -40,7 +41,7 @@ h1 { font-size: 22px; margin: 4px 0 8px; } h2 { font-size: 17px; margin: 24px 0 
 .note { color: #555; padding: 24px; font-style: italic; }
 table { border-collapse: collapse; font-size: 13px; width: 100%; }
 th, td { border-bottom: 1px solid #e3e3e3; padding: 4px 8px; text-align: right; white-space: nowrap; }
-th { background: #f6f6f6; } td.l, th.l { text-align: left; }
+th { background: #f6f6f6; } td.l, th.l { text-align: left; } td.w { white-space: normal; min-width: 360px; }
 """
 
 # Each plot takes its width when its own script runs, before the cards after it exist; once the whole page is laid
@@ -236,3 +237,44 @@ def evaluation_html(result: dict[str, Any]) -> str:
 def write_evaluation(result: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write the page of an evaluation result (see `search.evaluate_checkpoint`) to `path` atomically."""
     return atomic_write(path, evaluation_html(result))
+
+
+def calibration_html(result: dict[str, Any]) -> str:
+    """The page of one `tpsearch calibrate` result: the scatter, then every configuration ranked at both fidelities."""
+    from tpsearch.search import average_ranks
+
+    rows = result["architectures"]
+    # Rank 1 is the best: ranks of the negated accuracies, ties sharing their average rank as the statistics do.
+    low_rank = average_ranks([-row["low_accuracy"] for row in rows])
+    high_rank = average_ranks([-row["high_accuracy"] for row in rows])
+    order = sorted(range(len(rows)), key=lambda i: (high_rank[i], i))
+    head = ("<tr><th>#</th><th class=l>source</th><th>parameters</th><th>low accuracy</th><th>low rank</th>"
+            "<th>high accuracy</th><th>high rank</th><th class=l>architecture</th><th class=l>training</th></tr>")
+    body_rows = []
+    for i in order:
+        row = rows[i]
+        hp = row["hparams"]
+        cells = [(str(row["index"]), ""), (row["source"], "l"), (f"{row['params']:,}", ""),
+                 (f"{row['low_accuracy']:.2%}", ""), (f"{low_rank[i]:g}", ""), (f"{row['high_accuracy']:.2%}", ""),
+                 (f"{high_rank[i]:g}", ""), (json.dumps(row["arch"]), "l w"),
+                 (f"{hp.get('optimizer', '')} lr {hp.get('lr', 0):.2g} wd {hp.get('weight_decay', 0):.1g} "
+                  f"batch {hp.get('batch_size', '')} ls {hp.get('label_smoothing', 0):.2f}", "l")]
+        body_rows.append("<tr>" + "".join(f"<td class='{cls}'>{esc(c)}</td>" for c, cls in cells) + "</tr>")
+    low, high = result["low"], result["high"]
+    meta = " ".join([  # spaces between the spans: the line may wrap there
+        f"<span>space <b>{esc(result['space'])}</b></span>", f"<span>data set <b>{esc(result['dataset'])}</b></span>",
+        f"<span>device {esc(result['device'])}</span>",
+        f"<span>low: {esc(low['epochs'])} epochs, {int(low['images']):,} images, {result['low_s']:.1f} s</span>",
+        f"<span>high: {esc(high['epochs'])} epochs, {int(high['images']):,} images, {result['high_s']:.1f} s</span>"])
+    stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    body = (f'<h1 id="title">Fidelity calibration: {esc(result["space"])} on {esc(result["dataset"])}</h1>'
+            f'<div class="meta">{meta} <span>written {stamp}</span></div>'
+            f'{_card(F.calibration_scatter(result), "calibration")}'
+            f'<h2>Configurations, best at the high fidelity first</h2><table id="configurations">{head}'
+            f'{"".join(body_rows)}</table>')
+    return _page(f"tpsearch calibrate: {result['space']} on {result['dataset']}", body)
+
+
+def write_calibration(result: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write the page of a calibration result (`tpsearch.search.calibrate(...).to_dict()`) to `path` atomically."""
+    return atomic_write(path, calibration_html(result))

@@ -5,13 +5,19 @@
     ...                                 train_images=256, storage="sqlite:///studies.db"))  # doctest: +SKIP
     >>> summary.best_value, summary.counts  # doctest: +SKIP
 
+`calibrate(CalibrateOptions(...))` trains the same configurations at the search's fidelity and a higher one and
+says how far the two rankings agree (Spearman, Kendall, top-k overlap).
+
 Subpackages: `cli` (the `tpsearch` command), `storages` (opening, retries, the driver lease), `export`
 (the checkpoint format, export, evaluate, ONNX/TorchScript); `testing` holds the fault cases that tests and
 benchmarks share.
 """
+from tpsearch.search._calibrate import (CalibrateOptions, CalibrationResult, average_ranks, calibrate, kendall,
+                                       spearman, topk_overlap)
 from tpsearch.search._driver import run_search
 from tpsearch.search._options import METRIC, SAMPLERS, SCHEDULERS, RunOptions, RunSummary
 from tpsearch.search._outcome import Outcome, best_trial, count_outcomes, is_trained, outcome_of, ranked
 
-__all__ = ["METRIC", "Outcome", "RunOptions", "RunSummary", "SAMPLERS", "SCHEDULERS", "best_trial", "count_outcomes",
-           "is_trained", "outcome_of", "ranked", "run_search"]
+__all__ = ["CalibrateOptions", "CalibrationResult", "METRIC", "Outcome", "RunOptions", "RunSummary", "SAMPLERS",
+           "SCHEDULERS", "average_ranks", "best_trial", "calibrate", "count_outcomes", "is_trained", "kendall",
+           "outcome_of", "ranked", "run_search", "spearman", "topk_overlap"]

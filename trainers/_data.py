@@ -26,11 +26,21 @@ DATASETS: dict[str, str] = {
     "digits": "scikit-learn's 8x8 handwritten digits: 1 channel, 10 classes, 1,295 / 143 / 359 (works offline)",
     "synthetic": "generated class templates plus noise: 32x32 colour, 10 classes, any size (works offline; "
                  "smoke runs and benchmarks)",
+    "synthetic-hard": "generated, harder: 16x16 colour, 10 classes of 4 fine-grained templates each, shifted up to "
+                      "3 pixels, heavy noise; 9,000 / 1,000 / 2,000 (works offline; small and large networks "
+                      "differ clearly, for ranking them: `tpsearch calibrate`)",
 }
 
 VAL_FRACTION = 0.1  # of the training set: 5,000 of CIFAR's 50,000
 DIGITS_TEST_FRACTION = 0.2
 SYNTHETIC_SIZE = 5000
+# The generated data sets by name: `make_synthetic`'s arguments. "synthetic-hard" leaves room between architectures
+# (a class is a mixture of shifted fine patterns under heavy noise), and its larger validation split (1,000 images,
+# one image = 0.1%) keeps rankings out of the noise that digits' 143 images put them in.
+SYNTHETIC_TASKS: dict[str, dict[str, Any]] = {
+    "synthetic": {},
+    "synthetic-hard": dict(size=10_000, image_size=16, detail=8, prototypes=4, shift=3, contrast=200.0, noise=60.0),
+}
 _TEST_SPLIT_SEED = 0  # digits and synthetic have no official test split: fix one that no `seed` moves
 
 
@@ -77,12 +87,13 @@ class Dataset:
 
 
 def load_dataset(name: str, data_dir: str | Path = "data", *, seed: int = 0, download: bool = True,
-                 synthetic_size: int = SYNTHETIC_SIZE) -> Dataset:
+                 synthetic_size: int | None = None) -> Dataset:
     """The data set `name` (see `DATASETS`), its validation split drawn with `seed`; cached per process.
 
     CIFAR is read from `data_dir` (the extracted `cifar-10-batches-py/` or the `cifar-10-python.tar.gz` archive),
-    downloaded there first when absent and `download` allows. `synthetic_size` is the synthetic training set size
-    (train + validation); its test split holds a fifth as many.
+    downloaded there first when absent and `download` allows. `synthetic_size` is a generated set's training set
+    size (train + validation; default 5,000 for synthetic, 10,000 for synthetic-hard); its test split holds a fifth
+    as many.
     """
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
@@ -90,7 +101,9 @@ def load_dataset(name: str, data_dir: str | Path = "data", *, seed: int = 0, dow
         raise DataError(f"seed must be an integer, but got {seed!r}")
     # Only CIFAR reads the directory or the size; normalising the others keeps one cache entry per data set.
     directory = str(Path(data_dir).expanduser().resolve()) if name in _CIFAR else ""
-    size = synthetic_size if name == "synthetic" else 0
+    size = 0
+    if name in SYNTHETIC_TASKS:
+        size = synthetic_size if synthetic_size is not None else SYNTHETIC_TASKS[name].get("size", SYNTHETIC_SIZE)
     return _load_cached(name, directory, seed, bool(download), size)
 
 
@@ -100,7 +113,7 @@ def _load_cached(name: str, directory: str, seed: int, download: bool, synthetic
         return _load_cifar(_CIFAR[name], Path(directory), seed, download)
     if name == "digits":
         return _load_digits(seed)
-    return make_synthetic(synthetic_size, seed=seed)
+    return make_synthetic(**{**SYNTHETIC_TASKS[name], "size": synthetic_size}, seed=seed, name=name)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -316,26 +329,43 @@ def _load_digits(seed: int) -> Dataset:
 
 
 def make_synthetic(size: int = SYNTHETIC_SIZE, *, num_classes: int = 10, image_size: int = 32, channels: int = 3,
-                   seed: int = 0) -> Dataset:
-    """A deterministic, learnable data set: one smooth random template per class plus per-image noise.
+                   seed: int = 0, detail: int = 4, prototypes: int = 1, shift: int = 0, contrast: float = 160.0,
+                   noise: float = 40.0, name: str = "synthetic") -> Dataset:
+    """A deterministic, learnable data set: smooth random templates per class plus per-image noise.
 
-    The images depend only on the shape arguments; `seed` draws the validation split, as for the other data sets.
-    `size` is the training set (train + validation); the test split holds `size // 5` more images.
+    Each template is a random `detail` x `detail` pattern upsampled to the image (more detail: finer structure to
+    tell apart); a class has `prototypes` of them (more than one: a mixture, which a linear read-out cannot
+    separate); each image is one of its class's templates rolled by up to `shift` pixels each way (so only
+    translation-invariant features help), spanning `contrast` uint8 levels around mid-grey, plus Gaussian noise of
+    std `noise` levels. The images depend only on these arguments; `seed` draws the validation split, as for the
+    other data sets. `size` is the training set (train + validation); the test split holds `size // 5` more images.
     """
     for key, value, low in (("size", size, 2), ("num_classes", num_classes, 2), ("image_size", image_size, 1),
-                            ("channels", channels, 1)):
+                            ("channels", channels, 1), ("detail", detail, 1), ("prototypes", prototypes, 1),
+                            ("shift", shift, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise DataError(f"synthetic {key} must be an integer of at least {low}, but got {value!r}")
+    for key, value in (("contrast", contrast), ("noise", noise)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 255:
+            raise DataError(f"synthetic {key} must be a number of uint8 levels in 0..255, but got {value!r}")
     g = torch.Generator().manual_seed(_TEST_SPLIT_SEED)
-    # Templates are upsampled 4x4 patterns: smooth, so a few pixels of crop shift keep the class recognisable.
-    coarse = torch.rand(num_classes, channels, 4, 4, generator=g)
+    # Templates are upsampled patterns: smooth, so a few pixels of crop shift keep the class recognisable.
+    coarse = torch.rand(num_classes * prototypes, channels, detail, detail, generator=g)
     templates = F.interpolate(coarse, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    if shift:  # every template under every roll, drawn from by index below: (2 shift + 1)^2 copies, all small
+        offsets = [(dy, dx) for dy in range(-shift, shift + 1) for dx in range(-shift, shift + 1)]
+        templates = torch.cat([torch.roll(templates, o, dims=(2, 3)) for o in offsets])
     total = size + max(1, size // 5)
     y = torch.randint(num_classes, (total,), generator=g)
+    # Extra draws only where asked for: with the defaults the generator's stream, and so the images, stay as they were.
+    which = y * prototypes + (torch.randint(prototypes, (total,), generator=g) if prototypes > 1 else 0)
+    if shift:
+        which = which + num_classes * prototypes * torch.randint((2 * shift + 1) ** 2, (total,), generator=g)
     x = torch.empty(total, channels, image_size, image_size, dtype=torch.uint8)
     for start in range(0, total, 4096):  # in chunks: a float copy of a large set would not fit beside it
-        yc = y[start:start + 4096]
-        noise = torch.randn(len(yc), channels, image_size, image_size, generator=g)
-        x[start:start + len(yc)] = (48 + 160 * templates[yc] + 40 * noise).clamp_(0, 255).round_().to(torch.uint8)
-    return _assemble("synthetic", [f"class_{c}" for c in range(num_classes)], x[:size], y[:size], x[size:],
+        wc = which[start:start + 4096]
+        noise_c = torch.randn(len(wc), channels, image_size, image_size, generator=g)
+        x[start:start + len(wc)] = ((128 - contrast / 2) + contrast * templates[wc] + noise * noise_c
+                                    ).clamp_(0, 255).round_().to(torch.uint8)
+    return _assemble(name, [f"class_{c}" for c in range(num_classes)], x[:size], y[:size], x[size:],
                      y[size:], seed, default_padding=max(1, image_size // 8), flip=True)

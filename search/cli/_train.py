@@ -25,7 +25,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     add_data_dir(p)
     p.add_argument("--no-download", action="store_true", help="never download CIFAR; fail if it is absent")
     p.add_argument("--synthetic-size", type=int, default=None, metavar="N",
-                   help="training images of --dataset synthetic (default: 5000)")
+                   help="training + validation images of --dataset synthetic or synthetic-hard (default: 5000, 10000)")
     p.add_argument("--epochs", type=int, default=defaults.epochs, help="(default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="(default: %(default)s)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer,

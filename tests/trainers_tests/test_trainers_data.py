@@ -137,3 +137,39 @@ def test_synthetic_is_deterministic_and_sized():
     assert len(load_dataset("synthetic", synthetic_size=300).train_y) == 270
     with pytest.raises(DataError, match="size must be an integer of at least 2"):
         make_synthetic(1)
+
+
+def test_synthetic_hard_is_registered_offline_and_sized():
+    data = load_dataset("synthetic-hard")
+    assert "synthetic-hard" in DATASETS and data.name == "synthetic-hard"
+    assert (data.in_channels, data.image_size, data.num_classes) == (3, 16, 10)
+    assert data.sizes() == {"train": 9000, "val": 1000, "test": 2000}  # one validation image is 0.1%
+    assert load_dataset("synthetic-hard", synthetic_size=500).sizes() == {"train": 450, "val": 50, "test": 100}
+    assert torch.equal(make_synthetic(300, image_size=16, detail=8, prototypes=4, shift=3, contrast=200.0,
+                                      noise=60.0, name="synthetic-hard").train_x,
+                       make_synthetic(300, image_size=16, detail=8, prototypes=4, shift=3, contrast=200.0,
+                                      noise=60.0, name="synthetic-hard").train_x)
+    with pytest.raises(DataError, match="synthetic noise must be a number of uint8 levels in 0..255, but got -1"):
+        make_synthetic(100, noise=-1)
+
+
+def test_synthetic_hard_leaves_room_between_architectures():
+    """The reason it exists: a small and a larger network, trained alike, end far apart (on digits most networks
+    reach 98-100%). Seeded and bit-reproducible on the CPU, so the margin is no matter of luck."""
+    from tpsearch import spaces
+    from tpsearch.trainers import TrainConfig, train
+
+    data = load_dataset("synthetic-hard")
+    space = spaces.get("resnet_5m")
+    accuracy = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as a search's trial has: on a shared CPU, more threads were measured slower
+    try:
+        for layers, channels in ((1, 8), (2, 16)):
+            torch.manual_seed(0)
+            model = space.build({"layers": layers, "blocks": [1] * layers, "channels": channels}, **data.shape)
+            result = train(model, data, TrainConfig(epochs=3, train_images=1000, device="cpu"))
+            accuracy[layers] = result.val_accuracy
+    finally:
+        torch.set_num_threads(threads)
+    assert accuracy[2] > accuracy[1] + 0.08, accuracy  # measured: 0.074 and 0.215
