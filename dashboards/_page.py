@@ -224,14 +224,19 @@ def evaluation_html(result: dict[str, Any]) -> str:
         parts.append(f"<span>parameters: {int(recorded['params']):,}</span>")
     origin = (f"study {result['study']}, trial {result['trial']}" if result.get("study") is not None
               else str(result["checkpoint"]))
-    stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-    body = (f'<h1 id="title">Evaluation of {esc(result["checkpoint"])}</h1>'
-            f'<div class="meta"><span>{esc(origin)}</span><span>space {esc(result["space"])}</span>'
-            f'<span>arch {esc(result["arch"])}</span></div>'
-            f'<div class="meta">{"".join(parts)}<span>written {stamp}</span></div>'
-            f'<div class="grid">{_card(F.confusion_matrix(result["confusion_matrix"], classes), "confusion")}'
+    body = (_header(f"Evaluation of {result['checkpoint']}",
+                    f'<span>{esc(origin)}</span><span>space {esc(result["space"])}</span>'
+                    f'<span>arch {esc(result["arch"])}</span>', "".join(parts))
+            + f'<div class="grid">{_card(F.confusion_matrix(result["confusion_matrix"], classes), "confusion")}'
             f'{_card(F.per_class_accuracy(classes, [per_class[c] for c in classes]), "per-class")}</div>')
     return _page(f"tpsearch evaluate: {result['checkpoint']}", body)
+
+
+def _header(title: str, *metas: str) -> str:
+    """A result page's title and its lines of facts (markup, already escaped), the last one dated."""
+    stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    lines = [*metas[:-1], f"{metas[-1]}<span>written {stamp}</span>"]
+    return f'<h1 id="title">{esc(title)}</h1>' + "".join(f'<div class="meta">{line}</div>' for line in lines)
 
 
 def write_evaluation(result: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -266,10 +271,8 @@ def calibration_html(result: dict[str, Any]) -> str:
         f"<span>device {esc(result['device'])}</span>",
         f"<span>low: {esc(low['epochs'])} epochs, {int(low['images']):,} images, {result['low_s']:.1f} s</span>",
         f"<span>high: {esc(high['epochs'])} epochs, {int(high['images']):,} images, {result['high_s']:.1f} s</span>"])
-    stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-    body = (f'<h1 id="title">Fidelity calibration: {esc(result["space"])} on {esc(result["dataset"])}</h1>'
-            f'<div class="meta">{meta} <span>written {stamp}</span></div>'
-            f'{_card(F.calibration_scatter(result), "calibration")}'
+    body = (_header(f"Fidelity calibration: {result['space']} on {result['dataset']}", meta + " ")
+            + f'{_card(F.calibration_scatter(result), "calibration")}'
             f'<h2>Configurations, best at the high fidelity first</h2><table id="configurations">{head}'
             f'{"".join(body_rows)}</table>')
     return _page(f"tpsearch calibrate: {result['space']} on {result['dataset']}", body)

@@ -81,13 +81,13 @@ def test_trials_json_and_parquet(sqlite_url: str, tmp_path: Path, capsys: pytest
     assert cli.main(["trials", "--study", "alpha", "--storage", sqlite_url, "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 80
-    complete = next(r for r in rows if r["state"] == "COMPLETE")
+    complete = next(r for r in rows if r["status"] == "complete")  # a diverged trial is COMPLETE at chance too
     assert complete["value"] == complete["intermediate_values"][str(complete["last_epoch"])]
 
     out = tmp_path / "t.parquet"
     assert cli.main(["trials", "--study", "alpha", "--storage", sqlite_url, "--out", str(out)]) == 0  # from suffix
     frame = pd.read_parquet(out)
     assert len(frame) == 80 and frame["number"].tolist() == list(range(80))
-    done = frame[frame["state"] == "COMPLETE"].iloc[0]
+    done = frame[frame["status"] == "complete"].iloc[0]
     curve = json.loads(done["intermediate_values"])  # per-epoch values as one JSON cell
     assert curve[str(done["last_epoch"])] == done["value"]
