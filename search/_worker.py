@@ -38,19 +38,56 @@ def run_trial(config: dict[str, Any], *, opts: RunOptions, space: spaces.Space) 
 
     torch.set_num_threads(max(1, int(opts.cpus_per_trial)))
     data = trainers.load_dataset(opts.dataset, opts.data_dir, seed=opts.seed)
-    device = str(trainers.resolve_device(opts.device))
+    device = trial_device(opts)
     trial = _Trial(config, opts, space, data, {"macs": space.count_macs(config["arch"], **data.shape),
                                                **placement(), "device": device})
     train_config = opts.train_config(config["hparams"], device=device)
-    result = trial.train(train_config)
-    reason = result.reason
-    if result.failure == OUT_OF_MEMORY:
-        result, reason = _retry_at_half_batch(trial, train_config, result)
+    try:
+        result = trial.train(train_config)
+        reason = result.reason
+        if result.failure == OUT_OF_MEMORY:
+            result, reason = _retry_at_half_batch(trial, train_config, result)
+    finally:
+        # Whatever ended the trial (done, stopped by ASHA, failed): the next trial of this reused worker, and the
+        # neighbours on a shared GPU, get its memory back, and a compiled model's graphs do not pile up.
+        free_memory(device)
+        if opts.compile:
+            torch.compiler.reset()
     if result.status == "failed":
         last = result.history[-1] if result.history else None
         # No `images` here: ASHA reads only reports that carry its time attribute, and this one is no rung's score.
         tune.report({**trial.base, "epoch": trial.reported, METRIC: (last.val_accuracy if last else 0.0),
                      "status": result.status, "reason": reason, "failure": result.failure})
+
+
+def trial_device(opts: RunOptions) -> str:
+    """The device Ray gave this trial: "cuda" (the GPU or fraction it was assigned; Ray hides the others) or "cpu".
+
+    With no GPU assigned the trial runs on the CPU even where CUDA is visible, never on an unaccounted `cuda:0`. A
+    fraction of a GPU caps this process's share of its memory, so that neighbours packed on it keep theirs.
+    """
+    from tpsearch import trainers
+
+    try:
+        import ray
+
+        gpus = ray.get_gpu_ids() if ray.is_initialized() else None
+    except Exception:  # outside a Ray worker (a test calling run_trial directly)
+        gpus = None
+    if gpus is None:
+        return str(trainers.resolve_device(opts.device))
+    if not gpus:
+        if opts.device.startswith("cuda"):
+            raise RuntimeError(f"--device {opts.device}, but Ray assigned this trial no GPU: give --gpus-per-trial")
+        return "cpu"
+    if opts.device == "cpu":
+        return "cpu"
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"Ray assigned GPU {gpus} to this trial, but torch sees no CUDA device here (a CPU-only "
+                           f"torch build, or a driver problem): the trial cannot use it")
+    if opts.gpus_per_trial is not None and 0 < opts.gpus_per_trial < 1:
+        torch.cuda.set_per_process_memory_fraction(opts.gpus_per_trial)
+    return "cuda"
 
 
 def _retry_at_half_batch(trial: "_Trial", config: "TrainConfig", failed: "TrainResult") -> tuple["TrainResult", str]:

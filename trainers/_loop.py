@@ -328,7 +328,7 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
     """The epochs; True when the callback asked to stop. Raises _Diverged or out-of-memory errors."""
     cuda = device.type == "cuda"
     channels_last = cuda and config.channels_last
-    use_bf16 = cuda and config.bf16
+    use_bf16 = cuda and config.bf16 and native_bf16(device)
     torch.manual_seed(config.seed)  # for anything random inside the model (dropout, stochastic depth)
     if cuda:
         # Full batches share one shape (the ragged last one has another): the convolutions are autotuned per shape.
@@ -349,7 +349,7 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
     # Static shapes: the ragged last batch gets a graph of its own instead of turning the main one dynamic.
     net = torch.compile(model, dynamic=False) if config.compile else model
 
-    optimizer = _optimizer(model, config)
+    optimizer = _optimizer(model, config, fused=cuda)
     schedule = lr_schedule(config, n_train)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     first = 1
@@ -386,7 +386,7 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
         progress.batch_size = config.eval_batch_size
         # The uncompiled model evaluates: eval mode and a ragged last batch would each cost a recompile.
         val_accuracy, val_loss = evaluate(model, val_x, val_y, data, batch_size=config.eval_batch_size,
-                                          device=device, bf16=config.bf16)
+                                          device=device, bf16=use_bf16, channels_last=channels_last)
         report = EpochReport(epoch=epoch, images=progress.images, val_accuracy=val_accuracy, val_loss=val_loss,
                              train_loss=train_loss, seconds=time.perf_counter() - epoch_start,
                              images_per_s=seen / train_seconds)
@@ -436,21 +436,31 @@ def _restore(state: Mapping[str, Any], model: nn.Module, optimizer: torch.optim.
     return int(state["epoch"])
 
 
-def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def native_bf16(device: torch.device) -> bool:
+    """Whether the GPU computes in bf16 natively (compute capability 8.0 on). Before that torch emulates it, slower
+    than float32, so the trainer then trains in float32 (not float16, which would need loss scaling)."""
+    return torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+def _optimizer(model: nn.Module, config: TrainConfig, *, fused: bool = False) -> torch.optim.Optimizer:
     # Decaying batch-norm scales and biases only fights the normalisation; weight decay is for the weights.
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.dim() > 1], "weight_decay": config.weight_decay},
               {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
+    # On CUDA one fused kernel updates every parameter, instead of a few kernel launches per tensor.
+    extra = {"fused": True} if fused else {}
     if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.peak_lr, momentum=config.momentum, nesterov=True)
-    return torch.optim.AdamW(groups, lr=config.peak_lr)
+        return torch.optim.SGD(groups, lr=config.peak_lr, momentum=config.momentum, nesterov=True, **extra)
+    return torch.optim.AdamW(groups, lr=config.peak_lr, **extra)
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: Dataset, *, batch_size: int = 1024,
-             device: torch.device | str | None = None, bf16: bool = True) -> tuple[float, float]:
+             device: torch.device | str | None = None, bf16: bool = True,
+             channels_last: bool = False) -> tuple[float, float]:
     """(accuracy, mean cross-entropy) of `model` on uint8 images `x`, normalised as in training, unaugmented.
 
-    `device` defaults to the model's; bf16 autocast applies on CUDA only. The model's train/eval mode is restored.
+    `device` defaults to the model's; bf16 autocast applies on CUDA only; `channels_last` feeds the images in the
+    layout of a model trained so (else every convolution converts them). The model's train/eval mode is restored.
     """
     if len(x) == 0 or len(x) != len(y):
         raise ValueError(f"need one label per image and at least one image, but got {len(x)} images and "
@@ -467,6 +477,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: Dataset, 
                                              enabled=bf16 and device.type == "cuda"):
             for i in range(0, len(x), batch_size):
                 images = normalize(x[i:i + batch_size].to(device), data.mean, data.std)
+                if channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
                 labels = y[i:i + batch_size].to(device)
                 logits = model(images).float()
                 loss_sum += F.cross_entropy(logits, labels, reduction="sum")
