@@ -175,17 +175,21 @@ def after_trained(n: int, then: Callable[[], Any]) -> Any:
                       lambda searcher, *a: then())
 
 
-def at_report(number: int | None, epoch: int, then: Callable[[dict[str, Any]], Any]) -> Any:
-    """`then(result)` when the driver receives epoch `epoch` of trial `number` (of any trial when None).
+def at_report(number: int | None, epoch: int, then: Callable[[dict[str, Any]], Any], *,
+              node_id: str | None = None) -> Any:
+    """`then(result)` when the driver receives epoch `epoch` of trial `number` (of any trial when None; of a trial
+    running on node `node_id` when given). `result["number"]` is the trial's number in the study.
 
     Ray Tune's function trainable waits for the driver at each report, so the trial is alive and mid-training then.
     """
     def moment(searcher: Any, before: int, trial_id: str, result: dict[str, Any]) -> bool:
         trial = searcher.live.get(trial_id)
         return (trial is not None and result.get("epoch") == epoch
-                and (number is None or trial.number == number))
+                and (number is None or trial.number == number)
+                and (node_id is None or result.get("node_id") == node_id))
 
-    return _in_driver("on_trial_result", moment, lambda searcher, trial_id, result: then(result))
+    return _in_driver("on_trial_result", moment,
+                      lambda searcher, trial_id, result: then({**result, "number": searcher.live[trial_id].number}))
 
 
 def fired(seen: dict[str, Any]) -> Any:
@@ -487,49 +491,35 @@ def postgres_restart(tmp: Path, url: str) -> Case:
 
 # -- 6. a Ray node lost mid-trial ----------------------------------------------------------------------------------
 TWO_NODES = r'''
-import os, subprocess, sys, time
-import optuna
-from ray.cluster_utils import Cluster
-from optuna.trial import TrialState
-from tpsearch.search.testing import running, trained, trials, wait_for, start_run
+import json, sys
 from pathlib import Path
+from ray.cluster_utils import Cluster
+from tpsearch.search import run_search
+from tpsearch.search.testing import at_report, fired, run_options, running, trained, trials
 
 tmp = Path(sys.argv[1])
 cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
 second = cluster.add_node(num_cpus=1)
 cluster.wait_for_nodes()
-storage, study = f"sqlite:///{tmp}/studies.db", "resnet_5m-digits"
-proc = start_run(tmp, "--address", cluster.address, "--trials", "6", "--epochs", "4", "--max-params", "60000",
-                 "--train-images", "1024", "--scheduler", "none", "--sampler", "random", "--concurrency", "2",
-                 "--seed", "5", "--max-retries", "3")
-on_second = lambda ts: [t for t in ts if t.user_attrs.get("node_id") == second.node_id]
-nodes = lambda ts: {t.user_attrs["node_id"] for t in ts if t.user_attrs.get("node_id")}
-# Kill the second node once both nodes have run trials and one there has most of its epochs still to run.
-early = lambda ts: [t for t in on_second(ts) if t.state == TrialState.RUNNING and len(t.intermediate_values) <= 1]
-seen = {}
-def ready():
-    ts = trials(storage, study)  # one snapshot decides both the moment and the trial that is killed
-    seen["killed"] = [t.number for t in early(ts)]
-    return len(nodes(ts)) == 2 and bool(seen["killed"])
-wait_for(ready, 300, proc)
-killed = seen["killed"]
-ran_on = nodes(trials(storage, study))
-cluster.remove_node(second)
-out, err = proc.communicate(timeout=600)
-ts = trials(storage, study)
-import json
-print(json.dumps({"rc": proc.returncode, "err": err[-3000:], "trained": len(trained(ts)), "killed": killed,
-                  "killed_states": [ts[n].state.name for n in killed], "nodes": len(ran_on),
-                  "head": cluster.head_node.node_id,
-                  "killed_final_node": [ts[n].user_attrs.get("node_id") for n in killed],
-                  "running": len(running(ts))}))
+opts = run_options(tmp, address=cluster.address, trials=6, epochs=4, max_params=60_000, train_images=1024,
+                   seed=5, max_retries=3)
+# The second node is removed while one of its trials waits for the driver at its first report: mid-trial for
+# certain, whatever the machine's load.
+with at_report(None, 1, lambda result: (result["number"], cluster.remove_node(second))[0],
+               node_id=second.node_id) as seen:
+    summary = run_search(opts)
+killed = fired(seen)
+ts = trials(opts.storage, opts.study_name())
+print(json.dumps({"trained": len(trained(ts)), "running": len(running(ts)), "killed": killed,
+                  "killed_state": ts[killed].state.name, "killed_final_node": ts[killed].user_attrs.get("node_id"),
+                  "head": cluster.head_node.node_id, "error": summary.error, "interrupted": summary.interrupted}))
 cluster.shutdown()
 '''
 
 
 def two_node_cluster(tmp: Path) -> dict[str, Any]:
-    """A two-node Ray cluster (`ray.cluster_utils.Cluster`, in a process of its own) running `tpsearch run
-    --address`; its second node is removed mid-trial. Returns what the script above prints (its last line)."""
+    """A two-node Ray cluster (`ray.cluster_utils.Cluster`, in a process of its own) running a search with
+    `address`; its second node is removed mid-trial. Returns what the script above prints (its last line)."""
     r = subprocess.run([sys.executable, "-c", TWO_NODES, str(tmp)], capture_output=True, text=True, timeout=900,
                        cwd=tmp, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
     if r.returncode != 0:

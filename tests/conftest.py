@@ -10,6 +10,9 @@ import pytest
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+# Ray runs its workers at nice 15. On a 2-core machine with another busy process beside the suite, a trial then
+# gets a few percent of a core and a search that takes a minute takes half an hour; the suite must pass there too.
+os.environ.setdefault("RAY_worker_niceness", "0")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -31,7 +34,8 @@ def ray_session():
 
     if not ray.is_initialized():
         # address="local": a fresh instance, never a cluster another test (or `ray start`) left running.
-        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
+                 log_to_driver=False)
     yield ray
     ray.shutdown()
 

@@ -86,10 +86,8 @@ def test_two_node_cluster_survives_losing_a_node(tmp_path):
     from tpsearch.search.testing import two_node_cluster
 
     out = two_node_cluster(tmp_path)
-    assert out["rc"] == 0, out["err"]
-    assert out["nodes"] == 2  # trials ran on both nodes
-    assert out["trained"] == 6 and out["running"] == 0
-    # The trial that ran on the lost node was retried by Ray Tune on the head node and finished there.
-    assert out["killed"]
-    assert all(s in ("COMPLETE", "PRUNED") for s in out["killed_states"])
-    assert all(n == out["head"] for n in out["killed_final_node"])
+    assert out["error"] is None and not out["interrupted"]
+    assert out["trained"] == 6 and out["running"] == 0  # no trial lost
+    # The trial running on the second node when it was removed was retried by Ray Tune on the head node.
+    assert out["killed_state"] in ("COMPLETE", "PRUNED")
+    assert out["killed_final_node"] == out["head"]
