@@ -221,6 +221,7 @@ def _missing_message(fmt: _CifarFormat, data_dir: Path, why: str) -> str:
 
 
 def _corrupt(fmt: _CifarFormat, data_dir: Path, path: Path, why: str) -> DataError:
+    why = " ".join(why.split())  # pickle's own messages may span lines; the error is one
     return DataError(f"{fmt.title} data {path} is corrupt ({why}): delete the damaged copy and place a fresh "
                      f"{fmt.archive} or extracted {fmt.folder}/ in {data_dir}; offline alternatives: "
                      f"--dataset digits or --dataset synthetic")
