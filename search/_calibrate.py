@@ -251,12 +251,12 @@ def _train_all(opts: CalibrateOptions, level: str, space: Any, data: Any, device
     for i, row in enumerate(rows):
         torch.manual_seed(opts.seed + i)  # the same initial weights at both fidelities: only the fidelity differs
         model = space.build(row["arch"], **data.shape)
+        # Scored at the end only, as a search without ASHA scores its trials: the seconds are what a search pays.
         config = trainers.TrainConfig.from_hparams(row["hparams"], **opts.fidelity(level), seed=opts.seed,
-                                                   device=device)
+                                                   device=device, eval_epochs=())
         result = trainers.train(model, data, config)
-        last = result.history[-1] if result.history else None
-        # A failed training (diverged, out of memory) ranks by the accuracy it reached, 0 if none: as in a search.
-        row[f"{level}_accuracy"] = last.val_accuracy if last else 0.0
+        # A failed training (diverged, out of memory) ranks by the accuracy it reached, 0 if none.
+        row[f"{level}_accuracy"] = result.val_accuracy or 0.0
         row[f"{level}_status"] = result.status
         row[f"{level}_seconds"] = round(result.seconds, 3)
         if result.reason:

@@ -52,6 +52,7 @@ class RunOptions:
     max_retries: int = 2                  # of a trial whose worker died
     device: str = "auto"
     compile: bool = False
+    tta_flip: bool = False                # scores average each validation image's logits with its mirror image's
     progress: bool = True
     trial_timeout: float | None = None    # seconds a trial may run before its worker is killed
     dashboard: str | None = None          # rewrite this page while the search runs ...
@@ -113,13 +114,15 @@ class RunOptions:
 
     def train_config(self, hparams: Mapping[str, Any], **overrides: Any) -> Any:
         """The trainer's config for one trial: its sampled `hparams`, then every field that `TrainConfig` shares
-        with these options by name (epochs, seed, fidelity, warm-up, device, compile), the learning rate's
+        with these options by name (epochs, seed, fidelity, warm-up, device, compile, tta_flip), the learning rate's
         restarts at the rungs (see `tpsearch.search._budget`), then `overrides`."""
         from tpsearch.trainers import TrainConfig
 
         shared = {f.name for f in dataclasses.fields(TrainConfig)} & {f.name for f in dataclasses.fields(self)}
-        return TrainConfig.from_hparams(hparams, **{**{k: getattr(self, k) for k in shared},
-                                                    "restarts": self.rung_epochs(), **overrides})
+        rungs = self.rung_epochs()
+        # A search needs a score only where trials are compared: the rungs and the end.
+        return TrainConfig.from_hparams(hparams, **{**{k: getattr(self, k) for k in shared}, "restarts": rungs,
+                                                    "eval_epochs": rungs, **overrides})
 
 
 @dataclass

@@ -54,9 +54,8 @@ def run_trial(config: dict[str, Any], *, opts: RunOptions, space: spaces.Space) 
         if opts.compile:
             torch.compiler.reset()
     if result.status == "failed":
-        last = result.history[-1] if result.history else None
         # No `images` here: ASHA reads only reports that carry its time attribute, and this one is no rung's score.
-        tune.report({**trial.base, "epoch": trial.reported, METRIC: (last.val_accuracy if last else 0.0),
+        tune.report({**trial.base, "epoch": trial.reported, METRIC: result.val_accuracy or 0.0,
                      "status": result.status, "reason": reason, "failure": result.failure})
 
 
@@ -135,7 +134,9 @@ class _Trial:
         def report(epoch: trainers.EpochReport) -> None:
             if epoch.epoch <= self.reported:  # a retry after an out-of-memory error mid-run: not told twice
                 return
-            metrics = {**self.base, **asdict(epoch), "status": "running"}
+            # An epoch that was not scored (only rungs and the last are) carries no accuracy: ASHA and the study
+            # then skip the report, and the trial's learning curve has points where trials are compared.
+            metrics = {**self.base, **{k: v for k, v in asdict(epoch).items() if v is not None}, "status": "running"}
             if epoch.epoch == self.opts.epochs and self.config.get("checkpoint"):
                 # Saved before the last report so that the driver, told the trial completed, finds the file.
                 try:

@@ -53,6 +53,8 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                         "the first rung (--grace-epochs)")
     add_device(g, _D.device)
     g.add_argument("--compile", action="store_true", help="torch.compile each model (CUDA)")
+    g.add_argument("--tta-flip", action="store_true",
+                   help="score each validation image as the mean of it and its mirror image (CIFAR-like data)")
     g = p.add_argument_group("scheduling")
     g.add_argument("--scheduler", default=_D.scheduler, choices=SCHEDULERS,
                    help="asha stops weak trials early on validation accuracy; none trains all to --epochs")

@@ -42,6 +42,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                    help="seeds the validation split, the initial weights and the batches (default: %(default)s)")
     add_device(p, defaults.device)
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--tta-flip", action="store_true",
+                   help="score each validation image as the mean of it and its mirror image (CIFAR-like data)")
     p.add_argument("--no-bf16", dest="bf16", action="store_false",
                    help="train in float32 on CUDA (bf16 autocast is the default)")
     add_json(p)

@@ -105,6 +105,15 @@ def test_the_study_records_the_budget_in_images_and_asha_judges_no_trial_before_
         assert stopped_at in budget["rungs"] and stopped_at >= budget["warmup"], (t.number, stopped_at)
 
 
+def test_a_trial_is_scored_only_at_the_rungs_and_the_end(tmp_path):
+    opts = run_options(tmp_path, epochs=9, scheduler="asha", grace_epochs=1, reduction_factor=3, tta_flip=True)
+    config = opts.train_config({})
+    assert config.restarts == config.eval_epochs == (1, 3)
+    assert [e for e in range(1, 10) if config.evaluates_after(e)] == [1, 3, 9]
+    assert config.tta_flip
+    assert run_options(tmp_path, epochs=4).train_config({}).eval_epochs == ()  # no ASHA: the last epoch only
+
+
 def test_best_checkpoints_are_kept_and_recorded(small_search):
     opts, _ = small_search
     study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)

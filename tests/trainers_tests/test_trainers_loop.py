@@ -10,6 +10,7 @@ import torch
 from tpsearch import spaces
 from tpsearch.trainers import (EpochReport, TrainConfig, TrainResult, evaluate, lr_schedule, make_synthetic,
                                train)
+from tpsearch.trainers._augment import normalize
 from tpsearch.trainers.testing import inject_fault
 
 SPACE = spaces.get("resnet_5m")
@@ -166,6 +167,37 @@ def test_evaluate_restores_the_mode(data):
     model = _model(data).train()
     accuracy, loss = evaluate(model, data.val_x, data.val_y, data, batch_size=7)
     assert 0 <= accuracy <= 1 and loss > 0 and model.training
+
+
+def test_only_the_chosen_epochs_and_the_last_are_scored(data):
+    reports: list[EpochReport] = []
+    result = train(_model(data), data, TrainConfig(epochs=4, batch_size=32, eval_epochs=(2,)),
+                   callback=reports.append)
+    scored = [r.epoch for r in reports if r.val_accuracy is not None]
+    assert scored == [2, 4] and all((r.val_loss is None) == (r.epoch not in scored) for r in reports)
+    assert all(math.isfinite(r.train_loss) for r in reports)  # every epoch still reports its training loss
+    assert result.val_accuracy == reports[-1].val_accuracy and result.train_loss == reports[-1].train_loss
+    # Stopped after an unscored epoch, the result holds the last score there was.
+    stopped = train(_model(data), data, TrainConfig(epochs=4, batch_size=32, eval_epochs=(1,)),
+                    callback=lambda r: r.epoch == 3)
+    assert stopped.epochs == 3 and stopped.val_accuracy == stopped.history[0].val_accuracy is not None
+
+
+@pytest.mark.parametrize("epochs", [(0,), (5,), "2", (1.5,)])
+def test_bad_eval_epochs_are_refused(epochs):
+    with pytest.raises(ValueError, match="eval_epochs"):
+        TrainConfig(epochs=4, eval_epochs=epochs)
+
+
+def test_flip_tta_scores_the_mean_of_an_image_and_its_mirror(data):
+    model = _model(data).eval()
+    accuracy, loss = evaluate(model, data.val_x, data.val_y, data, batch_size=64, tta_flip=True)
+    with torch.no_grad():
+        x = normalize(data.val_x, data.mean, data.std)
+        logits = 0.5 * (model(x) + model(x.flip(3)))
+    assert accuracy == pytest.approx((logits.argmax(1) == data.val_y).float().mean().item())
+    assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, data.val_y).item(), rel=1e-5)
+    assert (accuracy, loss) != evaluate(model, data.val_x, data.val_y, data, batch_size=64)
 
 
 def test_from_hparams_takes_what_spaces_suggest():
