@@ -31,6 +31,7 @@ run() {  # run NAME COMMAND...: its output to LOGS/NAME.log, its last line to LO
 run train "$PY" benchmarks/bench_train.py --device cuda --batch-size 512 --epochs 5
 run loader "$PY" benchmarks/bench_loader.py --device cuda --images 50000 --batch-size 512
 run overhead "$PY" benchmarks/bench_overhead.py --trials 40 --concurrency 4
+run latency "$PY" benchmarks/bench_latency.py --device cuda
 [ -f benchmarks/bench_fidelity.py ] && run fidelity "$PY" benchmarks/bench_fidelity.py --dataset "$DATASET" --device cuda
 run cuda_tests "$PY" -m pytest -q -m cuda -p no:cacheprovider --no-header -rA
 if [ "${TPSEARCH_GPU_SEARCH:-0}" = 1 ]; then

@@ -155,13 +155,14 @@ def _open_study(storage: optuna.storages.BaseStorage, name: str, opts: RunOption
             theirs = study.user_attrs.get(key)
             if theirs != mine:
                 raise UsageError(f"study {name!r} exists with {key} {theirs!r}, not {mine!r}: pick another --study")
-        for key in ("max_params", "max_macs"):  # the budgets of this run, which may differ from the last one's
+        # The budgets of this run, which may differ from the last one's.
+        for key in ("max_params", "max_macs", "max_latency_ms"):
             if study.user_attrs.get(key) != getattr(opts, key):
                 study.set_user_attr(key, getattr(opts, key))
         return study
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, direction="maximize")
     for key, value in (("space", opts.space), ("dataset", opts.dataset), ("max_params", opts.max_params),
-                       ("max_macs", opts.max_macs),
+                       ("max_macs", opts.max_macs), ("max_latency_ms", opts.max_latency_ms),
                        ("epochs", opts.epochs), ("sampler", opts.sampler), ("metric", METRIC), ("seed", opts.seed),
                        ("train_fraction", opts.train_fraction), ("train_images", opts.train_images)):
         study.set_user_attr(key, value)

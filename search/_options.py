@@ -33,6 +33,7 @@ class RunOptions:
     seed: int = 0                         # of the sampler, the data split and training
     max_params: int = 5_000_000           # parameter budget of a feasible model
     max_macs: int | None = None           # MACs per image of a feasible model (`Space.count_macs`); None: no limit
+    max_latency_ms: float | None = None   # ms per image at batch 1 on the trial's device; None: no limit
     dataset: str = "cifar10"
     data_dir: str = "data"
     epochs: int = 15                      # of a trial that is not stopped early
@@ -73,6 +74,8 @@ class RunOptions:
                                  ("max_infeasible_draws", self.max_infeasible_draws, 1)):
             if value is not None and value < low:
                 raise UsageError(f"{flag} must be at least {low}, but got {value}")
+        if self.max_latency_ms is not None and not (math.isfinite(self.max_latency_ms) and self.max_latency_ms > 0):
+            raise UsageError(f"--max-latency-ms must be a positive number, but got {self.max_latency_ms}")
         for flag, value in (("--cpus-per-trial", self.cpus_per_trial), ("--gpus-per-trial", self.gpus_per_trial),
                             ("--trial-timeout", self.trial_timeout), ("--train-fraction", self.train_fraction),
                             ("--dashboard-every", self.dashboard_every)):

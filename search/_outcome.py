@@ -24,7 +24,8 @@ class Outcome(str, enum.Enum):
     COMPLETE = "complete"      # trained to the last epoch; its value is the final validation accuracy
     PRUNED = "pruned"          # trained, then stopped early by the scheduler; its value is its last report
     DIVERGED = "diverged"      # its training loss stopped being finite; told COMPLETE at chance accuracy (below)
-    INFEASIBLE = "infeasible"  # over a budget: parameters (told at once, never trained) or memory; see `reason`
+    INFEASIBLE = "infeasible"  # over a budget: parameters, MACs (told at once, never trained), latency (timed by a
+                               # worker, never trained) or memory; see `reason`
     FAILED = "failed"          # the worker itself broke (raised, was killed, timed out); `reason` says how
     RUNNING = "running"
     WAITING = "waiting"        # enqueued, not drawn yet
@@ -35,6 +36,8 @@ class Outcome(str, enum.Enum):
         Failed and infeasible ones are replaced."""
         return self in (Outcome.COMPLETE, Outcome.PRUNED, Outcome.DIVERGED)
 
+
+TOO_SLOW = "too slow"  # a worker's failure word for a model over --max-latency-ms (told back INFEASIBLE)
 
 _BY_STATE = {TrialState.COMPLETE: Outcome.COMPLETE, TrialState.PRUNED: Outcome.PRUNED,
              TrialState.FAIL: Outcome.FAILED, TrialState.RUNNING: Outcome.RUNNING,

@@ -26,13 +26,14 @@ from ray.tune.search import Searcher
 
 from tpsearch import spaces
 from tpsearch.search._options import METRIC, RunOptions
-from tpsearch.search._outcome import Outcome, best_trial, diverged_value, is_trained
+from tpsearch.search._outcome import TOO_SLOW, Outcome, best_trial, diverged_value, is_trained
 from tpsearch.trainers import DIVERGED, OUT_OF_MEMORY
 
 # The names of the constraints; Optuna's samplers read feasibility from `trial.constraints`. Every finished trial
 # carries all three (0 where it is not violated), so the constraint vector has the same keys throughout the study.
 # Optuna writes a constraint once: each is set when it is known (params and macs when drawn, memory at the end).
-CONSTRAINT, MACS_CONSTRAINT, MEMORY = "params", "macs", "memory"
+CONSTRAINT, MACS_CONSTRAINT, MEMORY, LATENCY = "params", "macs", "memory", "latency"
+LATENCY_ATTRS = ("latency_ms", "latency_cv", "throughput", "throughput_batch")
 PLACEMENT = ("node", "node_id", "worker", "device")
 
 
@@ -62,6 +63,7 @@ class StudySearcher(Searcher):
         self.tally = Tally()
         self.error: str | None = None
         self.untrained = 0  # failed or out-of-memory trials of this run: too many end it
+        self.too_slow = 0   # trials of this run over --max-latency-ms: as many as --max-infeasible-draws end it
         trials = study.get_trials(deepcopy=False)
         self.finished = sum(1 for t in trials if is_trained(t))
         self.kept: dict[str, str] = dict(study.user_attrs.get("checkpoints", {}))
@@ -111,12 +113,15 @@ class StudySearcher(Searcher):
         result = result or {}
         self.placed.pop(trial_id, None)
         # `macs` is recorded when the trial is drawn; `batch_size` is the one it trained at (an OOM retry halves it).
-        for key in (*PLACEMENT, "images_per_s", "checkpoint_error", "batch_size", "oom_retry"):
+        for key in (*PLACEMENT, *LATENCY_ATTRS, "images_per_s", "checkpoint_error", "batch_size", "oom_retry"):
             if key in result:
                 trial.set_user_attr(key, result[key])
         trial.set_user_attr("epochs", int(result.get("epoch", 0)))
         trial.set_user_attr("seconds", float(result.get("time_total_s", 0.0)))
         trial.set_constraint(MEMORY, 1.0 if not error and result.get("failure") == OUT_OF_MEMORY else 0.0)
+        limit = self.opts.max_latency_ms
+        trial.set_constraint(LATENCY, float(result["latency_ms"] - limit)
+                             if limit is not None and "latency_ms" in result else 0.0)
         if error or not result or result.get("status") == "failed":
             reason = result.get("reason") or ("the worker raised or died; see the trial's error file under the "
                                               "run's ray/ folder")
@@ -127,6 +132,8 @@ class StudySearcher(Searcher):
                 self._diverged(trial)
             elif failure == OUT_OF_MEMORY:
                 self._out_of_memory(trial, reason)
+            elif failure == TOO_SLOW:
+                self._too_slow(trial, reason)
             else:
                 self._fail(trial, reason)
         else:
@@ -159,6 +166,7 @@ class StudySearcher(Searcher):
         for trial_id in list(self.live):
             trial = self.live.pop(trial_id)
             trial.set_constraint(MEMORY, 0.0)
+            trial.set_constraint(LATENCY, 0.0)
             self._fail(trial, reason)
             n += 1
         return n
@@ -178,6 +186,7 @@ class StudySearcher(Searcher):
             if not self._constrain(trial, params, macs):
                 # Told back at once: TPE learns the feasible region, and no worker second is spent.
                 trial.set_constraint(MEMORY, 0.0)
+                trial.set_constraint(LATENCY, 0.0)
                 trial.set_user_attr("feasible", False)
                 self.study.tell(trial, state=TrialState.PRUNED)
                 self.tally.counts[Outcome.INFEASIBLE] += 1
@@ -251,6 +260,18 @@ class StudySearcher(Searcher):
         self.study.tell(trial, state=TrialState.PRUNED)
         self.tally.counts[Outcome.INFEASIBLE] += 1
         self._untrained(reason)
+
+    def _too_slow(self, trial: optuna.Trial, reason: str) -> None:
+        """PRUNED and infeasible (its `latency` constraint is positive), like a draw over the parameter budget, but
+        known only once a worker has timed it. Not trained, so replaced; too many in a row end the search."""
+        trial.set_user_attr("reason", reason)
+        trial.set_user_attr("feasible", False)
+        self.study.tell(trial, state=TrialState.PRUNED)
+        self.tally.counts[Outcome.INFEASIBLE] += 1
+        self.too_slow += 1
+        if self.too_slow >= self.opts.max_infeasible_draws:
+            self.error = (f"{self.too_slow} architectures were slower than --max-latency-ms "
+                          f"{self.opts.max_latency_ms:g} (last: {reason}); raise it or narrow the space")
 
     def _untrained(self, reason: str) -> None:
         self.untrained += 1

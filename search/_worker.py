@@ -9,6 +9,10 @@ smaller batch may fit. The learning rate follows the optimiser's scaling rule (`
 below the space's smallest batch size. The reports say which batch size trained (`batch_size`) and why it changed
 (`oom_retry`); a trial that still runs out of memory ends with `failure: "out of memory"`, one whose loss stopped
 being finite with `failure: "diverged"`, and the driver tells the study accordingly.
+
+Before training, the worker times the model's inference on its own device (`trial_latency`: batch 1 and a
+throughput batch); every report carries the figures, and a model slower than `--max-latency-ms` at batch 1 ends
+there with `failure: "too slow"`, having cost a fraction of a second instead of a training run.
 """
 from __future__ import annotations
 
@@ -23,7 +27,10 @@ import torch
 
 from tpsearch import spaces
 from tpsearch.search._options import METRIC, RunOptions
+from tpsearch.search._outcome import TOO_SLOW
 from tpsearch.trainers import OUT_OF_MEMORY
+
+THROUGHPUT_BATCH = {"cuda": 256, "cpu": 32}  # images per pass for the throughput figure; small on the CPU: it is slow
 
 if TYPE_CHECKING:
     from tpsearch.trainers import Dataset, TrainConfig, TrainResult
@@ -43,6 +50,12 @@ def run_trial(config: dict[str, Any], *, opts: RunOptions, space: spaces.Space) 
                                                **placement(), "device": device})
     train_config = opts.train_config(config["hparams"], device=device)
     try:
+        trial.base.update(trial_latency(space, config["arch"], data.shape, device))
+        if opts.max_latency_ms is not None and trial.base["latency_ms"] > opts.max_latency_ms:
+            tune.report({**trial.base, "epoch": 0, METRIC: 0.0, "status": "failed", "failure": TOO_SLOW,
+                         "reason": f"{trial.base['latency_ms']:.3g} ms per image at batch 1 on {device}, over "
+                                   f"--max-latency-ms {opts.max_latency_ms:g}"})
+            return
         result = trial.train(train_config)
         reason = result.reason
         if result.failure == OUT_OF_MEMORY:
@@ -57,6 +70,23 @@ def run_trial(config: dict[str, Any], *, opts: RunOptions, space: spaces.Space) 
         # No `images` here: ASHA reads only reports that carry its time attribute, and this one is no rung's score.
         tune.report({**trial.base, "epoch": trial.reported, METRIC: result.val_accuracy or 0.0,
                      "status": result.status, "reason": reason, "failure": result.failure})
+
+
+def trial_latency(space: spaces.Space, arch: dict[str, Any], shape: dict[str, int], device: str) -> dict[str, Any]:
+    """The model's inference on `device`, as the trainer runs it there: the median milliseconds of one image
+    (`latency_ms`, with its coefficient of variation) and the images per second of a larger batch (`throughput`)."""
+    from tpsearch import trainers
+    from tpsearch.trainers._loop import native_bf16
+
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    model = space.build(arch, **shape)
+    how = dict(in_channels=shape["in_channels"], image_size=shape["image_size"], device=dev, channels_last=cuda,
+               bf16=cuda and native_bf16(dev))
+    one = trainers.measure_latency(model, batch=1, repeats=20, **how)
+    many = trainers.measure_latency(model, batch=THROUGHPUT_BATCH[dev.type], warmup=1, repeats=5, **how)
+    return {"latency_ms": one.median_ms, "latency_cv": one.cv, "throughput": many.images_per_s,
+            "throughput_batch": many.batch}
 
 
 def trial_device(opts: RunOptions) -> str:

@@ -1,11 +1,12 @@
-"""`tpsearch spaces` and `tpsearch describe`: what a space searches and what one architecture costs."""
+"""`tpsearch spaces`, `describe` and `latency`: what a space searches and what one architecture costs."""
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
 from tpsearch import spaces
-from tpsearch.search.cli._flags import add_arch_arguments, add_json, emit_json, resolve_arch
+from tpsearch.exceptions import UsageError
+from tpsearch.search.cli._flags import add_arch_arguments, add_device, add_json, emit_json, resolve_arch
 
 
 def add_spaces_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,22 +41,63 @@ def add_describe_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("describe", help="parameters and MACs of one architecture",
                        description="Validate one architecture of a space and print its exact parameter count "
                                    "(analytic) and its multiply-accumulates per image (`Space.count_macs`).")
-    add_arch_arguments(p)
-    p.add_argument("--num-classes", type=int, default=10, help="classifier outputs (default: %(default)s)")
-    p.add_argument("--in-channels", type=int, default=3, help="input channels (default: %(default)s)")
-    p.add_argument("--image-size", type=int, default=32, help="input side in pixels (default: %(default)s)")
+    _add_shape(p)
     add_json(p)
     p.set_defaults(func=run_describe)
 
 
-def run_describe(args: argparse.Namespace) -> int:
+def _add_shape(p: argparse.ArgumentParser) -> None:
+    """The architecture and the shape of the data it takes."""
+    add_arch_arguments(p)
+    p.add_argument("--num-classes", type=int, default=10, help="classifier outputs (default: %(default)s)")
+    p.add_argument("--in-channels", type=int, default=3, help="input channels (default: %(default)s)")
+    p.add_argument("--image-size", type=int, default=32, help="input side in pixels (default: %(default)s)")
+
+
+def _resolve_shape(args: argparse.Namespace) -> tuple[spaces.Space, dict[str, Any], dict[str, int]]:
     space, arch = resolve_arch(args)
     shape = dict(num_classes=args.num_classes, in_channels=args.in_channels, image_size=args.image_size)
-    arch = space.validate(arch, in_channels=args.in_channels, image_size=args.image_size)
+    return space, space.validate(arch, in_channels=args.in_channels, image_size=args.image_size), shape
+
+
+def run_describe(args: argparse.Namespace) -> int:
+    space, arch, shape = _resolve_shape(args)
     result = {"space": space.name, "arch": arch, "params": space.count_params(arch, **shape),
               "macs": space.count_macs(arch, **shape), **shape}
     if args.json:
         emit_json(result)
     else:
         print(f"space   {space.name}\narch    {arch}\nparams  {result['params']:,}\nmacs    {result['macs']:,}")
+    return 0
+
+
+def add_latency_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("latency", help="inference latency of one architecture on a device",
+                       description="Time one architecture's inference on a device as a search's worker does before "
+                                   "training (what --max-latency-ms compares): the median of 20 passes of one image "
+                                   "after a warm-up, with their coefficient of variation, and the images per second "
+                                   "of a larger batch (256 on a GPU, 32 on the CPU). CUDA events on a GPU.",
+                       epilog="Example: tpsearch latency --preset tpsnet --device cuda")
+    _add_shape(p)
+    add_device(p)
+    add_json(p)
+    p.set_defaults(func=run_latency)
+
+
+def run_latency(args: argparse.Namespace) -> int:
+    from tpsearch import trainers
+    from tpsearch.search._worker import trial_latency
+
+    space, arch, shape = _resolve_shape(args)
+    try:
+        device = str(trainers.resolve_device(args.device))
+    except (ValueError, RuntimeError) as e:  # no CUDA here, or a malformed device name
+        raise UsageError(f"--device: {e}") from None
+    result = {"space": space.name, "arch": arch, "device": device, **trial_latency(space, arch, shape, device)}
+    if args.json:
+        emit_json(result)
+    else:
+        print(f"space       {space.name}\ndevice      {device}\nlatency     {result['latency_ms']:.3f} ms per image "
+              f"at batch 1 (coefficient of variation {result['latency_cv']:.2f})\nthroughput  "
+              f"{result['throughput']:,.0f} images/s at batch {result['throughput_batch']}")
     return 0

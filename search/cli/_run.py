@@ -31,6 +31,9 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--max-params", type=int, default=_D.max_params, help="parameter budget of a feasible model")
     g.add_argument("--max-macs", type=int, default=_D.max_macs, metavar="N",
                    help="MACs per image of a feasible model (as `tpsearch describe` counts them); default: no limit")
+    g.add_argument("--max-latency-ms", type=float, default=_D.max_latency_ms, metavar="MS",
+                   help="milliseconds per image at batch 1 on the trial's device (`tpsearch latency` measures one), "
+                        "timed before training; default: no limit")
     g.add_argument("--sampler", default=_D.sampler, choices=SAMPLERS, help="Optuna sampler")
     g.add_argument("--seed", type=int, default=_D.seed, help="seed of the sampler, the data split and training")
     g.add_argument("--enqueue", action="append", default=[], metavar="PRESET|FILE.json",

@@ -36,6 +36,14 @@ def test_describe_json_reports_params_macs_and_arch():
     assert out["arch"]["blocks"] == [13, 13, 13]
 
 
+def test_latency_times_one_architecture_as_a_worker_does(capsys):
+    assert cli.main(["latency", "--preset", "tiny", "--in-channels", "1", "--image-size", "8", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["device"] == "cpu" and out["arch"]["channels"] == 8
+    assert out["latency_ms"] > 0 and out["latency_cv"] >= 0
+    assert out["throughput_batch"] == 32 and out["throughput"] > 0
+
+
 def test_spaces_lists_dimensions_and_presets(capsys):
     assert cli.main(["spaces", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

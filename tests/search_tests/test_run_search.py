@@ -56,9 +56,11 @@ def test_every_trained_trial_is_under_budget_and_counted_exactly(small_search):
             built = sum(p.numel() for p in SPACE.build(arch, **DIGITS).parameters())
         assert t.user_attrs["params"] == built <= BUDGET
         assert SPACE.suggest(optuna.trial.FixedTrial(t.params), in_channels=1, image_size=8) == arch
-        for key in ("arch", "params", "macs", "feasible", "epochs", "seconds", "images_per_s", "device", "node"):
+        for key in ("arch", "params", "macs", "feasible", "epochs", "seconds", "images_per_s", "device", "node",
+                    "latency_ms", "latency_cv", "throughput", "throughput_batch"):
             assert key in t.user_attrs, key
         assert t.user_attrs["macs"] > 0 and t.user_attrs["device"] == "cpu"
+        assert t.user_attrs["latency_ms"] > 0 and t.user_attrs["throughput"] > 0
         assert list(t.intermediate_values) == list(range(1, t.user_attrs["epochs"] + 1))
 
 
@@ -72,7 +74,7 @@ def test_infeasible_draws_are_told_at_once_and_not_counted(small_search):
         assert t.user_attrs["params"] > BUDGET
         assert not t.intermediate_values  # never trained
         assert t.constraints == {"params": float(t.user_attrs["params"] - BUDGET), "macs": 0.0,  # no MACs budget
-                                 "memory": 0.0}
+                                 "memory": 0.0, "latency": 0.0}
 
 
 def test_pruned_trials_are_pruned_not_truncated_completes(small_search):
@@ -150,6 +152,27 @@ def test_enqueued_preset_is_trained_first(ray_session, tmp_path):
     assert study.trials[0].state == TrialState.COMPLETE
 
 
+def test_a_latency_limit_refuses_slow_architectures_before_training(ray_session, tmp_path):
+    """--max-latency-ms far below any model: every trial is timed by its worker, told back infeasible with its
+    `latency` constraint and reason, never trained; as many as --max-infeasible-draws in a row end the run."""
+    from tpsearch.search.testing import SMALL, write_archs
+
+    enqueued = write_archs(tmp_path / "archs", SMALL[:4])  # feasible draws, whatever the sampler's seed
+    opts = run_options(tmp_path, trials=2, epochs=1, max_latency_ms=1e-6, max_infeasible_draws=3, enqueue=enqueued)
+    summary = run_search(opts)
+    assert summary.error and "--max-latency-ms" in summary.error and summary.finished == 0
+    study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
+    assert study.user_attrs["max_latency_ms"] == 1e-6
+    timed = [t for t in study.trials if "latency_ms" in t.user_attrs]
+    assert len(timed) >= 3
+    for t in timed:
+        assert t.state == TrialState.PRUNED and t.user_attrs["feasible"] is False
+        assert t.constraints["latency"] == pytest.approx(t.user_attrs["latency_ms"] - 1e-6) and \
+            t.constraints["latency"] > 0
+        assert "over --max-latency-ms" in t.user_attrs["reason"]
+        assert t.user_attrs["epochs"] == 0 and not t.intermediate_values  # timed, never trained
+
+
 def test_a_macs_budget_is_applied_before_training_and_recorded(ray_session, tmp_path, capsys):
     """--max-macs: every draw carries both constraints, draws over either budget are told back untrained, and an
     enqueued width off the sampled grid (C_1 = 12) is trained as given while every sampled one is a multiple of 8."""
@@ -168,7 +191,7 @@ def test_a_macs_budget_is_applied_before_training_and_recorded(ray_session, tmp_
         arch, params, macs = t.user_attrs["arch"], t.user_attrs["params"], t.user_attrs["macs"]
         assert macs == SPACE.count_macs(arch, **DIGITS)  # recorded when drawn, trained or not
         assert t.constraints == {"params": float(params - opts.max_params), "macs": float(macs - max_macs),
-                                 "memory": 0.0}
+                                 "memory": 0.0, "latency": 0.0}
         assert t.user_attrs["feasible"] is (params <= opts.max_params and macs <= max_macs)
         assert t.number == 0 or arch["channels"] % 8 == 0
     trained = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
