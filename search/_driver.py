@@ -39,14 +39,23 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
     started = time.time()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar says what Optuna's INFO lines would
     space, data_shape, enqueued, budget = _validate(opts)
-    storage = RetryingStorage(open_storage(opts.storage))
-    study = _open_study(storage, opts.study_name(), opts)
-    lease = DriverLease(study)
-    lease.acquire()
+    import ray
+
+    # Ray first: a cluster that cannot run a single trial is refused before the study is written.
+    started_ray = _start_ray(opts)
     try:
-        return _run_locked(opts, space, data_shape, enqueued, budget, study, started, trainable or run_trial)
+        _check_resources(opts)
+        storage = RetryingStorage(open_storage(opts.storage))
+        study = _open_study(storage, opts.study_name(), opts)
+        lease = DriverLease(study)
+        lease.acquire()
+        try:
+            return _run_locked(opts, space, data_shape, enqueued, budget, study, started, trainable or run_trial)
+        finally:
+            lease.release()
     finally:
-        lease.release()
+        if started_ray:
+            ray.shutdown()
 
 
 def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int], enqueued: list[dict[str, Any]],
@@ -194,62 +203,93 @@ def _recover_stale(study: optuna.Study) -> int:
 def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs: Path,
           trainable: Callable[..., None], budget: Budget) -> bool:
     """Run the trials; True when the run was interrupted (Ctrl-C). ASHA counts in images seen (`_budget`)."""
-    import ray
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
+
+    # Tune's own result files are off (the study holds the results), so its end-of-run analysis has nothing to read.
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)
+    gpus = _gpus_per_trial(opts)
+    _ship_user_space(space)
+    # The worker gets the options themselves (its data folder made absolute: workers run elsewhere) and the
+    # space object, so a space of the user's own needs no import path on the workers.
+    worker_opts = dataclasses.replace(opts, data_dir=str(Path(opts.data_dir).resolve()))
+    trainable = tune.with_resources(tune.with_parameters(trainable, opts=worker_opts, space=space),
+                                    {"cpu": opts.cpus_per_trial, "gpu": gpus})
+    if opts.scheduler == "asha":
+        scheduler: Any = _make_recording_asha()(time_attr=UNIT, max_t=budget.total, grace_period=budget.grace,
+                                                reduction_factor=opts.reduction_factor)
+        searcher.stopped_by_scheduler = scheduler.stopped
+    else:
+        scheduler = FIFOScheduler()
+    callbacks = []
+    if opts.trial_timeout:
+        from tpsearch.search._watchdog import TrialWatchdog
+
+        callbacks.append(TrialWatchdog(opts.trial_timeout, searcher.timed_out_after))
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(metric=METRIC, mode="max", search_alg=searcher, scheduler=scheduler,
+                                    num_samples=-1, max_concurrent_trials=opts.concurrency, reuse_actors=True,
+                                    trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
+        run_config=tune.RunConfig(name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
+                                  storage_path=str((runs / "ray").resolve()), verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=opts.max_retries),
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                                  callbacks=callbacks),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tuner.fit()
+    return bool(searcher.live)
+
+
+def _start_ray(opts: RunOptions) -> bool:
+    """Start a local Ray instance or join `--address`; False when the caller's session is reused (tests, notebooks)."""
+    import ray
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the study holds the results
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
     # Trials score the validation split only at ASHA's rungs and at the end; the reports between carry no metric.
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        init: dict[str, Any] = dict(logging_level=logging.ERROR, log_to_driver=False, include_dashboard=False)
-        # Without --address, always a fresh local instance: plain ray.init() would join any cluster that
-        # `ray start` left running on this machine, which the user did not ask for.
-        ray.init(address=opts.address or "local", **init)
-    # Tune's own result files are off (the study holds the results), so its end-of-run analysis has nothing to read.
-    logging.getLogger("ray.tune").setLevel(logging.ERROR)
-    try:
-        gpus = opts.gpus_per_trial
-        if gpus is None:  # --device cpu reserves no GPU; otherwise one per trial where the cluster has any
-            gpus = 1.0 if opts.device != "cpu" and ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-        _ship_user_space(space)
-        # The worker gets the options themselves (its data folder made absolute: workers run elsewhere) and the
-        # space object, so a space of the user's own needs no import path on the workers.
-        worker_opts = dataclasses.replace(opts, data_dir=str(Path(opts.data_dir).resolve()))
-        trainable = tune.with_resources(tune.with_parameters(trainable, opts=worker_opts, space=space),
-                                        {"cpu": opts.cpus_per_trial, "gpu": gpus})
-        if opts.scheduler == "asha":
-            scheduler: Any = _make_recording_asha()(time_attr=UNIT, max_t=budget.total, grace_period=budget.grace,
-                                                    reduction_factor=opts.reduction_factor)
-            searcher.stopped_by_scheduler = scheduler.stopped
-        else:
-            scheduler = FIFOScheduler()
-        callbacks = []
-        if opts.trial_timeout:
-            from tpsearch.search._watchdog import TrialWatchdog
+    if ray.is_initialized():
+        return False
+    # Without --address, always a fresh local instance: plain ray.init() would join any cluster that `ray start`
+    # left running on this machine, which the user did not ask for.
+    ray.init(address=opts.address or "local", logging_level=logging.ERROR, log_to_driver=False,
+             include_dashboard=False)
+    return True
 
-            callbacks.append(TrialWatchdog(opts.trial_timeout, searcher.timed_out_after))
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(metric=METRIC, mode="max", search_alg=searcher, scheduler=scheduler,
-                                        num_samples=-1, max_concurrent_trials=opts.concurrency, reuse_actors=True,
-                                        trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
-            run_config=tune.RunConfig(name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
-                                      storage_path=str((runs / "ray").resolve()), verbose=0,
-                                      failure_config=tune.FailureConfig(max_failures=opts.max_retries),
-                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                                      callbacks=callbacks),
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tuner.fit()
-        return bool(searcher.live)
-    finally:
-        if started_ray:
-            ray.shutdown()
+
+def _gpus_per_trial(opts: RunOptions) -> float:
+    """--gpus-per-trial, or by default one where the cluster has GPUs (none with --device cpu)."""
+    import ray
+
+    if opts.gpus_per_trial is not None:
+        return opts.gpus_per_trial
+    return 1.0 if opts.device != "cpu" and ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+
+
+def _check_resources(opts: RunOptions) -> None:
+    """Refuse a trial that no node of the cluster can hold (it would wait forever), before anything is written.
+
+    A joined cluster (--address) may be an autoscaling one that grows the node it lacks: it is warned, not refused.
+    """
+    import ray
+
+    need = {"CPU": opts.cpus_per_trial, "GPU": _gpus_per_trial(opts)}
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    if any(all(r.get(k, 0) >= v for k, v in need.items()) for r in nodes):
+        return
+    wanted = f"{need['CPU']:g} CPU and {need['GPU']:g} GPU per trial"
+    largest = max(nodes, key=lambda r: (r.get("GPU", 0), r.get("CPU", 0)), default={})
+    has = f"its largest node has {largest.get('CPU', 0):g} CPU and {largest.get('GPU', 0):g} GPU"
+    if opts.address:
+        print(f"tpsearch: no node of the cluster at {opts.address} has {wanted} yet ({has}): trials wait until "
+              f"one joins", file=sys.stderr)
+        return
+    fix = "drop --gpus-per-trial or give --device cpu" if need["GPU"] else "lower --cpus-per-trial"
+    raise UsageError(f"no node can run a trial: {wanted} asked, {has}; {fix}")
 
 
 def _ship_user_space(space: spaces.Space) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from tpsearch.exceptions import UsageError
 
@@ -11,14 +12,22 @@ def _commands() -> list:
     """The command table, in the order --help lists it: each entry adds one sub-command's parser."""
     from tpsearch.search.cli import _calibrate, _dashboard, _describe, _evaluate, _export, _run, _status, _train
 
-    return [_describe.add_spaces_parser, _describe.add_describe_parser, _train.add_train_parser,
-            _describe.add_latency_parser, _run.add_run_parser, _calibrate.add_calibrate_parser, _status.add_status_parser,
+    return [_describe.add_spaces_parser, _describe.add_describe_parser, _describe.add_latency_parser,
+            _train.add_train_parser, _run.add_run_parser, _calibrate.add_calibrate_parser, _status.add_status_parser,
             _dashboard.add_dashboard_parser, _dashboard.add_compare_parser, _dashboard.add_trials_parser,
             _export.add_export_parser, _evaluate.add_evaluate_parser]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the house's error format: one line and exit 2, not the usage block above it. Sub-command
+    parsers are made of the same class, so every command's flags are checked this way."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tpsearch",
         description="Search CIFAR-10 classifiers under a parameter budget: Optuna samples, Ray Tune trains, "
                     "an SQL study keeps everything.",

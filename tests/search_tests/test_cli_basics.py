@@ -52,6 +52,19 @@ def test_spaces_lists_dimensions_and_presets(capsys):
     assert space["presets"]["tpsnet_model1"]["params"] == 4_865_580
 
 
+@pytest.mark.parametrize("args", [
+    ["run", "--sampler", "tpee"], ["run", "--max-params", "nan"], ["train", "--dataset", "cifar11"],
+    ["calibrate", "--dataset", "mnist"], ["export", "--recipe", "short"], ["evaluate", "x.pt", "--dataset", "svhn"],
+    *([command, "--no-such-flag"] for command in [*COMMANDS, "latency"]), ["no-such-command"],
+])
+def test_a_bad_flag_or_choice_is_one_line_and_exit_2(args, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(args)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "error:" in err and "usage:" not in err
+
+
 @pytest.mark.parametrize("args, message", [
     (["describe", "--preset", "nope"], "unknown preset 'nope'"),
     (["describe", "--arch", "/no/such.json"], "cannot read architecture file"),

@@ -173,6 +173,19 @@ def test_a_latency_limit_refuses_slow_architectures_before_training(ray_session,
         assert t.user_attrs["epochs"] == 0 and not t.intermediate_values  # timed, never trained
 
 
+@pytest.mark.parametrize("resources, message", [
+    (dict(gpus_per_trial=1), "1 CPU and 1 GPU per trial asked, its largest node has 2 CPU and 0 GPU"),
+    (dict(cpus_per_trial=3), "3 CPU and 0 GPU per trial asked, its largest node has 2 CPU and 0 GPU"),
+])
+def test_a_trial_no_node_can_hold_is_refused_before_anything_is_written(ray_session, tmp_path, resources, message):
+    from tpsearch.exceptions import UsageError
+
+    opts = run_options(tmp_path, **resources)  # the shared session: 2 CPUs, no GPU
+    with pytest.raises(UsageError, match=message):
+        run_search(opts)
+    assert not (tmp_path / "studies.db").exists() and not (tmp_path / "runs").exists()
+
+
 def test_a_macs_budget_is_applied_before_training_and_recorded(ray_session, tmp_path, capsys):
     """--max-macs: every draw carries both constraints, draws over either budget are told back untrained, and an
     enqueued width off the sampled grid (C_1 = 12) is trained as given while every sampled one is a multiple of 8."""
