@@ -24,7 +24,7 @@ from tpsearch.search._options import METRIC, RunOptions, RunSummary
 from tpsearch.search._outcome import Outcome, best_trial, count_outcomes
 from tpsearch.search._worker import run_trial
 from tpsearch._files import read_json
-from tpsearch.search.storages import DriverLease, RetryingStorage, open_storage, study_names
+from tpsearch.search.storages import DriverLease, RetryingStorage, open_storage, redact, study_names
 
 if TYPE_CHECKING:
     from tpsearch.search._searcher import StudySearcher
@@ -91,7 +91,7 @@ def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int
     trials = study.get_trials(deepcopy=False)
     best = best_trial(trials)
     return RunSummary(
-        study=name, storage=opts.storage, requested=opts.trials, finished=searcher.finished,
+        study=name, storage=redact(opts.storage), requested=opts.trials, finished=searcher.finished,
         counts={o.value: n for o, n in count_outcomes(trials).items()},
         best_value=best.value if best else None, best_params=best.user_attrs.get("params") if best else None,
         best_trial=best.number if best else None, seconds=time.time() - started, interrupted=interrupted,
@@ -211,8 +211,9 @@ def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs
     gpus = _gpus_per_trial(opts)
     _ship_user_space(space)
     # The worker gets the options themselves (its data folder made absolute: workers run elsewhere) and the
-    # space object, so a space of the user's own needs no import path on the workers.
-    worker_opts = dataclasses.replace(opts, data_dir=str(Path(opts.data_dir).resolve()))
+    # space object, so a space of the user's own needs no import path on the workers. It never opens the storage,
+    # so it gets no password: Ray pickles what it is given into the run's folder (tuner.pkl).
+    worker_opts = dataclasses.replace(opts, data_dir=str(Path(opts.data_dir).resolve()), storage=redact(opts.storage))
     trainable = tune.with_resources(tune.with_parameters(trainable, opts=worker_opts, space=space),
                                     {"cpu": opts.cpus_per_trial, "gpu": gpus})
     if opts.scheduler == "asha":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -26,6 +27,7 @@ from ray.tune.search import Searcher
 
 from tpsearch import spaces
 from tpsearch.search._options import METRIC, RunOptions
+from tpsearch.search.storages import redact
 from tpsearch.search._outcome import TOO_SLOW, Outcome, best_trial, diverged_value, is_trained
 from tpsearch.trainers import DIVERGED, OUT_OF_MEMORY
 
@@ -148,6 +150,14 @@ class StudySearcher(Searcher):
                 self._fail(trial, f"ended after {result.get('epoch', 0)} of {self.opts.epochs} epochs")
         self.reported.pop(trial_id, None)
         self.on_change()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Ray Tune pickles the searcher into the run's `tuner.pkl` (for `Tuner.restore`, which tpsearch never uses:
+        the study is the state). Neither the study's storage nor its URL goes there: the URL may hold a password."""
+        state = self.__dict__.copy()
+        state["study"] = None
+        state["opts"] = dataclasses.replace(self.opts, storage=redact(self.opts.storage))
+        return state
 
     def save(self, checkpoint_path: str) -> None:
         """Nothing to save: the study in SQL storage is the state, and resuming reopens it."""

@@ -8,7 +8,7 @@ import optuna
 
 from tpsearch.search._outcome import Outcome, count_outcomes, ranked
 from tpsearch.search.cli._flags import add_json, add_storage, add_study, emit_json
-from tpsearch.search.storages import load_study, open_storage, study_names
+from tpsearch.search.storages import load_study, open_storage, redact, study_names
 
 
 def add_status_parser(sub: argparse._SubParsersAction) -> None:
@@ -61,10 +61,10 @@ def status(args: argparse.Namespace) -> int:
     if detail_study is not None:
         detail = {"study": detail_study.study_name, **budgets(detail_study), "best": best_rows(detail_study, args.top)}
     if args.json:
-        emit_json({"storage": args.storage, "studies": studies, **({"detail": detail} if detail else {})})
+        emit_json({"storage": redact(args.storage), "studies": studies, **({"detail": detail} if detail else {})})
         return 0
     if not names:
-        print(f"no studies in {args.storage}")
+        print(f"no studies in {redact(args.storage)}")
         return 0
     shown = [Outcome.COMPLETE, Outcome.PRUNED, Outcome.FAILED, Outcome.INFEASIBLE, Outcome.RUNNING]
     print(f"{'study':<32} {'space':<12} {'dataset':<10} {'max params':>11} {'max MMACs':>9} {'trained':>7} "

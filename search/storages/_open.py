@@ -65,7 +65,7 @@ def _engine_kwargs(url: str) -> dict:
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for error messages."""
+    """The URL without its password: every URL tpsearch prints, writes into a page or a checkpoint goes through here."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         creds, host = rest.rsplit("@", 1)
