@@ -8,11 +8,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import optuna
 from optuna.trial import TrialState
@@ -38,28 +41,75 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
     """
     started = time.time()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar says what Optuna's INFO lines would
-    space, data_shape, enqueued, budget = _validate(opts)
-    import ray
+    # Ctrl-C is held from here to Tune's start and after it: an interrupt raised inside Ray's start-up or an
+    # extension module's import (the data set loads scikit-learn) printed tracebacks, aborted in C++ or crashed.
+    with _HeldInterrupts() as interrupts:
+        import ray
 
-    # Ray first: a cluster that cannot run a single trial is refused before the study is written.
-    started_ray = _start_ray(opts)
-    try:
-        _check_resources(opts)
-        storage = RetryingStorage(open_storage(opts.storage))
-        study = _open_study(storage, opts.study_name(), opts)
-        lease = DriverLease(study)
-        lease.acquire()
+        space, data_shape, enqueued, budget = _validate(opts)
+        interrupts.check()
+        # Ray first: a cluster that cannot run a single trial is refused before the study is written.
+        started_ray = _start_ray(opts)
         try:
-            return _run_locked(opts, space, data_shape, enqueued, budget, study, started, trainable or run_trial)
+            interrupts.check()
+            _check_resources(opts)
+            storage = RetryingStorage(open_storage(opts.storage))
+            study = _open_study(storage, opts.study_name(), opts)
+            lease = DriverLease(study)
+            lease.acquire()
+            try:
+                interrupts.check()
+                return _run_locked(opts, space, data_shape, enqueued, budget, study, started,
+                                   trainable or run_trial, interrupts)
+            finally:
+                lease.release()
         finally:
-            lease.release()
-    finally:
-        if started_ray:
-            ray.shutdown()
+            if started_ray:
+                ray.shutdown()
+
+
+class _HeldInterrupts:
+    """Ctrl-C held while the driver starts and ends, and acted on at the points between steps (`check`) and once
+    the run is over; let through while Tune runs the trials (`let_through`), since Tune handles it itself (running
+    trials stop, and the searcher marks them FAIL with reason `interrupted`). An interrupt ends the command with
+    one line and exit 130, and the next run resumes the study."""
+
+    def __init__(self) -> None:
+        self.held: list[int] = []
+        self.previous: Any = None
+
+    def __enter__(self) -> "_HeldInterrupts":
+        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread only
+            self.previous = signal.signal(signal.SIGINT, lambda signum, frame: self.held.append(signum))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        if exc[0] is None:
+            self.check()
+
+    def check(self) -> None:
+        if self.held:
+            self.held.clear()
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def let_through(self) -> Iterator[None]:
+        self.check()
+        if self.previous is None:
+            yield
+            return
+        mine = signal.signal(signal.SIGINT, self.previous)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, mine)
 
 
 def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int], enqueued: list[dict[str, Any]],
-                budget: Budget, study: optuna.Study, started: float, trainable: Callable[..., None]) -> RunSummary:
+                budget: Budget, study: optuna.Study, started: float, trainable: Callable[..., None],
+                interrupts: _HeldInterrupts) -> RunSummary:
     name = study.study_name
     if study.user_attrs.get(BUDGET_ATTR) != budget.record():  # this run's unit and rungs (a resume may change them)
         study.set_user_attr(BUDGET_ATTR, budget.record())
@@ -79,7 +129,7 @@ def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int
         listeners = [f for f in (bar.refresh_from if bar else None, page.maybe_write if page else None) if f]
         searcher.on_change = lambda: [f() for f in listeners]
         try:
-            interrupted = _tune(opts, space, searcher, runs, trainable, budget)
+            interrupted = _tune(opts, space, searcher, runs, trainable, budget, interrupts)
         finally:
             # Whatever stopped the run, no trial stays RUNNING: the study remains consistent for the next one.
             if searcher.fail_live("interrupted"):
@@ -201,7 +251,7 @@ def _recover_stale(study: optuna.Study) -> int:
 
 # -- Ray Tune --------------------------------------------------------------------------------------------------------
 def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs: Path,
-          trainable: Callable[..., None], budget: Budget) -> bool:
+          trainable: Callable[..., None], budget: Budget, interrupts: _HeldInterrupts) -> bool:
     """Run the trials; True when the run was interrupted (Ctrl-C). ASHA counts in images seen (`_budget`)."""
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
@@ -238,7 +288,7 @@ def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                                   callbacks=callbacks),
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), interrupts.let_through():
         warnings.simplefilter("ignore")
         tuner.fit()
     return bool(searcher.live)

@@ -1,4 +1,4 @@
 """`python -m tpsearch ...` is the `tpsearch` command."""
-from tpsearch.search.cli import main
+from tpsearch._cli import main
 
 raise SystemExit(main())

@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:  # every error a user can cause (tpsearch.exceptions): one line, exit 2
         print(f"tpsearch {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C at any moment the command itself does not handle: one line, no traceback
+        print(f"tpsearch {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from tpsearch.search.testing import running, start_run, trained, trials, wait_for
@@ -13,6 +15,8 @@ from tpsearch.search.testing import running, start_run, trained, trials, wait_fo
 SLOW = ["--trials", "5", "--epochs", "3", "--max-params", "60000", "--train-images", "768", "--scheduler", "none",
         "--sampler", "random", "--concurrency", "2", "--seed", "3"]
 STUDY = "resnet_5m-digits"
+QUICK = ["--trials", "2", "--epochs", "1", "--max-params", "60000", "--train-images", "256", "--scheduler", "none",
+         "--sampler", "random", "--seed", "3"]
 
 
 def test_sigkill_of_the_driver_loses_no_finished_trial_and_resume_retrains_the_running(tmp_path):
@@ -47,6 +51,24 @@ def test_sigkill_of_the_driver_loses_no_finished_trial_and_resume_retrains_the_r
         assert retries and t.params.items() <= retries[0].params.items()
         assert retries[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
     assert not running(after)
+
+
+@pytest.mark.parametrize("seconds", [0.5, 2.0, 4.0, 7.0])
+def test_ctrl_c_in_the_first_seconds_is_one_line_and_exit_130(tmp_path, seconds):
+    """While the imports load, the data set is read, Ray starts, the study is created or the first trials are
+    placed (how far a run gets in these seconds depends on the machine's load): whichever it is, the same ending."""
+    proc = start_run(tmp_path, *QUICK)
+    time.sleep(seconds)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "interrupted" in err.strip().splitlines()[-1]
+    if seconds == 7.0:  # the next run resumes whatever the interrupted one left
+        again = start_run(tmp_path, *QUICK)
+        out, err = again.communicate(timeout=600)
+        assert again.returncode == 0, err[-3000:]
+        ts = trials(f"sqlite:///{tmp_path}/studies.db", STUDY)
+        assert len(trained(ts)) == 2 and not running(ts)
 
 
 def test_ctrl_c_marks_running_trials_interrupted_and_keeps_the_study_consistent(tmp_path):
