@@ -183,7 +183,11 @@ def _enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_pa
     else:
         raise UsageError(f"--enqueue {item!r} is neither a preset of {space.name!r} "
                          f"({', '.join(sorted(space.presets))}) nor a FILE.json")
-    arch = space.validate(arch, in_channels=shape["in_channels"], image_size=shape["image_size"])
+    try:
+        arch = space.validate(arch, in_channels=shape["in_channels"], image_size=shape["image_size"])
+    except UsageError as e:  # name the value that failed: a run may enqueue several
+        raise UsageError(f"--enqueue {what} does not fit {shape['image_size']}x{shape['image_size']} images: {e}") \
+            from None
     params = space.count_params(arch, **shape)
     if params > max_params:
         raise UsageError(f"--enqueue {what} has {params:,} parameters, over --max-params {max_params:,}")

@@ -70,6 +70,8 @@ def test_a_bad_flag_or_choice_is_one_line_and_exit_2(args, capsys):
     (["describe", "--arch", "/no/such.json"], "cannot read architecture file"),
     (["describe", "--space", "resnet_9m", "--preset", "tpsnet"], "unknown space 'resnet_9m'"),
     (["describe", "--preset", "tpsnet", "--image-size", "4"], "layer 3: kernel 3 is larger than its 2x2"),
+    (["run", "--dataset", "digits", "--enqueue", "tiny", "--enqueue", "tpsnet", "--storage", "sqlite:////nonexistent/s.db"],
+     "--enqueue preset 'tpsnet' does not fit 8x8 images: pool"),
 ])
 def test_user_errors_are_one_line(args, message, capsys):
     assert cli.main(args) == 2

@@ -52,6 +52,7 @@ def test_both_url_forms_work_and_the_password_shows_nowhere(ray_session, own_dat
     assert '"pw"' in out[-1]
     run("status", "--storage", psycopg2, "--study", "pw")
     run("dashboard", "--storage", plain, "--study", "pw", "--out", str(tmp_path / "page.html"))
+    run("trials", "--storage", plain, "--study", "pw", "--format", "json")
     run("export", "--storage", plain, "--study", "pw", "--out", str(tmp_path / "best.pt"),
         "--data-dir", str(tmp_path / "data"), "--no-progress")
     assert (tmp_path / "page.html").exists() and (tmp_path / "best.pt").exists()
