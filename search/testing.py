@@ -276,7 +276,8 @@ def _communicate(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
 
 
 # -- 1. the driver SIGKILLed three times, then resumed ------------------------------------------------------------
-KILL_ARGS = ["--trials", "5", "--epochs", "2", "--max-params", "60000", "--train-images", "256", "--scheduler",
+# Trials of a few seconds each: a run must still be going when the test, polling the study, sees a trained trial.
+KILL_ARGS = ["--trials", "5", "--epochs", "3", "--max-params", "60000", "--train-images", "768", "--scheduler",
              "none", "--sampler", "random", "--concurrency", "2", "--seed", "3"]
 
 
