@@ -46,6 +46,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+import warnings
+
 import torch
 import torch.nn as nn
 
@@ -57,7 +59,7 @@ BLOCKS = ("basic", "bottleneck")
 BASE_WIDTH = {"basic": 16, "bottleneck": 64}  # C_0 at width 1: the CIFAR ResNets' 16, and 4x that for bottlenecks
 MAX_BLOCKS = {"basic": 12, "bottleneck": 8}  # blocks per stage `suggest` draws (a file may give more)
 WIDTHS = (0.5, 2.0, 0.25)  # width multiplier sampled from..to in steps: C_0 stays a multiple of 4
-CARDINALITIES = (1, 2, 4, 8, 16, 32)
+CARDINALITIES = (1, 32)  # sampled log-uniformly, any integer between
 BOTTLENECK_WIDTHS = (2, 8, 2)  # d sampled from..to in steps; at width >= 0.5, d >= 2 keeps every group non-empty
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": lambda: nn.ReLU(inplace=True), "mish": nn.Mish}
 SE_RATIO = 16
@@ -197,7 +199,7 @@ class XResNetSpace(Space):
                       "width multiplier: stage widths w x 16/32/64 (basic), w x 64/128/256 (bottleneck)"),
             Dimension("se", "SE", "off | on", "squeeze-excite (ratio 16) on every block's residual branch"),
             Dimension("act", "act", "relu | mish", "activation of every block and the head"),
-            Dimension("cardinality", "g", " | ".join(map(str, CARDINALITIES)) + " (bottleneck only)",
+            Dimension("cardinality", "g", f"{CARDINALITIES[0]}..{CARDINALITIES[1]} log (bottleneck only)",
                       "groups of the bottleneck's 3x3 conv"),
             Dimension("bottleneck_width", "d", f"{BOTTLENECK_WIDTHS[0]}..{BOTTLENECK_WIDTHS[1]} in steps of "
                                                f"{BOTTLENECK_WIDTHS[2]} (bottleneck only)",
@@ -208,15 +210,22 @@ class XResNetSpace(Space):
         # Every 3x3 conv pads by 1 and every pool rounds up, so any image from 1x1 up and any number of input
         # channels (the stem's alone) fits every choice: no dimension needs narrowing for the shape.
         block = trial.suggest_categorical("block", list(BLOCKS))
-        # Names carry the block type, so each keeps one distribution across trials (define-by-run).
-        arch: Arch = {"block": block, "blocks": trial.suggest_int(f"blocks_{block}", 1, MAX_BLOCKS[block]),
-                      "width": trial.suggest_float(f"width_{block}", WIDTHS[0], WIDTHS[1], step=WIDTHS[2]),
-                      "se": trial.suggest_categorical("se", [False, True]),
-                      "act": trial.suggest_categorical("act", list(ACTIVATIONS))}
-        if block == "bottleneck":
-            arch["cardinality"] = trial.suggest_categorical("cardinality", list(CARDINALITIES))
-            arch["bottleneck_width"] = trial.suggest_int("bottleneck_width", *BOTTLENECK_WIDTHS[:2],
-                                                         step=BOTTLENECK_WIDTHS[2])
+        with warnings.catch_warnings():
+            # An enqueued architecture may sit off the sampled grid (width 0.375, d 3, 48 groups): Optuna warns that
+            # the fixed value is out of the distribution's range, then uses it as given, which is the point here.
+            warnings.filterwarnings("ignore", message=r".*\b(width_\w+|cardinality|bottleneck_width)\b.* "
+                                                      r"(is )?out of (the )?range")
+            # Names carry the block type, so each keeps one distribution across trials (define-by-run).
+            arch: Arch = {"block": block, "blocks": trial.suggest_int(f"blocks_{block}", 1, MAX_BLOCKS[block]),
+                          "width": trial.suggest_float(f"width_{block}", WIDTHS[0], WIDTHS[1], step=WIDTHS[2]),
+                          "se": trial.suggest_categorical("se", [False, True]),
+                          "act": trial.suggest_categorical("act", list(ACTIVATIONS))}
+            if block == "bottleneck":
+                # Any integer works (the 3x3 conv is floor(K/64 d) x cardinality wide, so the groups always divide
+                # it); log-uniform gives 1, 2, 4, ... as much weight as 17..32.
+                arch["cardinality"] = trial.suggest_int("cardinality", *CARDINALITIES, log=True)
+                arch["bottleneck_width"] = trial.suggest_int("bottleneck_width", *BOTTLENECK_WIDTHS[:2],
+                                                             step=BOTTLENECK_WIDTHS[2])
         return arch
 
     def params_of(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> dict[str, Any]:

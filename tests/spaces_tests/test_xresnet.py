@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import optuna
 import pytest
@@ -176,3 +177,24 @@ def test_unbuildable_architectures_name_their_dimension(arch, dimension):
 
 def test_the_network_class_is_the_built_one():
     assert isinstance(SPACE.build(SPACE.smallest(**{"in_channels": 1, "image_size": 8}), **DIGITS), XResNet)
+
+
+def test_an_enqueued_architecture_off_the_grid_is_trained_as_given(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    study = optuna.create_study(storage=storage, sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2))
+    off_grid = {"block": "bottleneck", "blocks": 2, "width": 0.375, "se": True, "act": "mish", "cardinality": 48,
+                "bottleneck_width": 3}  # C_0 = 24, stage widths 24/48/96, groups of 1/2/4 channels
+    study.enqueue_trial(SPACE.params_of(off_grid))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Optuna's out-of-range warning is expected, so silenced by the space
+        trial = study.ask()
+        assert SPACE.suggest(trial) == off_grid
+    study.tell(trial, 0.5)
+    for _ in range(6):  # TPE reads the off-grid observation and still samples inside the ranges
+        trial = study.ask()
+        arch = SPACE.suggest(trial)
+        assert arch["width"] in [0.5 + 0.25 * i for i in range(7)]
+        assert arch.get("cardinality", 1) <= 32
+        study.tell(trial, 0.1)
+    with torch.device("meta"):
+        assert SPACE.count_params(off_grid) == _numel(SPACE.build(off_grid))
