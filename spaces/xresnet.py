@@ -33,14 +33,15 @@ Presets against the published counts (rounded to 0.01M; our count is exact):
   xresnext29_16x2d      332,170  published 0.32M  (0.33M rounded: see below)
   se_mxresnext29_16x2d  364,426  published 0.36M
 
-Two published figures are off by one in the last digit, and no reading of the block description fits all six: the
-seed's own Keras code, counted layer by layer, has exactly these trainable parameters (its non-trainable BN statistics
-would only add more). Matching 0.27M for SE-MXResNet20 would need 131 to 1,682 fewer parameters, which e.g. a head
-without the max pool (-640) gives, but that head is not the project's; 0.32M for XResNeXt29_16x2d would need 7,171 to
-9,426 fewer, which only a stem of 16 channels together with an average-only head gives (the seed had that stem for a
-day before the published models; 16x2d with SE at 0.36M then comes out at 0.36M as well). We build the networks as
-described and published, and report the exact counts. The 29 layers of the ResNeXts are the stem, 3 stages of 3
-bottleneck blocks of 3 convolutions each and the classifier (1 + 27 + 1); 20/32/44/56 are 1 + 6n + 1.
+Two published figures are off by one in the last digit, and no reading of the block description that we found fits
+all six (conv biases only add, SE after the addition changes nothing): the seed's own Keras code, counted layer by
+layer, has exactly these trainable parameters (its non-trainable BN statistics would only add more). Matching 0.27M
+for SE-MXResNet20 would need 131 to 1,682 fewer parameters, which e.g. a head without the max pool (-640) gives, but
+that head is not the project's; 0.32M for XResNeXt29_16x2d would need 7,171 to 9,426 fewer (the SE variant must stay
+at 0.36M), which e.g. a stem of 16 channels together with an average-only head gives (323,610 and 355,866; the
+seed's XResNeXt had that stem for a day, its SE-MXResNeXt never). We build the networks as described and published,
+and report the exact counts. The 29 layers of the ResNeXts are the stem, 3 stages of 3 bottleneck blocks of 3
+convolutions each and the classifier (1 + 27 + 1); 20/32/44/56 are 1 + 6n + 1.
 """
 from __future__ import annotations
 
