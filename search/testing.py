@@ -61,12 +61,14 @@ def running(ts: list[FrozenTrial]) -> list[FrozenTrial]:
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, proc: subprocess.Popen | None = None) -> None:
-    """Until `predicate()` holds; fails when `timeout` passes first or `proc` ends first."""
+    """Until `predicate()` holds; fails when `timeout` passes first or `proc` ends first without it holding."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if predicate():
             return
-        if proc is not None and proc.poll() is not None:
+        # Asked again once the process has ended: it may have made the predicate true and exited between the two
+        # checks (a resumed run that needs one more trial ends right after telling it).
+        if proc is not None and proc.poll() is not None and not predicate():
             out, err = proc.communicate()
             raise AssertionError(f"the run ended early ({proc.returncode}):\n{err[-3000:]}")
         time.sleep(0.2)
@@ -276,8 +278,7 @@ def _communicate(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
 
 
 # -- 1. the driver SIGKILLed three times, then resumed ------------------------------------------------------------
-# Trials of a few seconds each: a run must still be going when the test, polling the study, sees a trained trial.
-KILL_ARGS = ["--trials", "5", "--epochs", "3", "--max-params", "60000", "--train-images", "768", "--scheduler",
+KILL_ARGS = ["--trials", "5", "--epochs", "2", "--max-params", "60000", "--train-images", "256", "--scheduler",
              "none", "--sampler", "random", "--concurrency", "2", "--seed", "3"]
 
 
