@@ -115,11 +115,13 @@ def _assert_macs_agree(space: spaces.Space, archs: list[dict], **shape) -> float
 
 
 @pytest.mark.parametrize("space", SPACES, ids=lambda s: s.name)
-def test_count_macs_agrees_with_thop_on_presets_and_500_sampled_configurations(space):
+def test_count_macs_agrees_with_thop_on_presets_and_sampled_configurations(space):
     # A space without an analytic count measures with thop: it agrees by construction, so its presets suffice.
+    # thop costs a fifth of a second per configuration here: 500 for resnet_5m (what its MACs budget promises),
+    # 100 for the others (each space's own tests check more of its shapes).
     archs = list(space.presets.values())
     if _analytic_macs(space):
-        archs += _sampled(space, 500, seed=0)
+        archs += _sampled(space, 500 if space.name == "resnet_5m" else 100, seed=0)
     _assert_macs_agree(space, archs)
 
 
