@@ -8,14 +8,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable
 
 import optuna
 from optuna.trial import TrialState
@@ -27,6 +24,7 @@ from tpsearch.search._options import METRIC, RunOptions, RunSummary
 from tpsearch.search._outcome import Outcome, best_trial, count_outcomes
 from tpsearch.search._worker import run_trial
 from tpsearch._files import read_json
+from tpsearch._interrupts import HeldInterrupts
 from tpsearch.search.storages import DriverLease, RetryingStorage, open_storage, redact, study_names
 
 if TYPE_CHECKING:
@@ -41,9 +39,9 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
     """
     started = time.time()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar says what Optuna's INFO lines would
-    # Ctrl-C is held from here to Tune's start and after it: an interrupt raised inside Ray's start-up or an
-    # extension module's import (the data set loads scikit-learn) printed tracebacks, aborted in C++ or crashed.
-    with _HeldInterrupts() as interrupts:
+    # Ctrl-C is held from here to Tune's start and after it (Ray's start-up and the data set's scikit-learn import
+    # must not stop half way), acted on between the steps; the command turns it into one line and exit 130.
+    with HeldInterrupts() as interrupts:
         import ray
 
         space, data_shape, enqueued, budget = _validate(opts)
@@ -68,48 +66,9 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
                 ray.shutdown()
 
 
-class _HeldInterrupts:
-    """Ctrl-C held while the driver starts and ends, and acted on at the points between steps (`check`) and once
-    the run is over; let through while Tune runs the trials (`let_through`), since Tune handles it itself (running
-    trials stop, and the searcher marks them FAIL with reason `interrupted`). An interrupt ends the command with
-    one line and exit 130, and the next run resumes the study."""
-
-    def __init__(self) -> None:
-        self.held: list[int] = []
-        self.previous: Any = None
-
-    def __enter__(self) -> "_HeldInterrupts":
-        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread only
-            self.previous = signal.signal(signal.SIGINT, lambda signum, frame: self.held.append(signum))
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-        if exc[0] is None:
-            self.check()
-
-    def check(self) -> None:
-        if self.held:
-            self.held.clear()
-            raise KeyboardInterrupt
-
-    @contextmanager
-    def let_through(self) -> Iterator[None]:
-        self.check()
-        if self.previous is None:
-            yield
-            return
-        mine = signal.signal(signal.SIGINT, self.previous)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, mine)
-
-
 def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int], enqueued: list[dict[str, Any]],
                 budget: Budget, study: optuna.Study, started: float, trainable: Callable[..., None],
-                interrupts: _HeldInterrupts) -> RunSummary:
+                interrupts: HeldInterrupts) -> RunSummary:
     name = study.study_name
     if study.user_attrs.get(BUDGET_ATTR) != budget.record():  # this run's unit and rungs (a resume may change them)
         study.set_user_attr(BUDGET_ATTR, budget.record())
@@ -255,7 +214,7 @@ def _recover_stale(study: optuna.Study) -> int:
 
 # -- Ray Tune --------------------------------------------------------------------------------------------------------
 def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs: Path,
-          trainable: Callable[..., None], budget: Budget, interrupts: _HeldInterrupts) -> bool:
+          trainable: Callable[..., None], budget: Budget, interrupts: HeldInterrupts) -> bool:
     """Run the trials; True when the run was interrupted (Ctrl-C). ASHA counts in images seen (`_budget`)."""
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
