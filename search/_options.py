@@ -148,3 +148,14 @@ class RunSummary:
 def _choice(flag: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UsageError(f"unknown {flag.lstrip('-')} {value!r}; choose one of: {', '.join(choices)}")
+
+
+def usable_device(name: str) -> Any:
+    """A --device value as a `torch.device` usable here; a malformed name, or CUDA where there is none, is a
+    `UsageError` naming the flag."""
+    from tpsearch.trainers import resolve_device
+
+    try:
+        return resolve_device(name)
+    except (ValueError, RuntimeError) as e:  # no CUDA here, or a malformed device name
+        raise UsageError(f"--device: {e}") from None

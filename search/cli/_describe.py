@@ -5,7 +5,6 @@ import argparse
 from typing import Any
 
 from tpsearch import spaces
-from tpsearch.exceptions import UsageError
 from tpsearch.search.cli._flags import add_arch_arguments, add_device, add_json, emit_json, resolve_arch
 
 
@@ -85,14 +84,11 @@ def add_latency_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_latency(args: argparse.Namespace) -> int:
-    from tpsearch import trainers
+    from tpsearch.search._options import usable_device
     from tpsearch.search._worker import trial_latency
 
     space, arch, shape = _resolve_shape(args)
-    try:
-        device = str(trainers.resolve_device(args.device))
-    except (ValueError, RuntimeError) as e:  # no CUDA here, or a malformed device name
-        raise UsageError(f"--device: {e}") from None
+    device = str(usable_device(args.device))
     result = {"space": space.name, "arch": arch, "device": device, **trial_latency(space, arch, shape, device)}
     if args.json:
         emit_json(result)

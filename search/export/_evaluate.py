@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from tpsearch.search._options import usable_device
 from tpsearch.search.export._checkpoint import load_checkpoint
 from tpsearch.exceptions import UsageError
 
@@ -34,10 +35,7 @@ def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, 
     if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == data.in_channels):
         raise UsageError(f"checkpoint {str(path)!r} records no per-channel mean and std for its inputs")
 
-    try:
-        dev = trainers.resolve_device(device)
-    except (ValueError, RuntimeError) as e:  # no CUDA here, or a malformed device name
-        raise UsageError(f"--device: {e}") from None
+    dev = usable_device(device)
     model = model.to(dev)
     k = data.num_classes
     preds = []

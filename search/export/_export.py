@@ -22,6 +22,7 @@ import torch
 from tpsearch import spaces
 from tpsearch._files import write_or_refuse
 from tpsearch.exceptions import UsageError
+from tpsearch.search._options import usable_device
 from tpsearch.search._outcome import Outcome, best_trial, outcome_of
 from tpsearch.search.export._checkpoint import build_model, json_safe, make_checkpoint, read_plain, save_atomic
 from tpsearch.search.export._formats import FORMATS, need_onnx, sibling, write_onnx, write_torchscript
@@ -170,12 +171,7 @@ def _check_options(opts: ExportOptions) -> None:
             raise UsageError(f"--format must be one of {', '.join(FORMATS)}, but got {fmt!r}")
     if "onnx" in opts.formats:
         need_onnx()
-    from tpsearch.trainers import resolve_device
-
-    try:
-        resolve_device(opts.device)
-    except (ValueError, RuntimeError) as e:  # no CUDA here, or a malformed device name
-        raise UsageError(f"--device: {e}") from None
+    usable_device(opts.device)
     out = Path(opts.out)
     if out.is_dir():
         raise UsageError(f"--out {str(out)!r} is a directory; give a file name such as {str(out / 'best.pt')!r}")
