@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 
 from tpsearch import spaces
 from tpsearch.exceptions import UsageError
+from tpsearch.search._cluster import start_ray
 from tpsearch.search._budget import ATTR as BUDGET_ATTR, UNIT, Budget, budget_of
 from tpsearch.search._options import METRIC, RunOptions, RunSummary
 from tpsearch.search._outcome import Outcome, best_trial, count_outcomes
@@ -47,7 +48,7 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
         space, data_shape, enqueued, budget = _validate(opts)
         interrupts.check()
         # Ray first: a cluster that cannot run a single trial is refused before the study is written.
-        started_ray = _start_ray(opts)
+        started_ray = start_ray(opts.address, opts.connect_timeout)
         try:
             interrupts.check()
             _check_resources(opts)
@@ -255,24 +256,6 @@ def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs
         warnings.simplefilter("ignore")
         tuner.fit()
     return bool(searcher.live)
-
-
-def _start_ray(opts: RunOptions) -> bool:
-    """Start a local Ray instance or join `--address`; False when the caller's session is reused (tests, notebooks)."""
-    import ray
-
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the study holds the results
-    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
-    # Trials score the validation split only at ASHA's rungs and at the end; the reports between carry no metric.
-    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
-    if ray.is_initialized():
-        return False
-    # Without --address, always a fresh local instance: plain ray.init() would join any cluster that `ray start`
-    # left running on this machine, which the user did not ask for.
-    ray.init(address=opts.address or "local", logging_level=logging.ERROR, log_to_driver=False,
-             include_dashboard=False)
-    return True
 
 
 def _gpus_per_trial(opts: RunOptions) -> float:

@@ -46,7 +46,8 @@ class RunOptions:
     gpus_per_trial: float | None = None   # None: 1 where the cluster has GPUs, else 0
     cpus_per_trial: float = 1.0
     concurrency: int | None = None        # at most this many trials at once; None: as resources allow
-    address: str | None = None            # a running Ray cluster; None: a fresh local Ray
+    address: str | None = None            # a running Ray cluster (HOST:PORT or auto); None: a fresh local Ray
+    connect_timeout: float = 30.0         # seconds to join --address before the run ends with one line, exit 2
     enqueue: list[str] = field(default_factory=list)  # presets or FILE.json trained first
     keep_checkpoints: int = 5             # the weights of the best K completed trials are kept
     runs_dir: str = "runs"
@@ -88,6 +89,8 @@ class RunOptions:
         if self.scheduler == "asha" and self.warmup_epochs > self.grace_epochs:
             raise UsageError(f"--warmup-epochs {self.warmup_epochs:g} must end by ASHA's first rung (--grace-epochs "
                              f"{self.grace_epochs}): a trial is not compared at its warm-up's peak learning rate")
+        if not (math.isfinite(self.connect_timeout) and self.connect_timeout > 0):
+            raise UsageError(f"--connect-timeout must be positive seconds, but got {self.connect_timeout}")
         if self.trial_timeout is not None and self.trial_timeout <= 0:
             raise UsageError(f"--trial-timeout must be positive seconds, but got {self.trial_timeout}")
         if not 0.0 < self.train_fraction <= 1.0:

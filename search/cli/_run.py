@@ -71,7 +71,10 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--cpus-per-trial", type=float, default=_D.cpus_per_trial, help="CPUs per trial")
     g.add_argument("--concurrency", type=int, default=None, help="at most this many trials at once")
     g.add_argument("--address", default=None,
-                   help="join a running Ray cluster (`ray start --head`); default: start Ray locally")
+                   help="join a running Ray cluster: the head's HOST:PORT (`ray start --head --port PORT`), or "
+                        "auto for the cluster started on this machine; default: start Ray locally")
+    g.add_argument("--connect-timeout", type=float, default=_D.connect_timeout, metavar="SECONDS",
+                   help="give up joining --address after this long (one line, exit 2, nothing written)")
     g.add_argument("--trial-timeout", type=float, default=None, metavar="SECONDS",
                    help="kill a trial that runs longer than this (it is recorded FAIL, not retried)")
     g.add_argument("--max-retries", type=int, default=_D.max_retries,
