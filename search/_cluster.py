@@ -30,6 +30,8 @@ def start_ray(address: str | None, connect_timeout: float) -> bool:
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     if ray.is_initialized():
         return False
+    # Under `ray job submit` the driver runs inside the cluster, which Ray names in RAY_ADDRESS.
+    address = address or os.environ.get("RAY_ADDRESS") or None
     if address is None:
         # Always a fresh local instance: plain ray.init() would join any cluster that `ray start` left running on
         # this machine, which the user did not ask for.
@@ -58,6 +60,22 @@ def join(address: str, timeout: float) -> None:
         except (ConnectionError, RuntimeError, ValueError, SystemExit) as e:
             error, text = e, f"{e} {e.__cause__ or ''} {held.text()}"
     raise UsageError(_explain(address, error, text)) from None
+
+
+def on_another_host(address: str | None) -> bool:
+    """Whether `address` names a cluster whose head is not this machine (`auto` and loopback are this one);
+    asked once Ray is joined."""
+    if not address or address == "auto":
+        return False
+    import ray.util
+
+    host = address.rpartition(":")[0].strip("[]")
+    try:
+        ip = socket.gethostbyname(host)
+    except OSError:
+        return True
+    # The address Ray itself uses for this machine (the one `ray start` prints), not the host name's.
+    return not (ip.startswith("127.") or ip == ray.util.get_node_ip_address())
 
 
 def probe(address: str, timeout: float) -> None:

@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import os
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -19,7 +20,7 @@ from optuna.trial import TrialState
 
 from tpsearch import spaces
 from tpsearch.exceptions import UsageError
-from tpsearch.search._cluster import start_ray
+from tpsearch.search._cluster import on_another_host, start_ray
 from tpsearch.search._budget import ATTR as BUDGET_ATTR, UNIT, Budget, budget_of
 from tpsearch.search._options import METRIC, RunOptions, RunSummary
 from tpsearch.search._outcome import Outcome, best_trial, count_outcomes
@@ -52,6 +53,10 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
         try:
             interrupts.check()
             _check_resources(opts)
+            if opts.storage.startswith("sqlite") and on_another_host(opts.address or os.environ.get("RAY_ADDRESS")):
+                print(f"tpsearch: the study is a SQLite file on this machine while the cluster's head is "
+                      f"{opts.address}: dashboards elsewhere and a driver that moves will not see it; a "
+                      f"postgresql:// --storage serves a cluster", file=sys.stderr)
             storage = RetryingStorage(open_storage(opts.storage))
             study = _open_study(storage, opts.study_name(), opts)
             lease = DriverLease(study)
@@ -86,8 +91,10 @@ def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int
     page = _LivePage(study, opts) if opts.dashboard else None
     if searcher.finished < opts.trials:
         bar = _Progress(opts, searcher, requeued) if opts.progress else None
-        listeners = [f for f in (bar.refresh_from if bar else None, page.maybe_write if page else None) if f]
-        searcher.on_change = lambda: [f() for f in listeners]
+        if bar is not None:
+            searcher.on_change = bar.refresh_from
+        if page is not None:
+            page.start()
         try:
             interrupted = _tune(opts, space, searcher, runs, trainable, budget, interrupts)
         finally:
@@ -97,7 +104,7 @@ def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int
             if bar is not None:
                 bar.close()
     if page is not None:
-        page.write()
+        page.close()
     trials = study.get_trials(deepcopy=False)
     best = best_trial(trials)
     return RunSummary(
@@ -220,6 +227,8 @@ def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
+    from tpsearch.search._searcher import CheckpointReceiver
+
     # Tune's own result files are off (the study holds the results), so its end-of-run analysis has nothing to read.
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
     gpus = _gpus_per_trial(opts)
@@ -236,7 +245,7 @@ def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs
         searcher.stopped_by_scheduler = scheduler.stopped
     else:
         scheduler = FIFOScheduler()
-    callbacks = []
+    callbacks: list[Any] = [CheckpointReceiver(Path(opts.runs_dir), searcher.checkpoint_dir)]
     if opts.trial_timeout:
         from tpsearch.search._watchdog import TrialWatchdog
 
@@ -322,21 +331,42 @@ def _make_recording_asha() -> type:
 
 
 class _LivePage:
-    """The dashboard page, rewritten during the run (atomically) so that a user can keep it open and reload."""
+    """The dashboard page, rewritten during the run (atomically) so that a user can keep it open and reload.
+
+    Written by a thread of its own every `--dashboard-every` seconds, never on the path of a trial's report: Ray
+    Tune's function trainables wait for the driver at each report, so a page that takes a second to draw would
+    cost every running trial that second.
+    """
 
     def __init__(self, study: optuna.Study, opts: RunOptions) -> None:
         self.study, self.path, self.every = study, opts.dashboard, opts.dashboard_every
         self.max_params = opts.max_params
-        self.last = 0.0
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
 
-    def maybe_write(self) -> None:
-        if time.time() - self.last >= self.every:
-            self.write()
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._loop, name="tpsearch-dashboard", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while True:  # at once (the study as the run found it), then every --dashboard-every seconds, a second at least
+            try:
+                self.write()
+            except Exception as e:  # noqa: BLE001 - a page that fails to draw must not end the search
+                print(f"tpsearch: the dashboard page was not rewritten ({type(e).__name__}: {e})", file=sys.stderr)
+            if self.stop.wait(max(self.every, 1.0)):
+                return
+
+    def close(self) -> None:
+        """Stop the thread, then write the final page (also when the run trained nothing new)."""
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
+        self.write()
 
     def write(self) -> None:
         from tpsearch import dashboards
         dashboards.write_dashboard(self.study, self.path, max_params=self.max_params)
-        self.last = time.time()
 
 
 # -- progress --------------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from tpsearch.search.storages import DEFAULT_STORAGE
 SAMPLERS = ("tpe", "random")
 SCHEDULERS = ("asha", "none")
 METRIC = "val_accuracy"  # what every trial reports and the study maximises
+CHECKPOINT_BYTES = "checkpoint_bytes"  # the report that carries a trial's weights to the driver
 
 
 @dataclass

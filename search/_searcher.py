@@ -23,10 +23,12 @@ from typing import Any, Callable
 
 import optuna
 from optuna.trial import TrialState
+from ray.tune import Callback
 from ray.tune.search import Searcher
 
 from tpsearch import spaces
-from tpsearch.search._options import METRIC, RunOptions
+from tpsearch._files import atomic_write
+from tpsearch.search._options import CHECKPOINT_BYTES, METRIC, RunOptions
 from tpsearch.search.storages import redact
 from tpsearch.search._outcome import TOO_SLOW, Outcome, best_trial, diverged_value, is_trained
 from tpsearch.trainers import DIVERGED, OUT_OF_MEMORY
@@ -85,9 +87,7 @@ class StudySearcher(Searcher):
             return Searcher.FINISHED if not self.live else None
         self.live[trial_id] = trial
         self.reported[trial_id] = set()
-        checkpoint = None
-        if self.checkpoint_dir is not None and self.opts.keep_checkpoints > 0:
-            checkpoint = str((self.checkpoint_dir / f"trial_{trial.number}.pt").resolve())
+        checkpoint = self.checkpoint_dir is not None and self.opts.keep_checkpoints > 0
         self.on_change()
         config = {"arch": arch, "hparams": hparams, "trial_number": trial.number, "checkpoint": checkpoint}
         if trial.number in self.opts.faults:
@@ -289,15 +289,40 @@ class StudySearcher(Searcher):
             self.error = f"{self.untrained} trials failed or ran out of memory (last: {reason}); stopping the search"
 
     def _keep_best(self, number: int, value: float, path: str) -> None:
-        """Keep the weights of the best K completed trials; delete the rest and record the kept set."""
+        """Keep the weights of the best K completed trials; delete the rest and record the kept set (paths relative
+        to the runs folder, so that a study moved with its runs folder still exports)."""
         values = {int(n): v for n, v in self.study.user_attrs.get("checkpoint_values", {}).items()}
         values[number] = value
         self.kept[str(number)] = path
         ranked = sorted(self.kept, key=lambda n: values.get(int(n), -1.0), reverse=True)
         for n in ranked[self.opts.keep_checkpoints:]:
             try:
-                os.remove(self.kept.pop(n))
+                os.remove(Path(self.opts.runs_dir) / self.kept.pop(n))  # an absolute path (older studies) stays one
             except OSError:
                 pass
         self.study.set_user_attr("checkpoints", self.kept)
         self.study.set_user_attr("checkpoint_values", {n: values[int(n)] for n in self.kept if int(n) in values})
+
+
+class CheckpointReceiver(Callback):
+    """Writes the weights a trial's last report carries (`CHECKPOINT_BYTES`) to RUNS/STUDY/checkpoints/ on the
+    driver's side, and puts the file's path relative to RUNS in the report in their place.
+
+    Ray Tune lets callbacks change a result before it becomes the trial's last result, which the searcher is told
+    at the trial's end: the bytes are gone by then, so no trial object keeps megabytes of weights alive.
+    """
+
+    def __init__(self, runs_dir: Path, checkpoint_dir: Path) -> None:
+        self.runs_dir, self.checkpoint_dir = runs_dir, checkpoint_dir
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict[str, Any], **info: Any) -> None:
+        data = result.pop(CHECKPOINT_BYTES, None)
+        if data is None:
+            return
+        path = self.checkpoint_dir / f"trial_{trial.config['trial_number']}.pt"
+        try:
+            atomic_write(path, data)
+        except OSError as e:  # a full disk costs the weights, never the trained trial
+            result["checkpoint_error"] = f"{type(e).__name__}: {e.strerror or e}"
+            return
+        result["checkpoint"] = os.path.relpath(path, self.runs_dir)

@@ -1,7 +1,8 @@
 """What runs on a Ray Tune worker: build the sampled architecture, train it, report every epoch.
 
 The worker never opens the study storage (only the driver writes it, which keeps SQLite safe with many workers
-and on a cluster). It reports plain dicts through Ray Tune and writes one checkpoint file per completed trial.
+and on a cluster). It reports plain dicts through Ray Tune; the last report of a completed trial carries its
+weights (the bytes of a checkpoint file), which the driver writes: nothing this node writes outlives the trial.
 
 A trial that runs out of memory is trained once more, from scratch, at half the batch size, on the same worker
 (after freeing what the first attempt held): on a shared GPU the first failure may be a neighbour's doing, and a
@@ -20,13 +21,12 @@ import gc
 import os
 import socket
 from dataclasses import asdict
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from tpsearch import spaces
-from tpsearch.search._options import METRIC, RunOptions
+from tpsearch.search._options import CHECKPOINT_BYTES, METRIC, RunOptions
 from tpsearch.search._outcome import TOO_SLOW
 from tpsearch.trainers import OUT_OF_MEMORY
 
@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 
 
 def run_trial(config: dict[str, Any], *, opts: RunOptions, space: spaces.Space) -> None:
-    """The Ray Tune function trainable. `config` holds `arch`, `hparams`, `trial_number` and `checkpoint` (a path
-    or None), and `fault` where the fault suite injects one (`tpsearch.trainers.testing.inject_fault`)."""
+    """The Ray Tune function trainable. `config` holds `arch`, `hparams`, `trial_number` and `checkpoint` (whether
+    the last report carries the weights), and `fault` where the fault suite injects one
+    (`tpsearch.trainers.testing.inject_fault`)."""
     from ray import tune
 
     from tpsearch import trainers
@@ -150,7 +151,7 @@ class _Trial:
         from ray import tune
 
         from tpsearch import trainers
-        from tpsearch.search.export import save_checkpoint
+        from tpsearch.search.export._checkpoint import make_checkpoint, to_bytes
 
         self.base = {**self.base, **extra, "batch_size": train_config.batch_size}
         torch.manual_seed(self.opts.seed + int(self.config.get("trial_number", 0)))
@@ -168,13 +169,10 @@ class _Trial:
             # then skip the report, and the trial's learning curve has points where trials are compared.
             metrics = {**self.base, **{k: v for k, v in asdict(epoch).items() if v is not None}, "status": "running"}
             if epoch.epoch == self.opts.epochs and self.config.get("checkpoint"):
-                # Saved before the last report so that the driver, told the trial completed, finds the file.
-                try:
-                    save_checkpoint(model, Path(self.config["checkpoint"]),
-                                    {"space": self.space.name, "arch": arch, "shape": self.data.shape}, kind="trial")
-                    metrics["checkpoint"] = self.config["checkpoint"]
-                except OSError as e:  # a full disk costs the weights, never the trained trial
-                    metrics["checkpoint_error"] = f"{type(e).__name__}: {e.strerror or e}"
+                # The weights travel with the last report, through Ray: the driver writes the file, so no folder
+                # needs to be shared between the nodes, and nothing this node writes needs to outlive the trial.
+                metrics[CHECKPOINT_BYTES] = to_bytes(make_checkpoint(
+                    model, {"space": self.space.name, "arch": arch, "shape": self.data.shape}, kind="trial"))
             self.reported = epoch.epoch
             tune.report(metrics)
 

@@ -491,42 +491,165 @@ def postgres_restart(tmp: Path, url: str) -> Case:
                 extra={"summary": summary})
 
 
-# -- 6. a Ray node lost mid-trial ----------------------------------------------------------------------------------
-TWO_NODES = r'''
+# -- 6. a Ray node lost mid-trial, on a cluster started with `ray start` ------------------------------------------
+ON_CLUSTER = r"""
 import json, sys
 from pathlib import Path
-from ray.cluster_utils import Cluster
-from tpsearch.search import run_search
-from tpsearch.search.testing import at_report, fired, run_options, running, trained, trials
+from tpsearch.search.cli import main
+from tpsearch.search.testing import _in_driver, kill_processes_of
 
-tmp = Path(sys.argv[1])
-cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-second = cluster.add_node(num_cpus=1)
-cluster.wait_for_nodes()
-opts = run_options(tmp, address=cluster.address, trials=6, epochs=4, max_params=60_000, train_images=1024,
-                   seed=5, max_retries=3)
-# The second node is removed while one of its trials waits for the driver at its first report: mid-trial for
-# certain, whatever the machine's load.
-with at_report(None, 1, lambda result: (result["number"], cluster.remove_node(second))[0],
-               node_id=second.node_id) as seen:
-    summary = run_search(opts)
-killed = fired(seen)
-ts = trials(opts.storage, opts.study_name())
-print(json.dumps({"trained": len(trained(ts)), "running": len(running(ts)), "killed": killed,
-                  "killed_state": ts[killed].state.name, "killed_final_node": ts[killed].user_attrs.get("node_id"),
-                  "head": cluster.head_node.node_id, "error": summary.error, "interrupted": summary.interrupted}))
-cluster.shutdown()
-'''
+tmp, address, node2, node2_id = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+on_node2 = []  # trial numbers in the order they reached the second node
 
 
-def two_node_cluster(tmp: Path) -> dict[str, Any]:
-    """A two-node Ray cluster (`ray.cluster_utils.Cluster`, in a process of its own) running a search with
-    `address`; its second node is removed mid-trial. Returns what the script above prints (its last line)."""
-    r = subprocess.run([sys.executable, "-c", TWO_NODES, str(tmp)], capture_output=True, text=True, timeout=900,
-                       cwd=tmp, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
-    if r.returncode != 0:
-        raise AssertionError(f"the two-node script failed ({r.returncode}):\n{r.stderr[-4000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+def second_trial_there(searcher, before, trial_id, result):
+    # The second node dies at the first report of the second trial it runs: the first one has ended there (one
+    # CPU), so a trial trained on that node is in the study, and the second is mid-training for certain.
+    if result.get("node_id") != node2_id or trial_id not in searcher.live:
+        return False
+    number = searcher.live[trial_id].number
+    if number not in on_node2:
+        on_node2.append(number)
+    return len(on_node2) == 2 and result.get("epoch") == 1
+
+
+def kill(searcher, trial_id, result):
+    return {"number": searcher.live[trial_id].number, "killed": kill_processes_of(node2)}
+
+
+with _in_driver("on_trial_result", second_trial_there, kill) as seen:
+    rc = main(["run", "--address", address, "--dataset", "digits", "--data-dir", str(tmp / "data"),
+               "--storage", f"sqlite:///{tmp}/studies.db", "--runs-dir", str(tmp / "runs"), "--trials", "4",
+               "--epochs", "2", "--train-images", "512", "--max-params", "60000", "--sampler", "random",
+               "--scheduler", "none", "--warmup-epochs", "0", "--concurrency", "2", "--max-retries", "3",
+               "--no-progress"])
+print(json.dumps({"rc": rc, "fault": seen.get("result"), "on_node2": on_node2}, default=str))
+"""
+
+
+def free_ports(n: int) -> list[int]:
+    """Ports nothing listens on now (the kernel's choice), so that the test's cluster meets no other Ray."""
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _pids() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process, read from /proc."""
+    out: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        out[int(entry.name)] = (ppid, cmd)
+    return out
+
+
+def processes_of(folder: str | Path) -> list[int]:
+    """The processes of the Ray node(s) whose temp folder is `folder`, and their descendants (Ray's workers rename
+    their command line, so they are found as the node's children)."""
+    procs = _pids()
+    found = {pid for pid, (_, cmd) in procs.items() if str(folder) in cmd and pid != os.getpid()}
+    grew = True
+    while grew:
+        more = {pid for pid, (ppid, _) in procs.items() if ppid in found} - found
+        found |= more
+        grew = bool(more)
+    return sorted(found)
+
+
+def kill_processes_of(folder: str | Path) -> list[int]:
+    """SIGKILL every process of the node(s) under `folder`: a machine lost, as far as Ray can tell."""
+    pids = processes_of(folder)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
+@contextmanager
+def ray_cluster(tmp: Path, env: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """A two-node Ray cluster started with the `ray` command as the README says: `ray start --head`, then a second
+    node joined with `ray start --address`, each with its own ports and temp folder (one CPU each), token
+    authentication on. Stopped on exit by killing exactly its processes: `ray stop` would also stop every other Ray
+    on the machine (the test session's own, a neighbour's)."""
+    ray = str(Path(sys.executable).with_name("ray"))
+    port, dash, agent1, agent2 = free_ports(4)
+    common = ["--num-cpus", "1", "--disable-usage-stats"]
+    import shutil
+    import tempfile
+
+    # Short temp folders of their own: Ray's socket paths under them must fit AF_UNIX's 107 bytes.
+    short = Path(tempfile.mkdtemp(prefix="tpsc-", dir="/tmp"))
+    head, node2 = short / "head", short / "node2"
+    try:
+        # The token that `ray start` on a new machine would find: generated once, in the test's own home folder.
+        subprocess.run([ray, "get-auth-token", "--generate"], capture_output=True, check=True, env=env, timeout=60)
+        for cmd in ([ray, "start", "--head", "--port", str(port), "--temp-dir", str(head), "--include-dashboard",
+                     "false", "--dashboard-port", str(dash), "--dashboard-agent-listen-port", str(agent1), *common],
+                    [ray, "start", "--address", f"127.0.0.1:{port}", "--temp-dir", str(node2),
+                     "--dashboard-agent-listen-port", str(agent2), *common]):
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env, cwd=tmp)
+            if r.returncode != 0:
+                raise AssertionError(f"{' '.join(cmd[1:3])} failed ({r.returncode}):\n{r.stderr[-3000:]}")
+        raylet = [cmd for pid, (_, cmd) in _pids().items() if str(node2) in cmd and "--node_id=" in cmd]
+        node2_id = raylet[0].split("--node_id=")[1].split()[0]
+        yield {"address": f"127.0.0.1:{port}", "head": head, "node2": node2, "node2_id": node2_id}
+    finally:
+        kill_processes_of(head)
+        kill_processes_of(node2)
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def search_on_cluster(tmp: Path) -> dict[str, Any]:
+    """`tpsearch run --address` on a `ray_cluster`, its second node killed mid-trial; every file that node wrote is
+    then deleted, and `tpsearch export` runs for the best trial and for one trained on that node."""
+    home = tmp / "home"  # where `ray start` finds (or writes) the cluster's token, ~/.ray/auth_token
+    home.mkdir()
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env = {**base, "HOME": str(home), "RAY_USAGE_STATS_ENABLED": "0"}
+    with ray_cluster(tmp, {**env, "RAY_AUTH_MODE": "token"}) as cluster:
+        # First with a token that is not the cluster's: refused in one line, before the storage is created.
+        r = subprocess.run([sys.executable, "-m", "tpsearch", "run", "--address", cluster["address"],
+                            "--connect-timeout", "10", "--dataset", "digits", "--storage",
+                            f"sqlite:///{tmp}/studies.db", "--no-progress"], capture_output=True, text=True,
+                           timeout=120, env={**env, "RAY_AUTH_TOKEN": "0" * 64}, cwd=tmp)
+        refused = {"rc": r.returncode, "stderr": r.stderr, "storage_created": (tmp / "studies.db").exists()}
+        # The driver gets no RAY_AUTH_MODE: tpsearch must find the token and use it, as the README promises.
+        r = subprocess.run([sys.executable, "-c", ON_CLUSTER, str(tmp), cluster["address"], str(cluster["node2"]),
+                            cluster["node2_id"]], capture_output=True, text=True, timeout=900, env=env, cwd=tmp)
+        if r.returncode != 0 or not r.stdout.strip():
+            raise AssertionError(f"the driver failed ({r.returncode}):\n{r.stderr[-4000:]}")
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+        out["stderr"], out["refused"] = r.stderr, refused
+        out["node2_id"] = cluster["node2_id"]
+        out["left_running"] = processes_of(cluster["node2"])
+        out["trials"] = trials(f"sqlite:///{tmp}/studies.db", STUDY)
+        # Every file the lost node wrote, gone: the kept weights must have reached the driver through Ray.
+        subprocess.run(["rm", "-rf", str(cluster["node2"])], check=True)
+        exports = {}
+        for name, extra in (("best", []), ("node2", ["--trial", str(out["on_node2"][0])])):
+            e = subprocess.run([sys.executable, "-m", "tpsearch", "export", "--storage", f"sqlite:///{tmp}/studies.db",
+                                "--runs-dir", str(tmp / "runs"), "--data-dir", str(tmp / "data"),
+                                "--out", str(tmp / f"{name}.pt"), "--no-progress", *extra],
+                               capture_output=True, text=True, timeout=300, env=env, cwd=tmp)
+            exports[name] = (e.returncode, last_line(e.stderr or e.stdout))
+        out["exports"] = exports
+    out["after_stop"] = processes_of(cluster["head"]) + processes_of(cluster["node2"])
+    return out
 
 
 # -- 5. two drivers on one study -------------------------------------------------------------------------------------
@@ -629,3 +752,30 @@ def tpe_seconds_per_suggestion(sizes: tuple[int, ...] = (100, 1000, 10_000), ask
             study.tell(trial, state=TrialState.FAIL)
         out[str(n)] = (time.perf_counter() - t0) / asks
     return out
+
+
+# -- storage: a commit whose answer is lost ------------------------------------------------------------------------
+@contextmanager
+def lose_acknowledgement(storage: Any, method: str, times: int = 1) -> Iterator[dict[str, int]]:
+    """The database storage under `storage` (a `RetryingStorage`) commits `method` for real, then the answer is lost
+    `times` times: the call raises SQLAlchemy's OperationalError, as when the server restarts right after a commit.
+    Optuna's cache calls the database's `_create_new_trial` where a study asks for a trial. Yields the counts."""
+    from sqlalchemy import exc as sa_exc
+
+    backend = storage._backend()
+    original = getattr(backend, method)
+    counts = {"calls": 0, "lost": 0}
+
+    def committed_then_lost(*args: Any, **kwargs: Any) -> Any:
+        counts["calls"] += 1
+        out = original(*args, **kwargs)
+        if counts["lost"] < times:
+            counts["lost"] += 1
+            raise sa_exc.OperationalError("COMMIT", {}, ConnectionResetError("server closed the connection"))
+        return out
+
+    setattr(backend, method, committed_then_lost)
+    try:
+        yield counts
+    finally:
+        delattr(backend, method)

@@ -40,7 +40,7 @@ def ray_session():
     ray.shutdown()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def postgres_url() -> str:
     """The test PostgreSQL server (scripts/services.sh starts it); in CI its absence is a failure, not a skip."""
     url = os.environ.get("TPSEARCH_TEST_POSTGRES_URL")

@@ -13,8 +13,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from tpsearch.search.cli._flags import (add_data_dir, add_device, add_json, add_progress, add_storage, add_study,
-                                        emit_json, options_from)
+from tpsearch.search.cli._flags import (add_data_dir, add_device, add_json, add_progress, add_runs_dir,
+                                        add_storage, add_study, emit_json, options_from)
 
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +34,7 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", dest="formats", action="append", default=[], choices=FORMATS,
                    help="also write FILE.onnx or FILE.torchscript.pt beside it; repeatable")
     add_data_dir(p)
+    add_runs_dir(p)
     p.add_argument("--no-test", dest="test", action="store_false", help="do not measure the test accuracy")
     g = p.add_argument_group("retraining")
     g.add_argument("--retrain", action="store_true",

@@ -38,6 +38,12 @@ def add_data_dir(p: argparse.ArgumentParser, default: str = "data") -> None:
                    help=f"where data sets are read from and CIFAR is downloaded to (default: {default})")
 
 
+def add_runs_dir(p: argparse.ArgumentParser, default: str = "runs") -> None:
+    p.add_argument("--runs-dir", default=default,
+                   help=f"the search's folder: kept weights and Ray's logs are under RUNS_DIR/STUDY/, and the study "
+                        f"records kept weights relative to it (default: {default})")
+
+
 def add_progress(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 

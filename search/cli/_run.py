@@ -12,7 +12,8 @@ import sys
 from dataclasses import asdict
 
 from tpsearch.search import SAMPLERS, SCHEDULERS, RunOptions, run_search
-from tpsearch.search.cli._flags import (add_data_dir, add_device, add_json, add_progress, add_storage, emit_json,
+from tpsearch.search.cli._flags import (add_data_dir, add_device, add_json, add_progress, add_runs_dir,
+                                        add_storage, emit_json,
                                         options_from)
 
 _D = RunOptions()
@@ -41,7 +42,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("where it is recorded")
     g.add_argument("--study", default=None, help="study name (default: SPACE-DATASET)")
     add_storage(g)
-    g.add_argument("--runs-dir", default=_D.runs_dir, help="checkpoints and Ray's logs go to RUNS_DIR/STUDY/")
+    add_runs_dir(g, _D.runs_dir)
     g.add_argument("--keep-checkpoints", type=int, default=_D.keep_checkpoints,
                    help="keep the weights of the best K completed trials")
     g = p.add_argument_group("training of each trial")

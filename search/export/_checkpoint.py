@@ -76,9 +76,14 @@ def save_atomic(obj: Any, path: Path) -> Path:
     """`torch.save` of `obj`, written atomically (a reader never sees half a file)."""
     # Serialised in memory first: torch.save straight to a full disk fails with a RuntimeError from its C++
     # writer, while a plain write fails with the OSError (ENOSPC) that callers can tell apart.
+    return atomic_write(path, to_bytes(obj))
+
+
+def to_bytes(obj: Any) -> bytes:
+    """The bytes `torch.save` writes for `obj`: how a trial's weights travel from its worker to the driver."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    return atomic_write(path, buffer.getbuffer())
+    return buffer.getvalue()
 
 
 def read_plain(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, Any]:

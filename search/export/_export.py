@@ -51,6 +51,7 @@ class ExportOptions:
     storage: str = DEFAULT_STORAGE
     trial: int | None = None          # None: the best feasible completed trial
     data_dir: str = "data"
+    runs_dir: str = "runs"            # the search's; the study records kept weights relative to it
     test: bool = True                 # measure the test accuracy before writing
     retrain: bool = False             # train the architecture from scratch instead of using the kept weights
     epochs: int | None = None         # of a retrain; None: the study's epochs
@@ -95,7 +96,7 @@ def export(opts: ExportOptions) -> ExportResult:
     arch = trial.user_attrs.get("arch")
     if not isinstance(arch, dict):
         raise UsageError(f"trial {trial.number} of study {study.study_name!r} records no architecture")
-    kept = None if opts.retrain else kept_weights(study, trial)  # before the data: a missing file fails at once
+    kept = None if opts.retrain else kept_weights(study, trial, opts.runs_dir)  # before the data: a missing file fails
     _prepare_out(out)
 
     from tpsearch import trainers
@@ -232,8 +233,9 @@ def _count(n: Any) -> str:
     return f"{n:,}" if isinstance(n, int) else "?"
 
 
-def kept_weights(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Path:
-    """The file the search kept for `trial`, or a clear error suggesting --retrain."""
+def kept_weights(study: optuna.Study, trial: optuna.trial.FrozenTrial, runs_dir: str = "runs") -> Path:
+    """The file the search kept for `trial` (recorded relative to `runs_dir`, or absolute by older versions), or a
+    clear error suggesting --retrain."""
     kept = study.user_attrs.get("checkpoints") or {}
     path = kept.get(str(trial.number))
     if not path:
@@ -241,10 +243,11 @@ def kept_weights(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Path:
         raise UsageError(f"trial {trial.number} has no kept weights (the search keeps the best "
                          f"{len(kept)} completed trials' only: {which}); add --retrain --epochs N to train its "
                          f"architecture from scratch")
-    if not Path(path).is_file():
-        raise UsageError(f"the weights of trial {trial.number}, {path!r}, are gone (moved or deleted); add "
-                         f"--retrain --epochs N to train its architecture from scratch")
-    return Path(path)
+    path = Path(runs_dir) / path
+    if not path.is_file():
+        raise UsageError(f"the weights of trial {trial.number}, {str(path)!r}, are gone (moved or deleted; is "
+                         f"--runs-dir the search's?); add --retrain --epochs N to train its architecture from scratch")
+    return path
 
 
 def _load_trial_weights(path: Path, trial: optuna.trial.FrozenTrial, space_spec: str, space: spaces.Space,

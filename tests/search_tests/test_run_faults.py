@@ -104,12 +104,26 @@ def test_postgresql_storage(ray_session, tmp_path, postgres_url):
         optuna.delete_study(study_name=name, storage=url)
 
 
-def test_two_node_cluster_survives_losing_a_node(tmp_path):
-    from tpsearch.search.testing import two_node_cluster
+def test_a_cluster_started_with_ray_start_loses_a_node_and_no_trial_or_weights(tmp_path):
+    """The README's recipe for real: `ray start --head` and `ray start --address` (token authentication on), then
+    `tpsearch run --address` with no RAY_AUTH_MODE set; the second node's processes are killed mid-trial."""
+    from tpsearch.search.testing import search_on_cluster, trained
 
-    out = two_node_cluster(tmp_path)
-    assert out["error"] is None and not out["interrupted"]
-    assert out["trained"] == 6 and out["running"] == 0  # no trial lost
-    # The trial running on the second node when it was removed was retried by Ray Tune on the head node.
-    assert out["killed_state"] in ("COMPLETE", "PRUNED")
-    assert out["killed_final_node"] == out["head"]
+    out = search_on_cluster(tmp_path)
+    refused = out["refused"]  # first, a client holding another token: one line, exit 2, no storage created
+    assert refused["rc"] == 2 and not refused["storage_created"], refused
+    lines = refused["stderr"].strip().splitlines()
+    assert len(lines) == 1 and "refused this client's authentication token" in lines[0], lines
+    assert out["rc"] == 0, out["stderr"][-3000:]
+    ts = out["trials"]
+    assert len(trained(ts)) == 4 and not [t for t in ts if t.state.name == "RUNNING"]  # 0 finished trials lost
+    killed, first_there = out["fault"]["number"], out["on_node2"][0]
+    assert out["fault"]["killed"] and out["left_running"] == []
+    # The trial mid-training on the lost node was retried by Ray Tune on the head and completed there.
+    assert ts[killed].state.name == "COMPLETE" and ts[killed].user_attrs["node_id"] != out["node2_id"]
+    assert ts[first_there].state.name == "COMPLETE" and ts[first_there].user_attrs["node_id"] == out["node2_id"]
+    # Kept weights recorded relative to the runs folder, and exported after every file of that node was deleted.
+    assert ts[first_there].user_attrs["checkpoint"] == f"resnet_5m-digits/checkpoints/trial_{first_there}.pt"
+    assert out["exports"] == {"best": (0, out["exports"]["best"][1]), "node2": (0, out["exports"]["node2"][1])}
+    assert f"trial {first_there} of" in out["exports"]["node2"][1]
+    assert out["after_stop"] == []  # the cluster is gone, and only it: the session's own Ray still runs

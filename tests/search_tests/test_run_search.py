@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import optuna
 import pytest
 import torch
@@ -124,7 +126,8 @@ def test_best_checkpoints_are_kept_and_recorded(small_search):
     assert len(kept) == min(opts.keep_checkpoints, len(complete))
     assert {int(n) for n in kept} == {t.number for t in complete[:len(kept)]}
     for number, path in kept.items():
-        state = torch.load(path, weights_only=True)
+        assert path == f"{opts.study_name()}/checkpoints/trial_{number}.pt"  # relative to the runs folder
+        state = torch.load(Path(opts.runs_dir) / path, weights_only=True)
         arch = study.trials[int(number)].user_attrs["arch"]
         model = SPACE.build(arch, **DIGITS)
         model.load_state_dict(state["state_dict"])
@@ -307,10 +310,16 @@ def test_dashboard_of_the_real_study_renders_in_chromium(small_search, tmp_path)
         assert p["points"] > 0 and p["marks"] > 0, p
 
 
-def test_live_dashboard_is_written_during_the_run(ray_session, tmp_path):
+def test_live_dashboard_is_written_during_the_run_off_the_drivers_path(ray_session, tmp_path):
+    """The page appears while the driver is held inside its handling of the first trained trial: it is written by
+    a thread of its own, never on the path of a trial's report."""
+    from tpsearch.search.testing import after_trained, fired, wait_for
+
     page = tmp_path / "live.html"
     opts = _options(tmp_path, trials=2, scheduler="none", epochs=1, dashboard=str(page), dashboard_every=0.0)
-    run_search(opts)
+    with after_trained(1, lambda: wait_for(page.exists, 120)) as seen:
+        run_search(opts)
+    fired(seen)  # raises if the page never appeared while the driver waited
     text = page.read_text()
     assert opts.study_name() in text and "plotly" in text.lower()
 
@@ -341,6 +350,6 @@ def test_a_user_space_searches_and_exports_without_touching_tpsearch(ray_session
     assert all(set(t.user_attrs["arch"]) == {"widths"} for t in study.trials)
     out = tmp_path / "best.pt"
     assert main(["export", "--study", "mine", "--storage", opts.storage, "--data-dir", opts.data_dir,
-                 "--out", str(out), "--no-progress"]) == 0
+                 "--runs-dir", opts.runs_dir, "--out", str(out), "--no-progress"]) == 0
     model, meta = load_checkpoint(out)
     assert meta["space"] == USER_SPACE and type(model).__name__ == "Sequential"

@@ -43,5 +43,12 @@ def small_study(tmp_path_factory, ray_session) -> SmallStudy:
     assert summary.counts["complete"] == 3, summary
     study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
     best = best_trial(study).number
+    # Kept weights are recorded relative to the runs folder (a study moved with it still exports).
     return SmallStudy(tmp, opts.storage, opts.study_name(), tmp / "data", best,
-                      dict(study.user_attrs["checkpoints"]))
+                      {n: str(tmp / "runs" / path) for n, path in study.user_attrs["checkpoints"].items()})
+
+
+@pytest.fixture(autouse=True)
+def in_the_study_folder(small_study, monkeypatch):
+    """The export tests run where the search ran, as a user would: its `runs/` folder is the default --runs-dir."""
+    monkeypatch.chdir(small_study.root)

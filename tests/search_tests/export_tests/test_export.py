@@ -47,7 +47,8 @@ def exported(small_study, tmp_path_factory) -> Path:
     """The best trial exported with both extra formats, into a folder that does not exist yet."""
     out = tmp_path_factory.mktemp("export") / "new" / "folder" / "best.pt"
     rc = main(["export", "--storage", small_study.storage, "--out", str(out), "--data-dir",
-               str(small_study.data_dir), "--format", "onnx", "--format", "torchscript", "--json"])
+               str(small_study.data_dir), "--runs-dir", str(small_study.root / "runs"), "--format", "onnx",
+               "--format", "torchscript", "--json"])
     assert rc == 0
     return out
 

@@ -234,3 +234,36 @@ def test_a_real_process_prints_exactly_one_line_and_exits_2(args, text, tmp_path
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["arch.json"]  # refused before any storage was created
+
+
+@pytest.mark.parametrize("listener", ["nothing", "silent"])
+def test_a_cluster_address_that_cannot_be_joined_is_one_line_exit_2_and_changes_nothing(listener, pristine,
+                                                                                          tmp_path):
+    """`--address` where nothing listens (refused at once), and where something listens but never answers as a Ray
+    head would (ended by --connect-timeout): one line, exit 2, the study as it was. A refused token is shown on a
+    real cluster in tests/search_tests/test_run_faults.py."""
+    import socket
+
+    from tpsearch.search.testing import free_ports
+
+    db, storage, before = _fresh(pristine, tmp_path)
+    server = socket.socket()
+    if listener == "silent":
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+    else:
+        port = free_ports(1)[0]
+    try:
+        r = subprocess.run([sys.executable, "-m", "tpsearch", "run", "--address", f"127.0.0.1:{port}",
+                            "--connect-timeout", "4", "--dataset", "digits", "--data-dir", str(tmp_path / "data"),
+                            "--storage", storage, "--trials", "1", "--no-progress"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "RAY_USAGE_STATS_ENABLED": "0"})
+    finally:
+        server.close()
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tpsearch run: error: ") and f"127.0.0.1:{port}" in lines[0], lines
+    assert ("no Ray cluster answers" if listener == "nothing" else "--connect-timeout 4") in lines[0]
+    assert _dump(db) == before

@@ -54,7 +54,7 @@ def test_both_url_forms_work_and_the_password_shows_nowhere(ray_session, own_dat
     run("dashboard", "--storage", plain, "--study", "pw", "--out", str(tmp_path / "page.html"))
     run("trials", "--storage", plain, "--study", "pw", "--format", "json")
     run("export", "--storage", plain, "--study", "pw", "--out", str(tmp_path / "best.pt"),
-        "--data-dir", str(tmp_path / "data"), "--no-progress")
+        "--data-dir", str(tmp_path / "data"), "--runs-dir", str(tmp_path / "runs"), "--no-progress")
     assert (tmp_path / "page.html").exists() and (tmp_path / "best.pt").exists()
     assert not [o for o in out if PASSWORD in o], out
     assert _leaks(tmp_path) == []  # the page, the checkpoint, the runs folder (Ray's files included)

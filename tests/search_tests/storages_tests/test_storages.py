@@ -78,7 +78,7 @@ def test_a_second_driver_is_refused_and_a_released_lease_is_free(study):
 def test_the_retrying_wrapper_copies_and_pickles(storage, study):
     import pickle
 
-    for clone in (copy.copy(storage), pickle.loads(pickle.dumps(storage))):
+    for clone in (copy.copy(storage), copy.deepcopy(storage), pickle.loads(pickle.dumps(storage))):
         assert [s.study_name for s in clone.get_all_studies()] == study_names(storage)
 
 
