@@ -48,11 +48,12 @@ def run_stock(args: argparse.Namespace, tmp: str) -> tuple[float, dict]:
     from ray.tune.search.optuna import OptunaSearch
 
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp}/stock.db")
-    searcher = OptunaSearch(space=functools.partial(define_by_run, epochs=args.epochs), metric="val_accuracy", mode="max", storage=storage,
-                            study_name="stock", sampler=optuna.samplers.TPESampler(seed=0))
+    searcher = OptunaSearch(space=functools.partial(define_by_run, epochs=args.epochs), metric="val_accuracy",
+                            mode="max", storage=storage, study_name="stock", sampler=optuna.samplers.TPESampler(seed=0))
     tuner = tune.Tuner(
         tune.with_resources(stock_trainable, {"cpu": 1}),
-        tune_config=tune.TuneConfig(metric="val_accuracy", mode="max", search_alg=searcher, num_samples=args.trials, max_concurrent_trials=args.concurrency,
+        tune_config=tune.TuneConfig(metric="val_accuracy", mode="max", search_alg=searcher, num_samples=args.trials,
+                                    max_concurrent_trials=args.concurrency,
                                     scheduler=ASHAScheduler(time_attr="epoch", max_t=args.epochs, grace_period=1,
                                                             reduction_factor=2),
                                     reuse_actors=True),

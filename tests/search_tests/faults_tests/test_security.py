@@ -1,7 +1,8 @@
 """What a search may touch: only its output paths; and what it exposes: optuna-dashboard on loopback only.
 
 Checkpoints are never unpickled as code: covered by tests/search_tests/export_tests/test_export.py
-(test_a_checkpoint_holding_code_is_refused_and_never_run, test_truncated_tampered_and_mismatched_checkpoints_are_refused).
+(test_a_checkpoint_holding_code_is_refused_and_never_run,
+test_truncated_tampered_and_mismatched_checkpoints_are_refused).
 """
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """A killed worker process, and trials that diverge, run out of memory, raise and hang, in one search; then
 trials that diverge or run out of memory at known batch sizes, each told back in a state the sampler reads.
 
-A lost Ray node is covered by tests/search_tests/test_run_faults.py::test_a_cluster_started_with_ray_start_loses_a_node_and_no_trial_or_weights
-(and measured by benchmarks/bench_faults.py), not repeated here.
+A lost Ray node is covered by tests/search_tests/test_run_faults.py
+(test_a_cluster_started_with_ray_start_loses_a_node_and_no_trial_or_weights; measured by
+benchmarks/bench_faults.py), not repeated here.
 """
 from __future__ import annotations
 
