@@ -762,7 +762,7 @@ def lose_acknowledgement(storage: Any, method: str, times: int = 1) -> Iterator[
     Optuna's cache calls the database's `_create_new_trial` where a study asks for a trial. Yields the counts."""
     from sqlalchemy import exc as sa_exc
 
-    backend = storage._backend()
+    backend = storage._database()
     original = getattr(backend, method)
     counts = {"calls": 0, "lost": 0}
 
