@@ -37,7 +37,8 @@ def node_loss(tmp: Path) -> dict:
                 "outcome": f"error: {_cases.last_line(str(e))}"[:160]}
     finished = len(_cases.trained(out["trials"]))
     ok = out["rc"] == 0 and finished == 4 and all(rc == 0 for rc, _ in out["exports"].values())
-    return {"fault": "Ray node lost", "requested": 4, "finished": finished, "lost": None, "retried": 1,
+    return {"fault": "Ray node lost", "requested": 4, "finished": finished, "lost": None,
+            "retried": sum(out["ray_failures"].values()),
             "outcome": "completed" if ok else f"error (exit {out['rc']}): {_cases.last_line(out['stderr'])}"[:160]}
 
 

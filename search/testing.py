@@ -638,6 +638,7 @@ def search_on_cluster(tmp: Path) -> dict[str, Any]:
         out["node2_id"] = cluster["node2_id"]
         out["left_running"] = processes_of(cluster["node2"])
         out["trials"] = trials(f"sqlite:///{tmp}/studies.db", STUDY)
+        out["ray_failures"] = ray_failures(tmp / "runs")  # Ray Tune's own count of the attempts it retried
         # Every file the lost node wrote, gone: the kept weights must have reached the driver through Ray.
         subprocess.run(["rm", "-rf", str(cluster["node2"])], check=True)
         exports = {}

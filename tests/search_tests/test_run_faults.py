@@ -121,6 +121,7 @@ def test_a_cluster_started_with_ray_start_loses_a_node_and_no_trial_or_weights(t
     assert out["fault"]["killed"] and out["left_running"] == []
     # The trial mid-training on the lost node was retried by Ray Tune on the head and completed there.
     assert ts[killed].state.name == "COMPLETE" and ts[killed].user_attrs["node_id"] != out["node2_id"]
+    assert out["ray_failures"].get(killed) == 1
     assert ts[first_there].state.name == "COMPLETE" and ts[first_there].user_attrs["node_id"] == out["node2_id"]
     # Kept weights recorded relative to the runs folder, and exported after every file of that node was deleted.
     assert ts[first_there].user_attrs["checkpoint"] == f"resnet_5m-digits/checkpoints/trial_{first_there}.pt"
