@@ -780,3 +780,41 @@ def lose_acknowledgement(storage: Any, method: str, times: int = 1) -> Iterator[
         yield counts
     finally:
         delattr(backend, method)
+
+
+@contextmanager
+def lose_commit_acknowledgement(storage: Any, method: str, times: int = 1) -> Iterator[dict[str, int]]:
+    """Like `lose_acknowledgement`, one level down: while the database storage under `storage` runs `method`, its
+    first `times` commits reach the database and then the database driver raises its own OperationalError ("server
+    closed the connection unexpectedly"), which SQLAlchemy and Optuna then handle as they would a server restarted
+    right after a commit (Optuna wraps it in StorageInternalError; RDBStorage retries a trial's creation itself).
+    Yields the counts."""
+    backend = storage._database()
+    dialect = backend.engine.dialect
+    commit, original = dialect.do_commit, getattr(backend, method)
+    counts = {"calls": 0, "commits": 0, "lost": 0}
+    inside = [False]
+
+    def committed_then_lost(dbapi_connection: Any) -> None:
+        commit(dbapi_connection)
+        if inside[0]:
+            counts["commits"] += 1
+            if counts["lost"] < times:
+                counts["lost"] += 1
+                raise dialect.loaded_dbapi.OperationalError("server closed the connection unexpectedly")
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        counts["calls"] += 1
+        inside[0] = True
+        try:
+            return original(*args, **kwargs)
+        finally:
+            inside[0] = False
+
+    dialect.do_commit = committed_then_lost
+    setattr(backend, method, watched)
+    try:
+        yield counts
+    finally:
+        del dialect.do_commit
+        delattr(backend, method)

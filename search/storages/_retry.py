@@ -19,8 +19,13 @@ write is retried so that it takes effect once. The first attempt is always the p
   get anyway, moved on by a microsecond where two calls meet), and a RUNNING trial of the study with exactly that
   start time is this call's trial, not another to create. Not a token in the trial's system attributes: Optuna's
   storage contract wants a new trial's system attributes to be exactly what was asked for, and RDBStorage cannot
-  delete one. A call with a template of its own (enqueue_trial, add_trial) is retried plainly: its start time is
-  the template's, so a lost answer can leave a duplicate of that trial.
+  delete one. RDBStorage also retries a creation itself, blindly, before the wrapper hears of any error; where the
+  engine met a connection error during the call, any other RUNNING trial with this call's start time was
+  committed by such a retry and handed to nobody, and is failed (user attribute `reason`: "duplicate of trial N").
+  A call with a template of its own (enqueue_trial, add_trial) is retried plainly: its start time is the
+  template's, so a lost answer can leave a duplicate of that trial. The start time is matched to the microsecond,
+  as SQLite and PostgreSQL keep it; a database that keeps whole seconds would see no match and create the trial
+  again.
 - `create_new_study`: an unnamed study is named here, before the first attempt, as Optuna would name it, so that a
   retry that finds the name taken returns that study; a name taken on the first attempt is still a
   `DuplicatedStudyError`.
@@ -39,6 +44,7 @@ import sys
 import threading
 import time
 import uuid
+import weakref
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any, Callable, Sequence, TypeVar
@@ -51,7 +57,9 @@ from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
 
 T = TypeVar("T")
 
@@ -77,10 +85,41 @@ def warn_stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+class _ConnectionErrors:
+    """How many connection errors an engine has met, counted by SQLAlchemy's `handle_error` event: those inside
+    RDBStorage's own retry loop too, which never reach the wrapper when that loop succeeds."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def __call__(self, context: Any) -> None:
+        if context.is_disconnect or isinstance(context.sqlalchemy_exception,
+                                               (sa_exc.OperationalError, sa_exc.InterfaceError)):
+            self.seen += 1
+
+
+_ERRORS: weakref.WeakKeyDictionary[Engine, _ConnectionErrors] = weakref.WeakKeyDictionary()
+_ERRORS_LOCK = threading.Lock()
+
+
+def _connection_errors(storage: BaseStorage) -> _ConnectionErrors | None:
+    # One counter an engine, however many wrappers share it (and none kept in a wrapper: an unpickled RDBStorage
+    # has an engine of its own).
+    engine = getattr(storage, "engine", None)
+    if not isinstance(engine, Engine):
+        return None
+    with _ERRORS_LOCK:
+        counter = _ERRORS.get(engine)
+        if counter is None:
+            counter = _ERRORS[engine] = _ConnectionErrors()
+            event.listen(engine, "handle_error", counter)
+        return counter
+
+
 def _as_read_back(moment: datetime) -> datetime:
     # RDBStorage stores naive local times as naive UTC and reads them back as naive local times; comparing through
     # the same round trip keeps a start time recognisable in any time zone, daylight saving included.
-    return moment.astimezone(timezone.utc).replace(tzinfo=timezone.utc).astimezone().replace(tzinfo=None)
+    return moment.astimezone(timezone.utc).astimezone().replace(tzinfo=None)
 
 
 def _same_values(stored: Sequence[float] | None, asked: Sequence[float] | None) -> bool:
@@ -171,26 +210,45 @@ class RetryingStorage(BaseStorage):
 
         def attempt(retry: bool) -> int:
             if retry:
-                mine = self._trial_started_at(study_id, start)
-                if mine is not None:
-                    return mine
+                mine = self._trials_started_at(study_id, start)
+                if mine:
+                    return mine[0]
             return self._inner.create_new_trial(study_id, template)
 
-        return self._retrying(attempt)
+        errors = _connection_errors(self._database())
+        before = errors.seen if errors is not None else 0
+        trial_id = self._retrying(attempt)
+        if errors is not None and errors.seen != before:
+            self._fail_duplicates(study_id, start, trial_id)
+        return trial_id
 
     def _unique_start(self) -> datetime:
         with self._lock:
             self._last_start = max(datetime.now(), self._last_start + timedelta(microseconds=1))
             return self._last_start
 
-    def _trial_started_at(self, study_id: int, start: datetime) -> int | None:
+    def _trials_started_at(self, study_id: int, start: datetime) -> list[int]:
         expected = _as_read_back(start)
         running = self._database().get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-        mine = next((t._trial_id for t in running if t.datetime_start == expected), None)
-        if mine is not None:
+        mine = [t._trial_id for t in running if t.datetime_start == expected]
+        if mine:
             # Optuna's cache writes a trial's params only once it knows the trial; a read teaches it this one.
             self._inner.get_all_trials(study_id, deepcopy=False)
         return mine
+
+    def _fail_duplicates(self, study_id: int, start: datetime, kept: int) -> None:
+        """RDBStorage retries a trial's creation itself (up to five times, for deadlocks), blindly: a commit whose
+        answer was lost there leaves a RUNNING trial that nobody was handed. It has this call's start time; it is
+        failed, with its reason, instead of staying RUNNING for ever. Best effort: the trial asked for exists."""
+        try:
+            extra = [i for i in self._retrying(lambda retry: self._trials_started_at(study_id, start)) if i != kept]
+            number = self._call("get_trial_number_from_id", kept) if extra else None
+            for trial_id in extra:
+                self._call("set_trial_user_attr", trial_id, "reason",
+                           f"duplicate of trial {number}: created twice by the database storage's own retry")
+                self._call("set_trial_state_values", trial_id, TrialState.FAIL)
+        except Exception as e:  # noqa: BLE001 - the next run fails any trial still RUNNING
+            self._warn(f"tpsearch: a duplicate trial may stay RUNNING ({type(e).__name__}: {e})")
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
         began = _as_read_back(datetime.now())

@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 
 from tpsearch.search.storages import RetryingStorage, open_storage
 from tpsearch.search.storages._retry import RetryingHeartbeatStorage
-from tpsearch.search.testing import lose_acknowledgement
+from tpsearch.search.testing import lose_acknowledgement, lose_commit_acknowledgement
 
 BACKENDS = ["sqlite", "postgresql"]
 pytestmark = [pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning"),
@@ -123,6 +123,13 @@ def _from_the_database(storage, study: optuna.Study) -> list[tuple[TrialState, f
     return [(t.state, t.value) for t in again.trials]
 
 
+@pytest.fixture(params=["call", "commit"])
+def lose(request):
+    """How the answer is lost: the database storage's method raises SQLAlchemy's error after running (`call`), or
+    the database driver raises its own right after a commit (`commit`), which Optuna wraps as StorageInternalError."""
+    return lose_acknowledgement if request.param == "call" else lose_commit_acknowledgement
+
+
 def test_ask_whose_answer_is_lost_starts_one_trial(storage):
     study = _study(storage)
     with lose_acknowledgement(storage, "_create_new_trial") as created:
@@ -135,13 +142,27 @@ def test_ask_whose_answer_is_lost_starts_one_trial(storage):
     assert _from_the_database(storage, study) == [(TrialState.COMPLETE, 0.5)]
 
 
-def test_tell_whose_answer_is_lost_finishes_the_trial_and_the_study_goes_on(storage):
+def test_ask_whose_commit_answer_is_lost_inside_optunas_own_retry_leaves_no_trial_running(storage):
+    study = _study(storage)
+    with lose_commit_acknowledgement(storage, "_create_new_trial") as created:
+        trial = study.ask()
+    # RDBStorage retried the creation itself and committed a second trial; the first, handed to nobody, is failed.
+    assert created == {"calls": 1, "commits": 2, "lost": 1}
+    assert trial.number == 1
+    assert _from_the_database(storage, study) == [(TrialState.FAIL, None), (TrialState.RUNNING, None)]
+    assert study.trials[0].user_attrs["reason"].startswith("duplicate of trial 1")
+    trial.suggest_float("x", 0.0, 1.0)
+    study.tell(trial, 0.5)
+    assert _from_the_database(storage, study) == [(TrialState.FAIL, None), (TrialState.COMPLETE, 0.5)]
+
+
+def test_tell_whose_answer_is_lost_finishes_the_trial_and_the_study_goes_on(storage, lose):
     study = _study(storage)
     trial = study.ask()
     trial.suggest_float("x", 0.0, 1.0)
-    with lose_acknowledgement(storage, "set_trial_state_values") as told:
+    with lose(storage, "set_trial_state_values") as told:
         study.tell(trial, 0.75)  # the retry finds the trial finished with its value: no error
-    assert told == {"calls": 2, "lost": 1}
+    assert (told["calls"], told["lost"]) == (2, 1)
     assert _from_the_database(storage, study) == [(TrialState.COMPLETE, 0.75)]
     nxt = study.ask()
     study.tell(nxt, 0.25)
@@ -169,20 +190,20 @@ def test_a_retried_tell_that_finds_the_trial_finished_otherwise_still_fails(stor
         storage.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, [0.1])
 
 
-def test_ask_that_takes_an_enqueued_trial_whose_answer_is_lost_takes_it_once(storage):
+def test_ask_that_takes_an_enqueued_trial_whose_answer_is_lost_takes_it_once(storage, lose):
     study = _study(storage)
     study.enqueue_trial({"x": 0.25})
-    with lose_acknowledgement(storage, "set_trial_state_values") as taken:
+    with lose(storage, "set_trial_state_values") as taken:
         trial = study.ask()
-    assert taken["lost"] == 1
+    assert (taken["calls"], taken["lost"]) == (2, 1)
     assert trial.number == 0 and trial.suggest_float("x", 0.0, 1.0) == 0.25  # the enqueued one, not a new one
     assert _from_the_database(storage, study) == [(TrialState.RUNNING, None)]
 
 
-def test_an_unnamed_study_whose_answer_is_lost_is_created_once(storage):
-    with lose_acknowledgement(storage, "create_new_study") as created:
+def test_an_unnamed_study_whose_answer_is_lost_is_created_once(storage, lose):
+    with lose(storage, "create_new_study") as created:
         study = optuna.create_study(storage=storage)  # unnamed: the wrapper names it before the first attempt
-    assert created == {"calls": 2, "lost": 1}
+    assert (created["calls"], created["lost"]) == (2, 1)
     assert study.study_name.startswith(optuna.storages._base.DEFAULT_STUDY_NAME_PREFIX)
     assert [s.study_name for s in storage.get_all_studies()] == [study.study_name]
 
@@ -193,11 +214,11 @@ def test_a_study_that_exists_on_the_first_attempt_is_still_a_duplicate(storage):
         optuna.create_study(storage=storage, study_name="taken")
 
 
-def test_a_deletion_whose_answer_is_lost_is_done(storage):
+def test_a_deletion_whose_answer_is_lost_is_done(storage, lose):
     study = _study(storage)
-    with lose_acknowledgement(storage, "delete_study") as deleted:
+    with lose(storage, "delete_study") as deleted:
         optuna.delete_study(study_name=study.study_name, storage=storage)
-    assert deleted == {"calls": 2, "lost": 1}
+    assert (deleted["calls"], deleted["lost"]) == (2, 1)
     assert storage.get_all_studies() == []
     with pytest.raises(KeyError):  # a study that was never there is still an error
         storage.delete_study(study._study_id)
