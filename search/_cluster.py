@@ -30,8 +30,7 @@ def start_ray(address: str | None, connect_timeout: float) -> bool:
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     if ray.is_initialized():
         return False
-    # Under `ray job submit` the driver runs inside the cluster, which Ray names in RAY_ADDRESS.
-    address = address or os.environ.get("RAY_ADDRESS") or None
+    address = cluster_address(address)
     if address is None:
         # Always a fresh local instance: plain ray.init() would join any cluster that `ray start` left running on
         # this machine, which the user did not ask for.
@@ -39,6 +38,12 @@ def start_ray(address: str | None, connect_timeout: float) -> bool:
         return True
     join(address, connect_timeout)
     return True
+
+
+def cluster_address(address: str | None) -> str | None:
+    """The cluster to join: `--address`, else the one Ray names in RAY_ADDRESS (under `ray job submit` the driver
+    runs inside the cluster), else None (a fresh local Ray)."""
+    return address or os.environ.get("RAY_ADDRESS") or None
 
 
 def join(address: str, timeout: float) -> None:
@@ -108,10 +113,11 @@ def send_token_if_at_hand() -> None:
 
 
 def _explain(address: str, error: BaseException, text: str) -> str:
-    if "Unauthenticated" in text or "InvalidAuthToken" in text or "token" in text.lower():
+    lowered = text.lower()
+    if "unauthenticated" in lowered or "token" in lowered:  # Ray's "Unauthenticated: ... InvalidAuthToken"
         return (f"the Ray cluster at {address} refused this client's authentication token: copy the head's "
                 f"~/.ray/auth_token to this machine (or set RAY_AUTH_TOKEN to it) and keep RAY_AUTH_MODE=token")
-    if "version mismatch" in text.lower() or "Version mismatch" in text:
+    if "version mismatch" in lowered:
         return (f"the Ray cluster at {address} runs another Ray or Python version than this machine "
                 f"({_versions()}): install the cluster's versions here, or submit with `ray job submit`")
     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 
 from tpsearch import spaces
 from tpsearch.exceptions import UsageError
-from tpsearch.search._cluster import on_another_host, start_ray
+from tpsearch.search._cluster import cluster_address, on_another_host, start_ray
 from tpsearch.search._budget import ATTR as BUDGET_ATTR, UNIT, Budget, budget_of
 from tpsearch.search._options import METRIC, RunOptions, RunSummary
 from tpsearch.search._outcome import Outcome, best_trial, count_outcomes
@@ -53,9 +53,10 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
         try:
             interrupts.check()
             _check_resources(opts)
-            if opts.storage.startswith("sqlite") and on_another_host(opts.address or os.environ.get("RAY_ADDRESS")):
+            address = cluster_address(opts.address)
+            if opts.storage.startswith("sqlite") and on_another_host(address):
                 print(f"tpsearch: the study is a SQLite file on this machine while the cluster's head is "
-                      f"{opts.address}: dashboards elsewhere and a driver that moves will not see it; a "
+                      f"{address}: dashboards elsewhere and a driver that moves will not see it; a "
                       f"postgresql:// --storage serves a cluster", file=sys.stderr)
             storage = RetryingStorage(open_storage(opts.storage))
             study = _open_study(storage, opts.study_name(), opts)

@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -589,9 +591,6 @@ def ray_cluster(tmp: Path, env: dict[str, str]) -> Iterator[dict[str, Any]]:
     ray = str(Path(sys.executable).with_name("ray"))
     port, dash, agent1, agent2 = free_ports(4)
     common = ["--num-cpus", "1", "--disable-usage-stats"]
-    import shutil
-    import tempfile
-
     # Short temp folders of their own: Ray's socket paths under them must fit AF_UNIX's 107 bytes.
     short = Path(tempfile.mkdtemp(prefix="tpsc-", dir="/tmp"))
     head, node2 = short / "head", short / "node2"
@@ -640,7 +639,7 @@ def search_on_cluster(tmp: Path) -> dict[str, Any]:
         out["trials"] = trials(f"sqlite:///{tmp}/studies.db", STUDY)
         out["ray_failures"] = ray_failures(tmp / "runs")  # Ray Tune's own count of the attempts it retried
         # Every file the lost node wrote, gone: the kept weights must have reached the driver through Ray.
-        subprocess.run(["rm", "-rf", str(cluster["node2"])], check=True)
+        shutil.rmtree(cluster["node2"])
         exports = {}
         for name, extra in (("best", []), ("node2", ["--trial", str(out["on_node2"][0])])):
             e = subprocess.run([sys.executable, "-m", "tpsearch", "export", "--storage", f"sqlite:///{tmp}/studies.db",

@@ -13,8 +13,7 @@ from dataclasses import asdict
 
 from tpsearch.search import SAMPLERS, SCHEDULERS, RunOptions, run_search
 from tpsearch.search.cli._flags import (add_data_dir, add_device, add_json, add_progress, add_runs_dir,
-                                        add_storage, emit_json,
-                                        options_from)
+                                        add_storage, emit_json, options_from)
 
 _D = RunOptions()
 

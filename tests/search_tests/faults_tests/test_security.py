@@ -7,7 +7,6 @@ test_truncated_tampered_and_mismatched_checkpoints_are_refused).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tpsearch.search.testing import STUDY, trained, trials
+from tpsearch.search.testing import STUDY, free_ports, trained, trials
 from tpsearch.dashboards.testing import stop_server
 
 REPO = Path(__file__).resolve().parents[3]
@@ -84,9 +83,7 @@ def test_optuna_dashboard_as_the_readme_starts_it_listens_on_loopback_only(tmp_p
         pytest.skip("no /proc/net/tcp to read the listening sockets from")
     url = f"sqlite:///{tmp_path}/studies.db"
     make_study(5, storage=url, study_name="s")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_ports(1)[0]
     server = subprocess.Popen([str(exe), url, "--port", str(port)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     try:
