@@ -29,6 +29,13 @@ def add_storage(p: argparse.ArgumentParser) -> None:
                    help=f"SQLAlchemy URL of the study storage: SQLite or PostgreSQL (default: {DEFAULT_STORAGE})")
 
 
+def add_dataset(p: argparse.ArgumentParser, default: str | None, help: str = "data set") -> None:
+    """`--dataset`, with the same choices everywhere (`tpsearch train --help` describes each)."""
+    from tpsearch.trainers import DATASETS
+
+    p.add_argument("--dataset", default=default, choices=list(DATASETS), help=help)
+
+
 def add_device(p: argparse.ArgumentParser, default: str = "auto") -> None:
     p.add_argument("--device", default=default, help=f"auto, cpu, cuda or cuda:N (default: {default})")
 

@@ -12,8 +12,8 @@ import sys
 from dataclasses import asdict
 
 from tpsearch.search import SAMPLERS, SCHEDULERS, RunOptions, run_search
-from tpsearch.search.cli._flags import (add_data_dir, add_device, add_json, add_progress, add_runs_dir,
-                                        add_storage, emit_json, options_from)
+from tpsearch.search.cli._flags import (add_data_dir, add_dataset, add_device, add_json, add_progress,
+                                        add_runs_dir, add_storage, emit_json, options_from)
 
 _D = RunOptions()
 
@@ -21,8 +21,7 @@ _D = RunOptions()
 def add_run_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run", help="search a space: Optuna samples, Ray Tune trains, the study records",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description=__doc__.split("\n\n")[0])
     g = p.add_argument_group("what to search")
     g.add_argument("--space", default=_D.space, help="search space (see `tpsearch spaces`)")
     g.add_argument("--trials", type=int, default=_D.trials,
@@ -45,7 +44,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--keep-checkpoints", type=int, default=_D.keep_checkpoints,
                    help="keep the weights of the best K completed trials")
     g = p.add_argument_group("training of each trial")
-    g.add_argument("--dataset", default=_D.dataset, help="cifar10, cifar100, digits (offline) or synthetic")
+    add_dataset(g, _D.dataset, help="data set (`tpsearch train --help` describes each)")
     add_data_dir(g, _D.data_dir)
     g.add_argument("--epochs", type=int, default=_D.epochs, help="epochs of a trial that is not stopped early")
     g.add_argument("--train-fraction", type=float, default=_D.train_fraction,
