@@ -13,7 +13,7 @@ import optuna
 
 from tpsearch._files import write_or_refuse
 from tpsearch.exceptions import UsageError
-from tpsearch.search.cli._flags import add_json, add_storage, add_study, emit_json
+from tpsearch.search.cli._flags import add_json, add_runs_dir, add_storage, add_study, dashboard_path, emit_json
 from tpsearch.search.storages import load_study, open_storage
 
 FORMATS = ("csv", "json", "parquet")
@@ -39,7 +39,8 @@ def add_dashboard_parser(sub: argparse._SubParsersAction) -> None:
                                    "the run and the ten best trials.")
     add_study(p)
     add_storage(p)
-    p.add_argument("--out", type=Path, help="page to write (default: dashboards/<study>.html)")
+    p.add_argument("--out", type=Path, help="page to write (default: RUNS_DIR/STUDY/dashboard.html)")
+    add_runs_dir(p)
     p.add_argument("--max-params", type=int, metavar="N",
                    help="parameter budget drawn as a line (default: the study's max_params attribute)")
     p.add_argument("--max-macs", type=int, metavar="N",
@@ -51,7 +52,7 @@ def add_dashboard_parser(sub: argparse._SubParsersAction) -> None:
 def run_dashboard(args: argparse.Namespace) -> int:
     from tpsearch import dashboards
     study = _single_objective(load_study(open_storage(args.storage, create=False), args.study))
-    out = args.out or Path("dashboards") / f"{_file_stem(study.study_name)}.html"
+    out = args.out or dashboard_path(args.runs_dir, study.study_name)
     trials = study.get_trials(deepcopy=False)
     return _write_page(args, out, lambda: dashboards.write_dashboard(study, out, max_params=args.max_params,
                                                                      max_macs=args.max_macs, trials=trials),
@@ -77,7 +78,8 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
                                    "validation accuracy on one axis, and accuracy against parameters of each.")
     p.add_argument("studies", nargs="+", metavar="STUDY", help="two or more study names")
     add_storage(p)
-    p.add_argument("--out", type=Path, help="page to write (default: dashboards/compare_<study>_<study>....html)")
+    p.add_argument("--out", type=Path, help="page to write (default: RUNS_DIR/compare_STUDY_STUDY....html)")
+    add_runs_dir(p)
     add_json(p)
     p.set_defaults(func=run_compare)
 
@@ -91,7 +93,7 @@ def run_compare(args: argparse.Namespace) -> int:
         raise UsageError(f"each study once, please: {' '.join(names)}")
     storage = open_storage(args.storage, create=False)
     studies = [_single_objective(load_study(storage, n)) for n in names]
-    out = args.out or Path("dashboards") / ("compare_" + "_".join(_file_stem(n) for n in names) + ".html")
+    out = args.out or Path(args.runs_dir) / ("compare_" + "_".join(_file_stem(n) for n in names) + ".html")
     return _write_page(args, out, lambda: dashboards.write_comparison(studies, out), {"studies": names},
                        f"{len(names)} studies")
 

@@ -13,6 +13,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from tpsearch.search._outcome import trial_label
 from tpsearch.search.cli._flags import (add_data_dir, add_device, add_json, add_progress, add_runs_dir,
                                         add_storage, add_study, emit_json, options_from)
 
@@ -74,7 +75,8 @@ def run_export(args: argparse.Namespace) -> int:
         return 0
     acc = [f"{name} accuracy {v:.4f}" for name, v in (("validation", result.val_accuracy),
                                                       ("test", result.test_accuracy)) if v is not None]
-    print(f"wrote {result.path}: trial {result.trial} of {result.study!r} ({result.source}, {result.epochs} epochs), "
+    print(f"wrote {result.path}: {trial_label(result.trial, result.trained)} of {result.study!r} ({result.source}, "
+          f"{result.epochs} epochs), "
           f"{result.params:,} parameters, {', '.join(acc) or 'accuracy not measured'}")
     for path in (result.pt2, result.onnx, result.torchscript):
         if path:

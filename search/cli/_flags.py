@@ -51,6 +51,11 @@ def add_runs_dir(p: argparse.ArgumentParser, default: str = "runs") -> None:
                         f"records kept weights relative to it (default: {default})")
 
 
+def dashboard_path(runs_dir: str | Path, study: str) -> Path:
+    """Where a study's page goes unless --out says otherwise: beside its kept weights, in the user's runs folder."""
+    return Path(runs_dir) / study / "dashboard.html"
+
+
 def add_progress(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 

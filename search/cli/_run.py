@@ -12,8 +12,9 @@ import sys
 from dataclasses import asdict
 
 from tpsearch.search import SAMPLERS, SCHEDULERS, RunOptions, run_search
+from tpsearch.search._outcome import trial_label
 from tpsearch.search.cli._flags import (add_data_dir, add_dataset, add_device, add_json, add_progress,
-                                        add_runs_dir, add_storage, emit_json, options_from)
+                                        add_runs_dir, add_storage, dashboard_path, emit_json, options_from)
 
 _D = RunOptions()
 
@@ -80,7 +81,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                    help="retries of a trial whose worker died (a killed process, a lost node)")
     p.add_argument("--dashboard", nargs="?", const="", default=None, metavar="PATH",
                    help="keep a dashboard page up to date while the search runs (default path: "
-                        "dashboards/STUDY.html)")
+                        "RUNS_DIR/STUDY/dashboard.html)")
     p.add_argument("--dashboard-every", type=float, default=_D.dashboard_every,
                    help="rewrite the dashboard at most every this many seconds")
     add_progress(p)
@@ -93,14 +94,18 @@ def run(args: argparse.Namespace) -> int:
 
     opts = options_from(RunOptions, args, dashboard=None, faults=faults_from_env())
     if args.dashboard is not None:
-        opts.dashboard = args.dashboard or f"dashboards/{opts.study_name()}.html"
+        opts.dashboard = args.dashboard or str(dashboard_path(opts.runs_dir, opts.study_name()))
     summary = run_search(opts)
     best = ("none yet" if summary.best_value is None else
-            f"trial {summary.best_trial}: {summary.best_value:.4f} with {summary.best_params:,} parameters")
+            f"{trial_label(summary.best_trial, summary.best_trained)}: {summary.best_value:.4f} with "
+            f"{summary.best_params:,} parameters")
     c = summary.counts
+    page = f"; dashboard {opts.dashboard}" if opts.dashboard else ""
+    # The result on stdout; with --json, stdout is the JSON line alone and the sentence goes to stderr.
     print(f"study {summary.study!r}: {summary.finished}/{summary.requested} trained "
           f"({c['complete']} completed, {c['pruned']} pruned, {c['diverged']} diverged), {c['failed']} failed, "
-          f"{c['infeasible']} infeasible draws; best {best}; {summary.seconds:.1f} s", file=sys.stderr)
+          f"{c['infeasible']} infeasible draws; best {best}; {summary.seconds:.1f} s{page}",
+          file=sys.stderr if args.json else sys.stdout)
     if args.json:
         emit_json(asdict(summary))
     if summary.interrupted:  # first: an interrupt's FAILs may also have tripped the failure limit

@@ -23,7 +23,7 @@ from tpsearch import spaces
 from tpsearch._files import write_or_refuse
 from tpsearch.exceptions import UsageError
 from tpsearch.search._options import usable_device
-from tpsearch.search._outcome import Outcome, best_trial, outcome_of
+from tpsearch.search._outcome import Outcome, best_trial, outcome_of, trained_index
 from tpsearch.search.export._checkpoint import build_model, json_safe, make_checkpoint, read_plain, save_atomic
 from tpsearch.search.export._formats import FORMATS, WRITERS, need_onnx, sibling
 from tpsearch.search.storages import DEFAULT_STORAGE, load_study, open_storage, redact
@@ -68,6 +68,7 @@ class ExportResult:
     path: str
     study: str
     trial: int
+    trained: int | None               # the trial's place among the study's trained trials (`trained_index`)
     source: str                       # "search" (the kept weights) or "retrain"
     epochs: int
     val_accuracy: float | None
@@ -142,7 +143,8 @@ def export(opts: ExportOptions) -> ExportResult:
     if opts.retrain:
         resume_path(out).unlink(missing_ok=True)  # the export is written: the retrain is done
     result = ExportResult(
-        path=str(out), study=study.study_name, trial=trial.number, source=training["source"],
+        path=str(out), study=study.study_name, trial=trial.number,
+        trained=trained_index(study.get_trials(deepcopy=False)).get(trial.number), source=training["source"],
         epochs=training["epochs"], val_accuracy=val_accuracy, test_accuracy=test_accuracy,
         params=meta["metrics"]["params"], macs=meta["metrics"]["macs"], weights_sha256=ckpt["weights_sha256"],
         resumed_from_epoch=resumed)

@@ -3,6 +3,7 @@ deployment), ONNX (through the torch.export exporter) and TorchScript (deprecate
 mobile runtimes that still load only it)."""
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import torch
 
-from tpsearch._files import atomic_path
+from tpsearch._files import atomic_path, atomic_write
 from tpsearch.exceptions import UsageError
 
 FORMATS = ("pt2", "onnx", "torchscript")
@@ -52,9 +53,9 @@ def write_pt2(model: torch.nn.Module, meta: dict[str, Any], path: Path) -> Path:
     tpsearch), the metadata as the extra file tpsearch.json."""
     model = model.to("cpu").eval()
     program = torch.export.export(model, (_example(meta),), dynamic_shapes=_batch_dim())
-    with atomic_path(path) as tmp:
-        torch.export.save(program, tmp, extra_files={"tpsearch.json": _about(meta)})
-    return path
+    buffer = io.BytesIO()  # torch.export warns of a file name not ending in .pt2, as the temporary file's does
+    torch.export.save(program, buffer, extra_files={"tpsearch.json": _about(meta)})
+    return atomic_write(path, buffer.getvalue())
 
 
 def write_onnx(model: torch.nn.Module, meta: dict[str, Any], path: Path) -> Path:

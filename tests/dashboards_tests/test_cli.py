@@ -23,7 +23,7 @@ def test_dashboard_and_compare(sqlite_url: str, tmp_path: Path) -> None:
     r = _tpsearch("dashboard", "--study", "alpha", "--storage", sqlite_url, "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
-    page = tmp_path / "dashboards" / "alpha.html"  # the default place
+    page = tmp_path / "runs" / "alpha" / "dashboard.html"  # the default place: the runs folder, not the source
     assert (tmp_path / out["path"]).resolve() == page.resolve() and out["trials"] == 80
     assert out["bytes"] == page.stat().st_size and out["seconds"] > 0
 
