@@ -254,8 +254,30 @@ def states(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def _lanes(ran: pd.DataFrame) -> pd.Series:
+    """Each trial's lane: its worker's name, and where trials of one worker overlapped in time (a node running
+    several at once), "worker #k" for the k-th concurrent slot, so that no bar hides another."""
+    lane = pd.Series("", index=ran.index, dtype=object)
+    for worker, group in ran.groupby(ran["user_attrs_worker"].astype(str), sort=False):
+        ends: list[Any] = []  # when each slot of this worker is free again
+        slots: dict[Any, int] = {}
+        for idx in group.sort_values(["datetime_start", "number"]).index:
+            start, end = ran.at[idx, "datetime_start"], ran.at[idx, "end"]
+            free = next((k for k, e in enumerate(ends) if e <= start), None)
+            if free is None:
+                ends.append(end)
+                free = len(ends) - 1
+            else:
+                ends[free] = end
+            slots[idx] = free
+        for idx, k in slots.items():
+            lane[idx] = worker if len(ends) == 1 else f"{worker} #{k + 1}"
+    return lane
+
+
 def timeline(frame: pd.DataFrame) -> go.Figure:
-    """When each trial ran and on which worker: one lane per worker, one bar per trial."""
+    """When each trial ran and on which worker: one lane per worker (per concurrent slot of a worker that ran
+    several trials at once), one bar per trial."""
     worker = frame.get("user_attrs_worker")
     fig = _figure("Timeline of the run", "time", "worker")
     if worker is None:
@@ -264,7 +286,8 @@ def timeline(frame: pd.DataFrame) -> go.Figure:
     # A trial still running is drawn up to the last moment anything was recorded.
     now = pd.concat([frame["datetime_complete"], frame["datetime_start"]]).max()
     ran["end"] = ran["datetime_complete"].fillna(now)
-    lanes = sorted(ran["user_attrs_worker"].astype(str).unique())
+    ran["lane"] = _lanes(ran)
+    lanes = sorted(ran["lane"].unique())
     for status in STATUSES:
         part = ran[ran["status"] == status]
         if part.empty:
@@ -273,7 +296,7 @@ def timeline(frame: pd.DataFrame) -> go.Figure:
         x = np.empty(3 * len(part), dtype=object)
         x[0::3], x[1::3], x[2::3] = part["datetime_start"].to_numpy(), part["end"].to_numpy(), None
         y = np.empty(3 * len(part), dtype=object)
-        y[0::3] = y[1::3] = part["user_attrs_worker"].astype(str).map(esc).to_numpy()
+        y[0::3] = y[1::3] = part["lane"].map(esc).to_numpy()
         y[2::3] = None
         ids = np.repeat(part["number"].to_numpy().astype(object), 3)
         ids[2::3] = None

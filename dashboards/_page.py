@@ -34,8 +34,9 @@ def esc(text: Any) -> str:
 _CONFIG = {"displaylogo": False, "responsive": True}
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0 auto; max-width: 1500px; padding: 16px 24px; color: #222; }
-h1 { font-size: 22px; margin: 4px 0 8px; } h2 { font-size: 17px; margin: 24px 0 8px; }
-.meta { color: #555; } .meta span { margin-right: 18px; white-space: nowrap; }
+h1 { font-size: 22px; margin: 4px 0 8px; overflow-wrap: anywhere; } h2 { font-size: 17px; margin: 24px 0 8px; }
+.meta { color: #555; display: flex; flex-wrap: wrap; } .meta span { margin-right: 18px; white-space: nowrap; }
+.meta span.w { white-space: normal; overflow-wrap: anywhere; min-width: 0; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(620px, 1fr)); gap: 12px; }
 .card { border: 1px solid #e3e3e3; border-radius: 6px; padding: 4px; min-width: 0; }
 .note { color: #555; padding: 24px; font-style: italic; }
@@ -225,8 +226,8 @@ def evaluation_html(result: dict[str, Any]) -> str:
     origin = (f"study {result['study']}, trial {result['trial']}" if result.get("study") is not None
               else str(result["checkpoint"]))
     body = (_header(f"Evaluation of {result['checkpoint']}",
-                    f'<span>{esc(origin)}</span><span>space {esc(result["space"])}</span>'
-                    f'<span>arch {esc(result["arch"])}</span>', "".join(parts))
+                    f'<span class="w">{esc(origin)}</span><span>space {esc(result["space"])}</span>'
+                    f'<span class="w">arch {esc(result["arch"])}</span>', "".join(parts))
             + f'<div class="grid">{_card(F.confusion_matrix(result["confusion_matrix"], classes), "confusion")}'
             f'{_card(F.per_class_accuracy(classes, [per_class[c] for c in classes]), "per-class")}</div>')
     return _page(f"tpsearch evaluate: {result['checkpoint']}", body)

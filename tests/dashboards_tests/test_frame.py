@@ -1,6 +1,7 @@
 """The trials frame, the figures and the page without a browser."""
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections import Counter
@@ -124,3 +125,27 @@ def test_the_macs_budget_is_drawn_where_the_study_has_one() -> None:
     assert "budget 200M" in dashboards.dashboard_html(study, max_macs=200_000_000)  # an explicit budget wins
     fig = _figures.accuracy_vs(dashboards.trials_frame(study), _figures.MACS, label="MACs per image", budget=3e8)
     assert [shape.x0 for shape in fig.layout.shapes] == [3e8]
+
+
+def test_the_timeline_gives_trials_that_overlap_on_one_worker_their_own_rows() -> None:
+    """Node a ran trials 0 and 1 at once, then 2 after 0 ended (in 0's slot); node b ran 3 alone: no bar hides
+    another, and a worker that never overlapped keeps its plain name."""
+    t0 = dt.datetime(2026, 1, 1)
+    spans = [("a", 0, 10), ("a", 5, 20), ("a", 12, 15), ("b", 0, 30)]  # trials 0..3: worker, start, end (s)
+    study = optuna.create_study(direction="maximize")
+    for worker, _, _ in spans:
+        study.add_trial(optuna.trial.create_trial(
+            value=0.5, user_attrs={"worker": worker, "params": 1, "feasible": True},
+            intermediate_values={1: 0.5}))
+    trials = study.trials
+    for t, (_, start, end) in zip(trials, spans):
+        t.datetime_start, t.datetime_complete = t0 + dt.timedelta(seconds=start), t0 + dt.timedelta(seconds=end)
+    frame = dashboards.trials_frame(trials)
+    fig = _figures.timeline(frame)
+    lane = {}
+    for trace in fig.data:
+        for number, y in zip(trace.customdata, trace.y):
+            if number is not None:
+                lane[int(number)] = y
+    assert lane == {0: "a #1", 1: "a #2", 2: "a #1", 3: "b"}
+    assert list(fig.layout.yaxis.categoryarray) == ["a #1", "a #2", "b"]
