@@ -237,7 +237,7 @@ class InceptionSpace(Space):
 
     def dimensions(self) -> list[Dimension]:
         return [
-            Dimension("blocks", "A^a B C^c D E^e", f"a 1..{MAX_BLOCKS['A']}, c 0..{MAX_BLOCKS['C']}, "
+            Dimension("blocks", "a,c,e", f"a 1..{MAX_BLOCKS['A']}, c 0..{MAX_BLOCKS['C']}, "
                                                    f"e 0..{MAX_BLOCKS['E']}",
                       "the blocks in order, as a string (\"AABCD\"): 35x35-style modules A, grid reduction B, "
                       "17x17-style C, grid reduction D, 8x8 expanded filter banks E"),
