@@ -1,8 +1,8 @@
 """inception: Inception-V3 networks for small images, with the paper's factorized convolutions as a dimension.
 
 The modules of "Rethinking the Inception Architecture for Computer Vision" (Szegedy et al., 2015), with the branch
-layout of torchvision's Inception3 (the TF-slim network the paper describes). Every conv is conv (no bias, "same"
-padding) -> BN -> ReLU, torchvision's BasicConv2d; branches are concatenated along the channels:
+layout and widths of torchvision's Inception3. Every conv is conv (no bias, "same" padding) -> BN -> ReLU, as
+torchvision's BasicConv2d (BatchNorm with PyTorch's defaults); branches are concatenated along the channels:
 
   stem  3x3, 3x3, 3x3, 1x1, 3x3 (widths 16, 16, 24, 32, 80), all stride 1: torchvision's stem without its two
         stride-2 convs and two max pools, which take 299 down to 35; a 32x32 image enters block A at 32x32
@@ -19,8 +19,8 @@ padding) -> BN -> ReLU, torchvision's BasicConv2d; branches are concatenated alo
   head  global average pool, dropout, Linear (with bias) to the classes
 
 A network is the paper's sequence A^a B C^c D E^e, written as a string ("AABCD"). n (the paper's 7) is the kernel of
-C's and D's nxn, factorized or not. torchvision runs its double branch of C as 7x1, 1x7, 7x1, 1x7; the paper's 1xn
-then nx1 order is used here, which changes no count.
+C's and D's nxn, factorized or not. torchvision runs its double branch of C as 7x1, 1x7, 7x1, 1x7; here every pair
+is 1xn then nx1 (the issue's words), which changes no count.
 
 Any image from 1x1 up and any number of input channels builds every choice: stride-1 convs and the average pools
 pad to keep the side, and every stride-2 conv and max pool (3x3, padding 1) takes a side s to ceil(s/2), so a side
@@ -31,9 +31,9 @@ Widths: each is torchvision's Inception3 width (the first module of each kind: M
 SCALE = 0.4125, rounded to the nearest multiple of 8 (the channel alignment of the tensor cores' fast path, as in
 resnet_5m); the width multiplier w scales them again, rounding to the nearest channel (at least one). SCALE is a
 fit, not a derivation: the issue asks for "about 0.82M parameters" for the seed's blocks A, A, B, C, D without the
-auxiliary head, and we do not have the seed's code. Scales 0.4125 to 0.4166 all give 822,362 parameters (+0.29%),
-the nearest to 0.82M that multiples of 8 allow (0.41 gives 816,506, 5/12 gives 827,322). The auxiliary classifier
-is left out: it trains only, and the seed's figure is without it.
+auxiliary head, and we do not have the seed's code. Every scale from 0.4125 up to (not including) 5/12 gives
+822,362 parameters (+0.29%), the nearest to 0.82M of any scale from 0.35 to 0.5 (0.4063 to 0.4125 give 816,506,
+5/12 gives 827,322). The auxiliary classifier is left out: it trains only, and the seed's figure is without it.
 """
 from __future__ import annotations
 
@@ -274,8 +274,9 @@ class InceptionSpace(Space):
                 "width": a["width"], "factorized": a["factorized"], "n": a["n"], "dropout": a["dropout"]}
 
     def smallest(self, *, in_channels: int = 3, image_size: int = 32) -> Arch:
-        # One A, no C or E, the least width and n: factorized is the smaller at every sampled width (two 3x3 for a
-        # 5x5 save while A's 5x5 is less than 16/9 times as wide as its reduce, here 1.5).
+        # One A, no C or E, the least width and n. Factorized is the smaller in parameters and MACs at every sampled
+        # width: a 1xn, nx1 pair costs 2/n of an nxn, and two 3x3 cost less than a 5x5 while the 5x5 is under 16/9
+        # times as wide as its reduce (24 to 16 at w = 1, so 1.5 at every multiple of 0.25).
         return {"blocks": "ABD", "width": MULTIPLIERS[0], "factorized": True, "n": KERNELS[0], "dropout": 0.0}
 
     def validate(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> Arch:
