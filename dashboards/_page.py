@@ -23,6 +23,7 @@ from tpsearch._files import atomic_write
 from tpsearch.dashboards import _figures as F
 from tpsearch.dashboards._frame import STATUSES, trials_frame, trials_of
 from tpsearch.search._budget import ATTR as BUDGET_ATTR
+from tpsearch.search._outcome import trial_label
 
 TOP = 10
 
@@ -90,20 +91,22 @@ def _top_table(frame: pd.DataFrame, n: int = TOP) -> str:
     done = frame[(frame["status"] == "complete") & frame["value"].notna()].nlargest(n, "value")
     if done.empty:
         return '<p class="note">No completed trial yet.</p>'
-    head = ("<tr><th>rank</th><th>trial</th><th>accuracy</th><th>parameters</th><th>MACs</th><th>layers</th>"
-            "<th class=l>blocks</th><th>channels</th><th class=l>kernels</th><th class=l>skip kernels</th>"
-            "<th>pool</th><th class=l>optimizer</th><th>lr</th><th class=l>worker</th></tr>")
+    head = ("<tr><th>rank</th><th>trial</th><th>trained</th><th>accuracy</th><th>parameters</th><th>MACs</th>"
+            "<th>layers</th><th class=l>blocks</th><th>channels</th><th class=l>kernels</th>"
+            "<th class=l>skip kernels</th><th>pool</th><th class=l>optimizer</th><th>lr</th>"
+            "<th class=l>worker</th></tr>")
     rows = []
     for rank, (_, r) in enumerate(done.iterrows(), start=1):
         lr = next((r[c] for c in ("params_lr_sgd", "params_lr_adamw", "params_lr") if c in r and not pd.isna(r[c])),
                   None)
         cells = [
-            str(rank), str(int(r["number"])), f"{r['value']:.2%}", _fmt_int(r.get(F.PARAMS)),
-            _fmt_int(r.get(F.MACS)), _fmt_int(r.get("arch_layers")), _fmt_list(r, "arch_blocks_"),
-            _fmt_int(r.get("arch_channels")), _fmt_list(r, "arch_kernels_"), _fmt_list(r, "arch_skip_kernels_"),
+            str(rank), str(int(r["number"])), _fmt_int(r.get("trained")), f"{r['value']:.2%}",
+            _fmt_int(r.get(F.PARAMS)), _fmt_int(r.get(F.MACS)), _fmt_int(r.get("arch_layers")),
+            _fmt_list(r, "arch_blocks_"), _fmt_int(r.get("arch_channels")), _fmt_list(r, "arch_kernels_"),
+            _fmt_list(r, "arch_skip_kernels_"),
             _fmt_int(r.get("arch_pool")), r.get("params_optimizer", ""), f"{lr:.2g}" if lr is not None else "",
             r.get("user_attrs_worker", "")]
-        left = {6, 8, 9, 11, 13}
+        left = {7, 9, 10, 12, 14}
         rows.append("<tr>" + "".join(f"<td{' class=l' if i in left else ''}>{esc(_blank(c))}</td>"
                                      for i, c in enumerate(cells)) + "</tr>")
     return f'<table id="top-trials">{head}{"".join(rows)}</table>'
@@ -115,8 +118,9 @@ def _summary(study: optuna.Study, frame: pd.DataFrame) -> str:
     parts += [f"<span>{esc(s)}: {int(counts[s]):,}</span>" for s in STATUSES if counts.get(s, 0)]
     best = frame["value"].max() if len(frame) else np.nan
     if not pd.isna(best):
-        number = int(frame.loc[frame["value"].idxmax(), "number"])
-        parts.append(f"<span>best accuracy: <b>{best:.2%}</b> (trial {number})</span>")
+        row = frame.loc[frame["value"].idxmax()]
+        index = None if pd.isna(row["trained"]) else int(row["trained"])
+        parts.append(f"<span>best accuracy: <b>{best:.2%}</b> ({trial_label(int(row['number']), index)})</span>")
     # The settings of the search; bookkeeping (kept checkpoint paths, the driver's lease) is structured, not shown.
     attrs = "".join(f"<span>{esc(k)}: <b>{esc(v)}</b></span>" for k, v in sorted(study.user_attrs.items())
                     if isinstance(v, (str, int, float, bool)))

@@ -52,6 +52,9 @@ def test_frame_columns(small_study: optuna.Study) -> None:
     assert row["arch_blocks_total"] == sum(arch["blocks"])
     pruned = frame[frame["status"] == "pruned"].iloc[0]
     assert np.isnan(pruned["value"]) and pruned["accuracy"] == pruned["intermediate_values"][pruned["last_epoch"]]
+    trained = frame["status"].isin(["complete", "pruned", "diverged"])
+    assert list(frame.loc[trained, "trained"]) == list(range(1, trained.sum() + 1))
+    assert frame.loc[~trained, "trained"].isna().all()
 
 
 def test_pareto_mask() -> None:
