@@ -40,15 +40,16 @@ kept the readings whose count is exact. VGG: only C 32 with 3 blocks and a BN af
 Linear to 128 of the description is C 2^b / 2 at that preset; this space keeps the half-width rule so the
 classifier scales with C and b. ResNet: the two presets agree only on the reading above (biases, BN after every
 conv and on both shortcuts) with C 32 and 3 blocks a chunk, and give the project's own 3 + 6 and 6 + 9 blocks.
-Other exact readings were one-offs (C 42 with bias-free convs, C 56 with a single vanilla block, C 72 without
-shortcut BNs), each fitting one preset only. ResNeXt: one reading fits both: BN after every conv and on a shortcut
-projected in every block, the chunk-level conv1x1 with a bias and no BN, stem BN, and D = 64 x 4 = 256 in every
-chunk (not doubling with the width), with C 64 and 3 or 4 chunks. DenseNet: 8 layers a block, growth 12 and 16, 4
+Other exact readings each fit one preset only, with depths that are not the project's (C 42 bias-free with a
+BN dropped from the bottleneck, C 56 with one vanilla block, C 72 with 2 x 5 vanilla blocks and one bottleneck).
+ResNeXt: one reading fits both: BN after every conv and on a shortcut projected in every block, the chunk-level
+conv1x1 with a bias and no BN, stem BN, and D = 64 x 4 = 256 in every chunk (not doubling with the width), with
+C 64 and 3 or 4 chunks. DenseNet: 8 layers a block, growth 12 and 16, 4
 and 5 chunks fit both presets under two readings: the post-activation one above (stem, layers and transitions all
 conv, BN, ReLU), and a pre-activation one with no stem BN, a BN only before each conv3x3 and before each transition,
 and a BN before the pool. The description's stem ("conv5x5, BN, ReLU") rules the second out, and the project's own
 code is the first; its literal "BN-ReLU before both convs of a layer" fits neither preset (too many BNs). Halving is
-floor, as in the project; the counts cannot tell (every halved width here is even).
+floor, as in the project; the counts cannot tell (every width halved here is even).
 
 Every choice builds on any image from 1x1 up: 3x3 convs pad 1, stride-2 convs take a side s to ceil(s/2), and every
 pool (VGG's max pool, DenseNet's average pool) runs in ceil mode, so a 1-pixel side stays 1 instead of vanishing and
