@@ -66,7 +66,7 @@ import torch.nn as nn
 
 from tpsearch.spaces._base import Space
 from tpsearch.spaces._registry import register
-from tpsearch.spaces._types import Arch, ArchError, Dimension
+from tpsearch.spaces._types import Arch, ArchError, Dimension, check_classes, check_shape
 
 FAMILIES = ("vgg", "resnet", "resnext", "densenet")
 # Each family's dimensions, in the order `suggest` draws them (and architecture dicts list them).
@@ -91,7 +91,7 @@ DENSE_BOTTLENECK = 4  # DenseNet-BC: a layer's conv1x1 is 4 x growth wide
 _BN_OPS = 4  # thop's count per element of an affine batch norm
 # Far beyond any budget, but they keep a hand-written file from asking for a loop of a billion blocks.
 LIMITS = {"channels": 65536, "blocks": 512, "chunks": 16, "cardinality": 65536, "bottleneck_width": 65536,
-          "growth": 4096, "layers": 512, "width": 1 << 20, "image_size": 4096}
+          "growth": 4096, "layers": 512, "width": 1 << 20}
 
 
 def _half(side: int) -> int:
@@ -426,7 +426,7 @@ class ConvNetsSpace(Space):
     def validate(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> Arch:
         if not isinstance(arch, Mapping):
             raise ArchError("arch", f"must be a JSON object, but got {type(arch).__name__}")
-        _check_shape(in_channels, image_size)
+        check_shape(in_channels, image_size)
         family = arch.get("family")
         if family not in FAMILIES:
             raise ArchError("family", f"must be one of {', '.join(FAMILIES)}, but got {family!r}")
@@ -473,7 +473,7 @@ class ConvNetsSpace(Space):
     def count_params(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
                      image_size: int = 32) -> int:
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        _check_classes(num_classes)
+        check_classes(num_classes)
         return _tally(a, num_classes, in_channels, image_size).params
 
     def count_macs(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
@@ -489,13 +489,13 @@ class ConvNetsSpace(Space):
           free          ReLU, max pool, dropout, flatten, the residual additions, concatenation
         """
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        _check_classes(num_classes)
+        check_classes(num_classes)
         return _tally(a, num_classes, in_channels, image_size).macs
 
     def build(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
               image_size: int = 32) -> nn.Module:
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        _check_classes(num_classes)
+        check_classes(num_classes)
         if a["family"] == "vgg":  # the one family whose classifier depends on the image's size
             return VGGLike(a, num_classes, in_channels, image_size)
         return _NETWORKS[a["family"]](a, num_classes, in_channels)
@@ -506,15 +506,3 @@ def _int(arch: Mapping[str, Any], key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ArchError(key, f"must be an integer, but got {value!r}")
     return value
-
-
-def _check_shape(in_channels: int, image_size: int) -> None:
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or not 1 <= image_size <= LIMITS["image_size"]:
-        raise ArchError("image_size", f"must be an integer 1..{LIMITS['image_size']}, but got {image_size!r}")
-    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or not 1 <= in_channels <= 4096:
-        raise ArchError("in_channels", f"must be an integer 1..4096, but got {in_channels!r}")
-
-
-def _check_classes(num_classes: int) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= 1_000_000:
-        raise ArchError("num_classes", f"must be an integer 1..1000000, but got {num_classes!r}")

@@ -47,7 +47,7 @@ import torch.nn as nn
 
 from tpsearch.spaces._base import Space
 from tpsearch.spaces._registry import register
-from tpsearch.spaces._types import Arch, ArchError, Dimension
+from tpsearch.spaces._types import Arch, ArchError, Dimension, check_classes, check_shape
 
 # torchvision's Inception3 widths (ImageNet, the first module of each kind); names say which branch and step.
 TORCHVISION = {
@@ -80,7 +80,7 @@ DROPOUTS = (0.0, 0.5, 0.1)
 _BN_OPS = 4  # thop's count per element of an affine batch norm
 _KEYS = ("blocks", "width", "factorized", "n", "dropout")
 # Far beyond any budget, but they keep a hand-written file from asking for a loop of a billion blocks.
-LIMITS = {"blocks": 512, "width": 64.0, "n": 63, "image_size": 4096}
+LIMITS = {"blocks": 512, "width": 64.0, "n": 63}
 
 
 @dataclass(frozen=True)
@@ -285,7 +285,7 @@ class InceptionSpace(Space):
         unknown = sorted(set(arch) - set(_KEYS))
         if unknown:
             raise ArchError(unknown[0], f"is not a dimension of inception (dimensions: {', '.join(_KEYS)})")
-        _check_shape(in_channels, image_size)
+        check_shape(in_channels, image_size)
         if "blocks" not in arch:
             raise ArchError("blocks", "is required")
         blocks = arch["blocks"]
@@ -312,7 +312,7 @@ class InceptionSpace(Space):
     def count_params(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
                      image_size: int = 32) -> int:
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        _check_classes(num_classes)
+        check_classes(num_classes)
         total, c = 0, in_channels
         for width, k in zip(STEM, STEM_KERNELS):
             out = _width(width, a["width"])
@@ -343,7 +343,7 @@ class InceptionSpace(Space):
           free          ReLU, max pools, dropout, concatenation
         """
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        _check_classes(num_classes)
+        check_classes(num_classes)
         total, c, side = 0, in_channels, image_size
         p = side * side
         for width, k in zip(STEM, STEM_KERNELS):
@@ -372,17 +372,5 @@ class InceptionSpace(Space):
     def build(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
               image_size: int = 32) -> nn.Module:
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        _check_classes(num_classes)
+        check_classes(num_classes)
         return InceptionV3(a, num_classes, in_channels)
-
-
-def _check_shape(in_channels: int, image_size: int) -> None:
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or not 1 <= image_size <= LIMITS["image_size"]:
-        raise ArchError("image_size", f"must be an integer 1..{LIMITS['image_size']}, but got {image_size!r}")
-    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or not 1 <= in_channels <= 4096:
-        raise ArchError("in_channels", f"must be an integer 1..4096, but got {in_channels!r}")
-
-
-def _check_classes(num_classes: int) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= 1_000_000:
-        raise ArchError("num_classes", f"must be an integer 1..1000000, but got {num_classes!r}")
