@@ -7,7 +7,7 @@ otherwise be interpreted. Escaped entities are shown as the characters they stan
 from __future__ import annotations
 
 import html
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import optuna
@@ -15,9 +15,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from optuna.trial import FrozenTrial
 
+from tpsearch.dashboards import _compare
 from tpsearch.dashboards._frame import STATUSES, numeric
 from tpsearch.search._outcome import Outcome, outcome_of
 
+GROUP_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 COLORS = {"complete": "#1f77b4", "pruned": "#a0a0a0", "diverged": "#9467bd", "infeasible": "#ff7f0e",
           "failed": "#d62728", "running": "#2ca02c", "waiting": "#bcbd22"}
 PARAMS, MACS = "user_attrs_params", "user_attrs_macs"
@@ -308,16 +310,37 @@ def timeline(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def best_so_far(frames: Mapping[str, pd.DataFrame]) -> go.Figure:
-    """The best validation accuracy so far of several studies on one axis."""
-    fig = _figure("Best validation accuracy so far", "trial", "best validation accuracy")
-    for name, frame in frames.items():
-        best = frame[frame["best_value"].notna()]
-        fig.add_trace(go.Scatter(x=best["number"].to_numpy(), y=best["best_value"].to_numpy(), mode="lines",
-                                 name=esc(name), line=dict(width=2, shape="hv"),
-                                 hovertemplate="trial %{x}<br>best %{y:.2%}<extra>%{fullData.name}</extra>"))
+def best_so_far(frames: Mapping[str, pd.DataFrame], *, x: str = "trained",
+                groups: Mapping[str, Sequence[str]] | None = None) -> go.Figure:
+    """The best validation accuracy so far of several studies against what they spent (`_compare.X_AXES`): a line
+    per study, or per group of studies their mean with a band of one standard deviation."""
+    fig = _figure("Best validation accuracy so far", _compare.X_AXES[x], "best validation accuracy")
+    curves = {name: _compare.best_so_far(frame, x) for name, frame in frames.items()}
+    tip = "%{x:,.4~r}<br>best %{y:.2%}<extra>%{fullData.name}</extra>"
+    if not groups:
+        for name, (steps, best) in curves.items():
+            fig.add_trace(go.Scatter(x=steps, y=best, mode="lines", name=esc(name), line=dict(width=2, shape="hv"),
+                                     hovertemplate=tip))
+    for i, (group, names) in enumerate((groups or {}).items()):
+        b = _compare.band(group, {n: curves[n] for n in names}, x)
+        seen = ~np.isnan(b.mean)
+        color = GROUP_COLORS[i % len(GROUP_COLORS)]
+        label = f"{esc(group)} (mean of {len(names)})"
+        for side, values in (("upper", b.mean + b.std), ("lower", b.mean - b.std)):
+            fig.add_trace(go.Scatter(x=b.x[seen], y=values[seen], mode="lines", line=dict(width=0, shape="hv",
+                                     color=color), showlegend=False, hoverinfo="skip", legendgroup=label,
+                                     name=f"{label} {side}", fill="tonexty" if side == "lower" else None,
+                                     fillcolor=_fade(color)))
+        fig.add_trace(go.Scatter(x=b.x[seen], y=b.mean[seen], mode="lines", name=label, legendgroup=label,
+                                 line=dict(width=2.5, color=color, shape="hv"), hovertemplate=tip))
     _percent_axis(fig)
     return fig
+
+
+def _fade(color: str) -> str:
+    """A band's fill: the line's colour at a fifth of its opacity."""
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},0.2)"
 
 
 def confusion_matrix(matrix: Any, classes: list[str], *, title: str = "Confusion matrix (test split)") -> go.Figure:

@@ -20,6 +20,7 @@ import plotly.io as pio
 from optuna.trial import FrozenTrial
 
 from tpsearch._files import atomic_write
+from tpsearch.dashboards import _compare as C
 from tpsearch.dashboards import _figures as F
 from tpsearch.dashboards._frame import STATUSES, trials_frame, trials_of
 from tpsearch.search._budget import ATTR as BUDGET_ATTR
@@ -183,24 +184,49 @@ def write_dashboard(study: optuna.Study, path: str | os.PathLike, *, max_params:
     return atomic_write(path, dashboard_html(study, max_params=max_params, max_macs=max_macs, trials=trials))
 
 
-def comparison_html(studies: Iterable[optuna.Study]) -> str:
-    """Several studies on one page: best-so-far curves on one axis, then accuracy against parameters of each."""
+def comparison_html(studies: Iterable[optuna.Study], *, group_by: str | None = None, x: str = "trained",
+                    at: int | None = None) -> str:
+    """Several studies on one page: the best so far against what each spent (`x`: trained trials, training seconds
+    or Optuna's trial numbers), grouped by the study attribute `group_by` (mean and spread over the group's seeds)
+    if given; a table of the best after `at` trained trials (default: as many as the study with fewest trained);
+    then accuracy against parameters of each study."""
     studies = list(studies)
     for s in studies:
         _check_single_objective(s)
     frames = {s.study_name: trials_frame(s) for s in studies}
-    rows = []
-    for s in studies:
-        f = frames[s.study_name]
-        best = f["value"].max() if len(f) else np.nan
-        cells = [s.study_name, s.user_attrs.get("space", ""), s.user_attrs.get("sampler", ""), f"{len(f):,}",
-                 f"{int((f['status'] == 'complete').sum()):,}" if len(f) else "0",
-                 f"{best:.2%}" if not pd.isna(best) else ""]
-        rows.append("<tr>" + "".join(f"<td{' class=l' if i < 3 else ''}>{esc(c)}</td>"
-                                     for i, c in enumerate(cells)) + "</tr>")
-    table = ('<table id="studies"><tr><th class=l>study</th><th class=l>space</th><th class=l>sampler</th>'
-             f'<th>trials</th><th>completed</th><th>best accuracy</th></tr>{"".join(rows)}</table>')
-    cards = [_card(F.best_so_far(frames), "best")]
+    trained = {n: int(f["trained"].max()) if len(f) and f["trained"].notna().any() else 0 for n, f in frames.items()}
+    at = at or min(trained.values())
+    curves = {n: C.best_so_far(f, "trained") for n, f in frames.items()}
+    groups: dict[str, list[str]] = {}
+    if group_by:
+        for s in studies:
+            groups.setdefault(str(s.user_attrs.get(group_by, "-")), []).append(s.study_name)
+        rows = []
+        for group, names in groups.items():
+            at_n = C.best_at({n: curves[n] for n in names}, at)
+            final = [float(frames[n]["value"].max()) for n in names]
+            span = f"{min(trained[n] for n in names):,}..{max(trained[n] for n in names):,}"
+            cells = [group, str(len(names)), span, _mean_spread(at_n), _mean_spread(final)]
+            rows.append("<tr>" + "".join(f"<td{' class=l' if i == 0 else ''}>{esc(c)}</td>"
+                                         for i, c in enumerate(cells)) + "</tr>")
+        table = (f'<table id="groups"><tr><th class=l>{esc(group_by)}</th><th>studies</th><th>trained trials</th>'
+                 f'<th>best after {at:,} trained (mean ± sd)</th><th>best (mean ± sd)</th></tr>{"".join(rows)}'
+                 f"</table>")
+    else:
+        rows = []
+        for s in studies:
+            f = frames[s.study_name]
+            best = f["value"].max() if len(f) else np.nan
+            at_n = C.best_at({s.study_name: curves[s.study_name]}, at)[0]
+            cells = [s.study_name, s.user_attrs.get("space", ""), s.user_attrs.get("sampler", ""),
+                     s.user_attrs.get("seed", ""), f"{len(f):,}", f"{trained[s.study_name]:,}",
+                     "" if np.isnan(at_n) else f"{at_n:.2%}", f"{best:.2%}" if not pd.isna(best) else ""]
+            rows.append("<tr>" + "".join(f"<td{' class=l' if i < 3 else ''}>{esc(c)}</td>"
+                                         for i, c in enumerate(cells)) + "</tr>")
+        table = ('<table id="studies"><tr><th class=l>study</th><th class=l>space</th><th class=l>sampler</th>'
+                 f'<th>seed</th><th>trials</th><th>trained</th><th>best after {at:,} trained</th>'
+                 f'<th>best accuracy</th></tr>{"".join(rows)}</table>')
+    cards = [_card(F.best_so_far(frames, x=x, groups=groups), "best")]
     for i, s in enumerate(studies):
         fig = F.accuracy_vs(frames[s.study_name], F.PARAMS, label="parameters", budget=_budget(s, None),
                             title=f"{F.esc(s.study_name)}: accuracy vs parameters")
@@ -210,9 +236,17 @@ def comparison_html(studies: Iterable[optuna.Study]) -> str:
     return _page(f"tpsearch: {names}", body)
 
 
-def write_comparison(studies: Iterable[optuna.Study], path: str | os.PathLike) -> Path:
-    """Write the comparison page of `studies` to `path` atomically."""
-    return atomic_write(path, comparison_html(studies))
+def _mean_spread(values: Sequence[float]) -> str:
+    """"98.1% ± 0.4 (n 3)": the mean and the standard deviation over the studies that have a value."""
+    seen = [v for v in values if not np.isnan(v)]
+    if not seen:
+        return ""
+    return f"{np.mean(seen):.2%} ± {100 * np.std(seen):.2f}" + (f" (n {len(seen)})" if len(seen) < len(values) else "")
+
+
+def write_comparison(studies: Iterable[optuna.Study], path: str | os.PathLike, **options: Any) -> Path:
+    """Write the comparison page of `studies` (options: `comparison_html`'s) to `path` atomically."""
+    return atomic_write(path, comparison_html(studies, **options))
 
 
 def evaluation_html(result: dict[str, Any]) -> str:

@@ -3,14 +3,16 @@ compute budget). Optuna (TPE or random) samples in this process, which alone wri
 feasible trial on a worker and ASHA stops weak ones early. Running the same command again resumes the study until
 --trials trials have been trained.
 
-(`tpsearch run`: its flags are `RunOptions`' fields, one to one, with the defaults from there.)
+(`tpsearch run`: its flags are `RunOptions`' fields, one to one, with the defaults from there; --repeat alone is
+the command's, a loop over seeds.)
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
+from tpsearch.exceptions import UsageError
 from tpsearch.search import SAMPLERS, SCHEDULERS, RunOptions, run_search
 from tpsearch.search._outcome import trial_label
 from tpsearch.search.cli._flags import (add_data_dir, add_dataset, add_device, add_json, add_progress,
@@ -38,6 +40,10 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=int, default=_D.seed, help="seed of the sampler, the data split and training")
     g.add_argument("--enqueue", action="append", default=[], metavar="PRESET|FILE.json",
                    help="train a known architecture first (warm start); repeatable")
+    g.add_argument("--repeat", type=int, default=1, metavar="S",
+                   help="the same search under S seeds (SEED, SEED+1, ...), one after another, each in a study of "
+                        "its own, STUDY-seedK (SPACE-DATASET-SAMPLER-seedK without --study): `tpsearch compare "
+                        "--group-by sampler` then tells samplers apart from luck")
     g = p.add_argument_group("where it is recorded")
     g.add_argument("--study", default=None, help="study name (default: SPACE-DATASET)")
     add_storage(g)
@@ -92,7 +98,26 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tpsearch.search.testing import faults_from_env
 
+    if args.repeat < 1:
+        raise UsageError(f"--repeat must be at least 1, but got {args.repeat}")
     opts = options_from(RunOptions, args, dashboard=None, faults=faults_from_env())
+    if args.repeat == 1:
+        return _run_one(args, opts)
+    # Named for the sampler too unless --study names them: a TPE and a random repeat must not share studies.
+    stem = opts.study or f"{opts.study_name()}-{opts.sampler}"
+    results = []
+    for seed in range(opts.seed, opts.seed + args.repeat):
+        one = replace(opts, seed=seed, study=f"{stem}-seed{seed}")
+        code = _run_one(args, one, json_line=False)
+        results.append(one.study)
+        if code:
+            return code
+    if args.json:
+        emit_json({"studies": results})
+    return 0
+
+
+def _run_one(args: argparse.Namespace, opts: RunOptions, json_line: bool = True) -> int:
     if args.dashboard is not None:
         opts.dashboard = args.dashboard or str(dashboard_path(opts.runs_dir, opts.study_name()))
     summary = run_search(opts)
@@ -106,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
           f"({c['complete']} completed, {c['pruned']} pruned, {c['diverged']} diverged), {c['failed']} failed, "
           f"{c['infeasible']} infeasible draws; best {best}; {summary.seconds:.1f} s{page}",
           file=sys.stderr if args.json else sys.stdout)
-    if args.json:
+    if args.json and json_line:
         emit_json(asdict(summary))
     if summary.interrupted:  # first: an interrupt's FAILs may also have tripped the failure limit
         print("tpsearch run: interrupted; running trials marked FAIL. Run the same command to resume.",

@@ -8,6 +8,7 @@ from collections import Counter
 
 import numpy as np
 import optuna
+import pandas as pd
 
 from tpsearch import dashboards
 from tpsearch.dashboards import _figures
@@ -152,3 +153,25 @@ def test_the_timeline_gives_trials_that_overlap_on_one_worker_their_own_rows() -
                 lane[int(number)] = y
     assert lane == {0: "a #1", 1: "a #2", 2: "a #1", 3: "b"}
     assert list(fig.layout.yaxis.categoryarray) == ["a #1", "a #2", "b"]
+
+
+def test_comparison_curves_count_trained_trials_and_carry_the_best_over_pruned_ones() -> None:
+    """Trials: infeasible draw, complete 0.5, pruned, complete 0.4, complete 0.7. Against trained trials the curve is
+    1, 2, 3, 4 -> 0.5, 0.5, 0.5, 0.7 (the draw is no step; the pruned trial carries the best over); a group's mean
+    and spread run only where every study has a value, up to the shortest study."""
+    from tpsearch.dashboards import _compare
+
+    frame = pd.DataFrame({"number": range(5), "value": [np.nan, 0.5, np.nan, 0.4, 0.7],
+                          "trained": pd.array([pd.NA, 1, 2, 3, 4], dtype="Int64"),
+                          "datetime_complete": pd.date_range("2026-01-01", periods=5, freq="s"),
+                          "user_attrs_seconds": [0.0, 10.0, 5.0, 10.0, 10.0]})
+    steps, best = _compare.best_so_far(frame, "trained")
+    assert list(steps) == [1, 2, 3, 4] and list(best) == [0.5, 0.5, 0.5, 0.7]
+    steps, best = _compare.best_so_far(frame, "seconds")
+    assert list(steps) == [10, 15, 25, 35] and list(best) == [0.5, 0.5, 0.5, 0.7]
+    assert list(_compare.best_so_far(frame, "trial")[0]) == [0, 1, 2, 3, 4]
+    short = frame.iloc[:3]  # trained 1, 2: best 0.5, 0.5
+    b = _compare.band("g", {"a": _compare.best_so_far(frame), "b": _compare.best_so_far(short)}, "trained")
+    assert list(b.x) == [1, 2] and list(b.mean) == [0.5, 0.5] and list(b.std) == [0, 0]
+    a4, b4 = _compare.best_at({"a": _compare.best_so_far(frame), "b": _compare.best_so_far(short)}, 4)
+    assert a4 == 0.7 and math.isnan(b4)  # b never trained a fourth trial
