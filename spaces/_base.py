@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn as nn
@@ -74,9 +74,10 @@ class Space(ABC):
         """The architecture with the fewest parameters and MACs that `suggest` can return (the lowest feasible
         budgets: `tpsearch run` refuses a --max-params or --max-macs below its counts)."""
 
-    def suggest_training(self, trial: Any) -> dict[str, Any]:
-        """Training hyperparameters: shared by every space, defined once in `spaces._training`."""
-        return _training.suggest(trial)
+    def suggest_training(self, trial: Any, tricks: Sequence[str] = ()) -> dict[str, Any]:
+        """Training hyperparameters: shared by every space, defined once in `spaces._training`; `tricks` names the
+        trick dimensions drawn too (`_training.SEARCHED_TRICKS`; the others stay off)."""
+        return _training.suggest(trial, tricks)
 
     def training_dimensions(self) -> list[Dimension]:
         return _training.dimensions()

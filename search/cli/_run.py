@@ -13,7 +13,8 @@ from dataclasses import asdict
 
 from tpsearch.search import SAMPLERS, SCHEDULERS, RunOptions, run_search
 from tpsearch.search.cli._flags import (add_data_dir, add_device, add_json, add_progress, add_runs_dir,
-                                        add_storage, emit_json, options_from)
+                                        add_storage, emit_json, names_list, options_from)
+from tpsearch.spaces._training import SEARCHED_TRICKS
 
 _D = RunOptions()
 
@@ -38,6 +39,10 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=int, default=_D.seed, help="seed of the sampler, the data split and training")
     g.add_argument("--enqueue", action="append", default=[], metavar="PRESET|FILE.json",
                    help="train a known architecture first (warm start); repeatable")
+    g.add_argument("--tricks", type=names_list(SEARCHED_TRICKS), default=[], metavar="T1,T2",
+                   help=f"training tricks the search also samples, comma-separated: {', '.join(SEARCHED_TRICKS)} "
+                        f"(unnamed ones stay off: no mixup, no confidence penalty, cosine decay, reflection "
+                        f"padding)")
     g = p.add_argument_group("where it is recorded")
     g.add_argument("--study", default=None, help="study name (default: SPACE-DATASET)")
     add_storage(g)
