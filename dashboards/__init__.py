@@ -8,14 +8,17 @@
     ('my-study.html', 30)
 
 `write_comparison([study_a, study_b], path)` puts studies side by side; `write_evaluation(result, path)` draws a
-`tpsearch evaluate` result, `write_calibration(result, path)` a `tpsearch calibrate` one. The package never opens
+`tpsearch evaluate` result, `write_calibration(result, path)` a `tpsearch calibrate` one, `write_ablation(result,
+path)` a `tpsearch ablate` one. The package never opens
 storage: callers pass an `optuna.Study` (the CLI opens it
 through `tpsearch.search.storages`). `tpsearch.dashboards.testing` makes synthetic studies for tests and benchmarks.
 """
 from tpsearch.dashboards._figures import pareto_mask
 from tpsearch.dashboards._frame import STATUSES, status_of, trials_frame
-from tpsearch.dashboards._page import (calibration_html, comparison_html, dashboard_html, evaluation_html,
-                                       write_calibration, write_comparison, write_dashboard, write_evaluation)
+from tpsearch.dashboards._page import (ablation_html, calibration_html, comparison_html, dashboard_html,
+                                       evaluation_html, write_ablation, write_calibration, write_comparison,
+                                       write_dashboard, write_evaluation)
 
-__all__ = ["STATUSES", "calibration_html", "comparison_html", "dashboard_html", "evaluation_html", "pareto_mask",
-           "status_of", "trials_frame", "write_calibration", "write_comparison", "write_dashboard", "write_evaluation"]
+__all__ = ["STATUSES", "ablation_html", "calibration_html", "comparison_html", "dashboard_html", "evaluation_html",
+           "pareto_mask", "status_of", "trials_frame", "write_ablation", "write_calibration", "write_comparison",
+           "write_dashboard", "write_evaluation"]

@@ -6,11 +6,10 @@ Steps of a run: 1. move the uint8 data to the device once; 2. per epoch, augment
 every training image once, whatever the batch size (the ragged last batch is kept), mixup there when asked;
 3. SGD with Nesterov momentum or AdamW, the learning rate a function of the images seen (`LRSchedule`: warm-up, then
 cosine or step decay, optionally restarted), the loss `training_loss` (cross-entropy, label smoothing, the mixed
-labels, the confidence penalty), bf16 autocast and channels_last on CUDA; 4. evaluate on the validation split (after every epoch, or only after the
-epochs in `eval_epochs` and the last: a search needs a score only where trials are compared) and report. A loss
-that turns NaN or
-infinite ends the run as "diverged", CUDA running out of memory as "out of memory at batch size B": the caller gets a
-`TrainResult`, never an exception.
+labels, the confidence penalty), bf16 autocast and channels_last on CUDA; 4. evaluate on the validation split
+(after every epoch, or only after the epochs in `eval_epochs` and the last: a search needs a score only where
+trials are compared) and report. A loss that turns NaN or infinite ends the run as "diverged", CUDA running out of
+memory as "out of memory at batch size B": the caller gets a `TrainResult`, never an exception.
 
 Why images and not steps: a batch of 64 takes eight steps where a batch of 512 takes one. With the schedule and the
 reports counted in images seen, two runs that differ only in batch size are at the same point of their schedule
