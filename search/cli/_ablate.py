@@ -84,16 +84,17 @@ def _print_table(result: dict[str, Any], stream: TextIO) -> None:
     """The human table; on stderr when --json claims stdout. The page's path is its last line."""
     lines = [f"{result['preset']} ({result['params']:,} parameters) on {result['dataset']}: {result['epochs']} "
              f"epochs of {result['train_images']:,} images, batch {result['batch_size']}, {result['seeds']} seeds "
-             f"per row; study {result['study']!r} ({result['trained_now']} trained now, {result['seconds']:.0f} s)",
-             f"  {'row':>3}  {'tricks':<40} {'seeds':>5}  {'accuracy':>17}  {'error':>7}"]
-    for row in result["rows"]:
-        tricks = " + ".join(row["tricks"]) or "baseline"
+             f"per row; study {result['study']!r} ({result['trained_now']} trained now, {result['seconds']:.0f} s)"]
+    names = [" + ".join(row["tricks"]) or "baseline" for row in result["rows"]]
+    width = max(len("tricks"), *map(len, names))
+    lines.append(f"  {'row':>3}  {'tricks':<{width}}  {'seeds':>5}  {'accuracy':>17}  {'error':>7}")
+    for row, tricks in zip(result["rows"], names):
         if row["seeds"]:
             accuracy = f"{row['accuracy_mean']:.2%} ± {row['accuracy_std']:.2%}"
             error = f"{row['error_mean']:.2%}"
         else:
             accuracy, error = "not trained", ""
-        lines.append(f"  {row['row']:>3}  {tricks:<40} {row['seeds']:>5}  {accuracy:>17}  {error:>7}")
+        lines.append(f"  {row['row']:>3}  {tricks:<{width}}  {row['seeds']:>5}  {accuracy:>17}  {error:>7}")
     if result["missing"]:
         lines.append(f"  {result['missing']} training(s) failed or were not run: run the same command to train them")
     lines.append(f"wrote {result['html']}")

@@ -29,7 +29,7 @@ def run_spaces(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"{name}: {space.description}")
             for d in space.dimensions() + space.training_dimensions():
-                print(f"  {d.symbol:>5}  {d.name:<16} {d.values:<58} {d.meaning}")
+                print(f"  {d.symbol:>5}  {d.name:<18} {d.values:<58} {d.meaning}")
             print("  presets: " + ", ".join(f"{k} ({p['params'] / 1e6:.2f}M)" for k, p in out[name]["presets"].items()))
     if args.json:
         emit_json({"spaces": out})
