@@ -56,7 +56,7 @@ class AblateOptions:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        from tpsearch.spaces._training import TRICKS
+        from tpsearch.spaces._training import BATCH_SIZES, TRICKS
 
         for name in self.tricks:
             if name not in TRICKS:
@@ -66,6 +66,9 @@ class AblateOptions:
         for flag, value in (("--seeds", self.seeds), ("--batch-size", self.batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"{flag} must be an integer of at least 1, but got {value!r}")
+        if self.batch_size not in BATCH_SIZES:  # the chain's trials are a study's: their params must be drawable
+            raise UsageError(f"--batch-size must be one of {', '.join(map(str, BATCH_SIZES))} (the batch sizes a "
+                             f"search draws), but got {self.batch_size}")
         self.run_options()  # the search's own checks of the rest (epochs, fidelity, seed, devices)
 
     def study_name(self) -> str:
@@ -199,8 +202,9 @@ def _space_with_preset(preset: str) -> Any:
     from tpsearch import spaces
 
     having = [name for name in spaces.names() if preset in spaces.get(name).presets]
-    if len(having) != 1:
+    if not having:
         known = "; ".join(f"{n}: {', '.join(sorted(spaces.get(n).presets))}" for n in spaces.names())
-        where = f" ({', '.join(having)})" if having else ""
-        raise UsageError(f"preset {preset!r} is in {len(having)} spaces{where}; give --space (presets: {known})")
+        raise UsageError(f"unknown preset {preset!r}; presets by space: {known}")
+    if len(having) > 1:
+        raise UsageError(f"preset {preset!r} is in several spaces ({', '.join(having)}): give --space")
     return spaces.get(having[0])

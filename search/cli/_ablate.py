@@ -17,7 +17,7 @@ from tpsearch.search.cli._flags import (add_data_dir, add_device, add_json, add_
 
 def add_ablate_parser(sub: argparse._SubParsersAction) -> None:
     from tpsearch.search import AblateOptions
-    from tpsearch.spaces._training import TRICKS
+    from tpsearch.spaces._training import BATCH_SIZES, TRICKS
     from tpsearch.trainers import DATASETS
 
     d = AblateOptions()
@@ -40,7 +40,8 @@ def add_ablate_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--dataset", default=d.dataset, choices=list(DATASETS), help="data set (default: %(default)s)")
     add_data_dir(g, d.data_dir)
     g.add_argument("--epochs", type=int, default=d.epochs, help="(default: %(default)s)")
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help="(default: %(default)s)")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, choices=BATCH_SIZES,
+                   help="(default: %(default)s)")
     g.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs,
                    help="learning-rate warm-up, in epochs' worth of images (default: %(default)s)")
     fidelity = g.add_mutually_exclusive_group()

@@ -56,7 +56,7 @@ def test_spaces_lists_dimensions_and_presets(capsys):
     ["run", "--sampler", "tpee"], ["run", "--max-params", "nan"], ["train", "--dataset", "cifar11"],
     ["calibrate", "--dataset", "mnist"], ["export", "--recipe", "short"], ["evaluate", "x.pt", "--dataset", "svhn"],
     ["run", "--tricks", "mixup,cutout"], ["train", "--schedule", "linear"], ["ablate", "--tricks", "cosine,nope"],
-    ["ablate", "--tricks", "mixup,mixup"],
+    ["ablate", "--tricks", "mixup,mixup"], ["ablate", "--batch-size", "32"],
     *([command, "--no-such-flag"] for command in [*COMMANDS, "latency"]), ["no-such-command"],
 ])
 def test_a_bad_flag_or_choice_is_one_line_and_exit_2(args, capsys):
