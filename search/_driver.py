@@ -44,7 +44,9 @@ class PlannedTrial:
     attrs: dict[str, Any]
 
     def made(self, trial: optuna.trial.FrozenTrial) -> bool:
-        return trial.params == self.params and all(trial.user_attrs.get(k) == v for k, v in self.attrs.items())
+        """Whether `trial` is this one: trained (its params) or still waiting (the params it was enqueued with)."""
+        params = trial.system_attrs.get("fixed_params", {}) if trial.state == TrialState.WAITING else trial.params
+        return params == self.params and all(trial.user_attrs.get(k) == v for k, v in self.attrs.items())
 
 
 # The attributes a planned trial is known by: a trial left running by a killed driver is requeued with them.

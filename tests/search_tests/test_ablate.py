@@ -8,7 +8,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tpsearch import load_checkpoint
 from tpsearch.search import cli
+from tpsearch.search._driver import PlannedTrial, _enqueue_planned, _recover_stale
+from tpsearch.search.testing import run_options
 
 STUDY = "ablate-tiny-digits"
 
@@ -61,6 +64,29 @@ def test_ablate_trains_each_row_and_seed_once_and_resumes(ray_session, tmp_path,
     same, _ = _ablate(tmp_path, capsys, "--seeds", "3")
     assert same["trained_now"] == 0 and same["rows"] == again["rows"]
     assert len(study.get_trials()) == 9
+
+    # A trial's tricks are hyperparameters like any: export's retrain with the trial's recipe trains with them.
+    last = again["rows"][-1]["trials"][0]["number"]
+    out = tmp_path / "mixup.pt"
+    assert cli.main(["export", "--storage", f"sqlite:///{tmp_path}/studies.db", "--study", STUDY, "--trial",
+                     str(last), "--retrain", "--recipe", "trial", "--epochs", "1", "--out", str(out), "--data-dir",
+                     str(tmp_path / "data"), "--runs-dir", str(tmp_path / "runs"), "--no-progress"]) == 0
+    _, meta = load_checkpoint(out)
+    config = meta["training"]["config"]
+    assert (config["mixup_alpha"], config["schedule"], config["pad_mode"]) == (0.2, "cosine", "zero")
+
+
+def test_a_planned_trial_left_running_by_a_killed_driver_is_requeued_once_with_its_attributes(tmp_path):
+    study = optuna.create_study(direction="maximize")
+    opts = run_options(tmp_path)
+    plan = [PlannedTrial({"x": 1}, {"row": 0, "tricks": [], "seed": s}) for s in (0, 1)]
+    assert _enqueue_planned(study, opts, plan).trials == 2
+    study.ask().suggest_int("x", 0, 2)  # trial 0 (seed 0) starts; then the driver dies
+    assert _recover_stale(study) == 1
+    assert _enqueue_planned(study, opts, plan).trials == 2  # nothing enqueued twice (a waiting trial has no
+    assert _enqueue_planned(study, opts, plan).trials == 2  # params yet: it is known by the ones it was given)
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert sorted((t.user_attrs["seed"], t.user_attrs.get("retry_of")) for t in waiting) == [(0, 0), (1, None)]
 
 
 def test_another_fidelity_in_the_same_study_is_refused(ray_session, tmp_path, capsys):
