@@ -96,6 +96,10 @@ def _print_table(result: dict[str, Any], stream: TextIO) -> None:
         else:
             accuracy, error = "not trained", ""
         lines.append(f"  {row['row']:>3}  {tricks:<{width}}  {row['seeds']:>5}  {accuracy:>17}  {error:>7}")
+    for row in result["rows"]:
+        if row["diverged"]:  # scored at chance accuracy, as a search scores a diverged trial
+            lines.append(f"  row {row['row']}: {row['diverged']} of its {row['seeds']} trainings diverged "
+                         f"(scored at chance accuracy)")
     if result["missing"]:
         lines.append(f"  {result['missing']} training(s) failed or were not run: run the same command to train them")
     lines.append(f"wrote {result['html']}")
