@@ -107,11 +107,11 @@ def ablate(opts: AblateOptions) -> dict[str, Any]:
     """Train the chain's missing trials through the driver, then read every row back from the study: a dict with
     a `rows` list (label, tricks, the seeds' accuracies, their mean and standard deviation, the error) and what
     was trained how."""
+    import optuna
+
     from tpsearch import spaces, trainers
     from tpsearch.search._driver import PlannedTrial, _enqueued_arch, run_search
     from tpsearch.spaces._training import params_of
-
-    import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the table and the progress bar say what its INFO would
     started = time.time()
