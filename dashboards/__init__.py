@@ -13,12 +13,26 @@ path)` a `tpsearch ablate` one. The package never opens
 storage: callers pass an `optuna.Study` (the CLI opens it
 through `tpsearch.search.storages`). `tpsearch.dashboards.testing` makes synthetic studies for tests and benchmarks.
 """
-from tpsearch.dashboards._figures import pareto_mask
-from tpsearch.dashboards._frame import STATUSES, status_of, trials_frame
-from tpsearch.dashboards._page import (ablation_html, calibration_html, comparison_html, dashboard_html,
-                                       evaluation_html, write_ablation, write_calibration, write_comparison,
-                                       write_dashboard, write_evaluation)
+from __future__ import annotations
 
-__all__ = ["STATUSES", "ablation_html", "calibration_html", "comparison_html", "dashboard_html", "evaluation_html",
-           "pareto_mask", "status_of", "trials_frame", "write_ablation", "write_calibration", "write_comparison",
-           "write_dashboard", "write_evaluation"]
+import importlib
+from typing import Any
+
+# Re-exported on first use: the command line reads `_compare`'s axis names while it builds its parser, and must not
+# pay for plotly and pandas then.
+_API = {"pareto_mask": "_figures", "STATUSES": "_frame", "status_of": "_frame", "trials_frame": "_frame",
+        **{name: "_page" for name in ("ablation_html", "calibration_html", "comparison_html", "dashboard_html",
+                                      "evaluation_html", "write_ablation", "write_calibration", "write_comparison",
+                                      "write_dashboard", "write_evaluation")}}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module(f"tpsearch.dashboards.{_API[name]}"), name)
+    raise AttributeError(f"module 'tpsearch.dashboards' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -7,7 +7,7 @@ otherwise be interpreted. Escaped entities are shown as the characters they stan
 from __future__ import annotations
 
 import html
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import optuna
@@ -15,9 +15,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from optuna.trial import FrozenTrial
 
+from tpsearch.dashboards import _compare
 from tpsearch.dashboards._frame import STATUSES, numeric
 from tpsearch.search._outcome import Outcome, outcome_of
 
+GROUP_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 COLORS = {"complete": "#1f77b4", "pruned": "#a0a0a0", "diverged": "#9467bd", "infeasible": "#ff7f0e",
           "failed": "#d62728", "running": "#2ca02c", "waiting": "#bcbd22"}
 PARAMS, MACS = "user_attrs_params", "user_attrs_macs"
@@ -254,8 +256,30 @@ def states(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def _lanes(ran: pd.DataFrame) -> pd.Series:
+    """Each trial's lane: its worker's name, and where trials of one worker overlapped in time (a node running
+    several at once), "worker #k" for the k-th concurrent slot, so that no bar hides another."""
+    lane = pd.Series("", index=ran.index, dtype=object)
+    for worker, group in ran.groupby(ran["user_attrs_worker"].astype(str), sort=False):
+        ends: list[Any] = []  # when each slot of this worker is free again
+        slots: dict[Any, int] = {}
+        for idx in group.sort_values(["datetime_start", "number"]).index:
+            start, end = ran.at[idx, "datetime_start"], ran.at[idx, "end"]
+            free = next((k for k, e in enumerate(ends) if e <= start), None)
+            if free is None:
+                ends.append(end)
+                free = len(ends) - 1
+            else:
+                ends[free] = end
+            slots[idx] = free
+        for idx, k in slots.items():
+            lane[idx] = worker if len(ends) == 1 else f"{worker} #{k + 1}"
+    return lane
+
+
 def timeline(frame: pd.DataFrame) -> go.Figure:
-    """When each trial ran and on which worker: one lane per worker, one bar per trial."""
+    """When each trial ran and on which worker: one lane per worker (per concurrent slot of a worker that ran
+    several trials at once), one bar per trial."""
     worker = frame.get("user_attrs_worker")
     fig = _figure("Timeline of the run", "time", "worker")
     if worker is None:
@@ -264,7 +288,8 @@ def timeline(frame: pd.DataFrame) -> go.Figure:
     # A trial still running is drawn up to the last moment anything was recorded.
     now = pd.concat([frame["datetime_complete"], frame["datetime_start"]]).max()
     ran["end"] = ran["datetime_complete"].fillna(now)
-    lanes = sorted(ran["user_attrs_worker"].astype(str).unique())
+    ran["lane"] = _lanes(ran)
+    lanes = sorted(ran["lane"].unique())
     for status in STATUSES:
         part = ran[ran["status"] == status]
         if part.empty:
@@ -273,7 +298,7 @@ def timeline(frame: pd.DataFrame) -> go.Figure:
         x = np.empty(3 * len(part), dtype=object)
         x[0::3], x[1::3], x[2::3] = part["datetime_start"].to_numpy(), part["end"].to_numpy(), None
         y = np.empty(3 * len(part), dtype=object)
-        y[0::3] = y[1::3] = part["user_attrs_worker"].astype(str).map(esc).to_numpy()
+        y[0::3] = y[1::3] = part["lane"].map(esc).to_numpy()
         y[2::3] = None
         ids = np.repeat(part["number"].to_numpy().astype(object), 3)
         ids[2::3] = None
@@ -285,16 +310,37 @@ def timeline(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def best_so_far(frames: Mapping[str, pd.DataFrame]) -> go.Figure:
-    """The best validation accuracy so far of several studies on one axis."""
-    fig = _figure("Best validation accuracy so far", "trial", "best validation accuracy")
-    for name, frame in frames.items():
-        best = frame[frame["best_value"].notna()]
-        fig.add_trace(go.Scatter(x=best["number"].to_numpy(), y=best["best_value"].to_numpy(), mode="lines",
-                                 name=esc(name), line=dict(width=2, shape="hv"),
-                                 hovertemplate="trial %{x}<br>best %{y:.2%}<extra>%{fullData.name}</extra>"))
+def best_so_far(frames: Mapping[str, pd.DataFrame], *, x: str = "trained",
+                groups: Mapping[str, Sequence[str]] | None = None) -> go.Figure:
+    """The best validation accuracy so far of several studies against what they spent (`_compare.X_AXES`): a line
+    per study, or per group of studies their mean with a band of one standard deviation."""
+    fig = _figure("Best validation accuracy so far", _compare.X_AXES[x], "best validation accuracy")
+    curves = {name: _compare.best_so_far(frame, x) for name, frame in frames.items()}
+    tip = "%{x:,.4~r}<br>best %{y:.2%}<extra>%{fullData.name}</extra>"
+    if not groups:
+        for name, (steps, best) in curves.items():
+            fig.add_trace(go.Scatter(x=steps, y=best, mode="lines", name=esc(name), line=dict(width=2, shape="hv"),
+                                     hovertemplate=tip))
+    for i, (group, names) in enumerate((groups or {}).items()):
+        b = _compare.band(group, {n: curves[n] for n in names}, x)
+        seen = ~np.isnan(b.mean)
+        color = GROUP_COLORS[i % len(GROUP_COLORS)]
+        label = f"{esc(group)} (mean of {len(names)})"
+        for side, values in (("upper", b.mean + b.std), ("lower", b.mean - b.std)):
+            fig.add_trace(go.Scatter(x=b.x[seen], y=values[seen], mode="lines", line=dict(width=0, shape="hv",
+                                     color=color), showlegend=False, hoverinfo="skip", legendgroup=label,
+                                     name=f"{label} {side}", fill="tonexty" if side == "lower" else None,
+                                     fillcolor=_fade(color)))
+        fig.add_trace(go.Scatter(x=b.x[seen], y=b.mean[seen], mode="lines", name=label, legendgroup=label,
+                                 line=dict(width=2.5, color=color, shape="hv"), hovertemplate=tip))
     _percent_axis(fig)
     return fig
+
+
+def _fade(color: str) -> str:
+    """A band's fill: the line's colour at a fifth of its opacity."""
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},0.2)"
 
 
 def confusion_matrix(matrix: Any, classes: list[str], *, title: str = "Confusion matrix (test split)") -> go.Figure:

@@ -7,6 +7,8 @@ Columns follow `optuna.Study.trials_dataframe` where they overlap (`number`, `va
   accuracy         the value, or else the last reported validation accuracy (a pruned trial's score at its rung)
   last_epoch       the last epoch reported
   best_value       the best value so far, by trial number
+  trained          the trial's place among the trained ones (`tpsearch.search.trained_index`; empty for others):
+                   Optuna's numbers count infeasible draws too
   duration_s       seconds from start to completion
   arch_<key>       the `arch` user attribute flattened: scalars as they are, lists as `arch_<key>_<i>` (1-based),
                    and `arch_blocks_total` (the depth in blocks)
@@ -99,6 +101,8 @@ def trials_frame(trials: optuna.Study | Iterable[FrozenTrial], *, maximize: bool
     # NaN until the first completed trial, as it should read.
     frame["best_value"] = frame["value"].cummax() if maximize else frame["value"].cummin()
     frame["duration_s"] = (frame["datetime_complete"] - frame["datetime_start"]).dt.total_seconds()
+    trained = frame["status"].map(lambda s: Outcome(s).trained)
+    frame["trained"] = trained.cumsum().where(trained).astype("Int64")
     # Per-layer columns in layer order (1, 2, ... 10), not the order in which trials first had them.
     front = [c for c in frame.columns if not c.startswith(("params_", "user_attrs_", "arch_"))]
     rest = sorted((c for c in frame.columns if c not in front), key=_natural)

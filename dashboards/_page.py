@@ -20,9 +20,11 @@ import plotly.io as pio
 from optuna.trial import FrozenTrial
 
 from tpsearch._files import atomic_write
+from tpsearch.dashboards import _compare as C
 from tpsearch.dashboards import _figures as F
 from tpsearch.dashboards._frame import STATUSES, trials_frame, trials_of
 from tpsearch.search._budget import ATTR as BUDGET_ATTR
+from tpsearch.search._outcome import trial_label
 
 TOP = 10
 
@@ -34,8 +36,9 @@ def esc(text: Any) -> str:
 _CONFIG = {"displaylogo": False, "responsive": True}
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0 auto; max-width: 1500px; padding: 16px 24px; color: #222; }
-h1 { font-size: 22px; margin: 4px 0 8px; } h2 { font-size: 17px; margin: 24px 0 8px; }
-.meta { color: #555; } .meta span { margin-right: 18px; white-space: nowrap; }
+h1 { font-size: 22px; margin: 4px 0 8px; overflow-wrap: anywhere; } h2 { font-size: 17px; margin: 24px 0 8px; }
+.meta { color: #555; display: flex; flex-wrap: wrap; } .meta span { margin-right: 18px; white-space: nowrap; }
+.meta span.w { white-space: normal; overflow-wrap: anywhere; min-width: 0; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(620px, 1fr)); gap: 12px; }
 .card { border: 1px solid #e3e3e3; border-radius: 6px; padding: 4px; min-width: 0; }
 .note { color: #555; padding: 24px; font-style: italic; }
@@ -89,20 +92,22 @@ def _top_table(frame: pd.DataFrame, n: int = TOP) -> str:
     done = frame[(frame["status"] == "complete") & frame["value"].notna()].nlargest(n, "value")
     if done.empty:
         return '<p class="note">No completed trial yet.</p>'
-    head = ("<tr><th>rank</th><th>trial</th><th>accuracy</th><th>parameters</th><th>MACs</th><th>layers</th>"
-            "<th class=l>blocks</th><th>channels</th><th class=l>kernels</th><th class=l>skip kernels</th>"
-            "<th>pool</th><th class=l>optimizer</th><th>lr</th><th class=l>worker</th></tr>")
+    head = ("<tr><th>rank</th><th>trial</th><th>trained</th><th>accuracy</th><th>parameters</th><th>MACs</th>"
+            "<th>layers</th><th class=l>blocks</th><th>channels</th><th class=l>kernels</th>"
+            "<th class=l>skip kernels</th><th>pool</th><th class=l>optimizer</th><th>lr</th>"
+            "<th class=l>worker</th></tr>")
     rows = []
     for rank, (_, r) in enumerate(done.iterrows(), start=1):
         lr = next((r[c] for c in ("params_lr_sgd", "params_lr_adamw", "params_lr") if c in r and not pd.isna(r[c])),
                   None)
         cells = [
-            str(rank), str(int(r["number"])), f"{r['value']:.2%}", _fmt_int(r.get(F.PARAMS)),
-            _fmt_int(r.get(F.MACS)), _fmt_int(r.get("arch_layers")), _fmt_list(r, "arch_blocks_"),
-            _fmt_int(r.get("arch_channels")), _fmt_list(r, "arch_kernels_"), _fmt_list(r, "arch_skip_kernels_"),
+            str(rank), str(int(r["number"])), _fmt_int(r.get("trained")), f"{r['value']:.2%}",
+            _fmt_int(r.get(F.PARAMS)), _fmt_int(r.get(F.MACS)), _fmt_int(r.get("arch_layers")),
+            _fmt_list(r, "arch_blocks_"), _fmt_int(r.get("arch_channels")), _fmt_list(r, "arch_kernels_"),
+            _fmt_list(r, "arch_skip_kernels_"),
             _fmt_int(r.get("arch_pool")), r.get("params_optimizer", ""), f"{lr:.2g}" if lr is not None else "",
             r.get("user_attrs_worker", "")]
-        left = {6, 8, 9, 11, 13}
+        left = {7, 9, 10, 12, 14}
         rows.append("<tr>" + "".join(f"<td{' class=l' if i in left else ''}>{esc(_blank(c))}</td>"
                                      for i, c in enumerate(cells)) + "</tr>")
     return f'<table id="top-trials">{head}{"".join(rows)}</table>'
@@ -114,8 +119,9 @@ def _summary(study: optuna.Study, frame: pd.DataFrame) -> str:
     parts += [f"<span>{esc(s)}: {int(counts[s]):,}</span>" for s in STATUSES if counts.get(s, 0)]
     best = frame["value"].max() if len(frame) else np.nan
     if not pd.isna(best):
-        number = int(frame.loc[frame["value"].idxmax(), "number"])
-        parts.append(f"<span>best accuracy: <b>{best:.2%}</b> (trial {number})</span>")
+        row = frame.loc[frame["value"].idxmax()]
+        index = None if pd.isna(row["trained"]) else int(row["trained"])
+        parts.append(f"<span>best accuracy: <b>{best:.2%}</b> ({trial_label(int(row['number']), index)})</span>")
     # The settings of the search; bookkeeping (kept checkpoint paths, the driver's lease) is structured, not shown.
     attrs = "".join(f"<span>{esc(k)}: <b>{esc(v)}</b></span>" for k, v in sorted(study.user_attrs.items())
                     if isinstance(v, (str, int, float, bool)))
@@ -178,24 +184,49 @@ def write_dashboard(study: optuna.Study, path: str | os.PathLike, *, max_params:
     return atomic_write(path, dashboard_html(study, max_params=max_params, max_macs=max_macs, trials=trials))
 
 
-def comparison_html(studies: Iterable[optuna.Study]) -> str:
-    """Several studies on one page: best-so-far curves on one axis, then accuracy against parameters of each."""
+def comparison_html(studies: Iterable[optuna.Study], *, group_by: str | None = None, x: str = "trained",
+                    at: int | None = None) -> str:
+    """Several studies on one page: the best so far against what each spent (`x`: trained trials, training seconds
+    or Optuna's trial numbers), grouped by the study attribute `group_by` (mean and spread over the group's seeds)
+    if given; a table of the best after `at` trained trials (default: as many as the study with fewest trained);
+    then accuracy against parameters of each study."""
     studies = list(studies)
     for s in studies:
         _check_single_objective(s)
     frames = {s.study_name: trials_frame(s) for s in studies}
-    rows = []
-    for s in studies:
-        f = frames[s.study_name]
-        best = f["value"].max() if len(f) else np.nan
-        cells = [s.study_name, s.user_attrs.get("space", ""), s.user_attrs.get("sampler", ""), f"{len(f):,}",
-                 f"{int((f['status'] == 'complete').sum()):,}" if len(f) else "0",
-                 f"{best:.2%}" if not pd.isna(best) else ""]
-        rows.append("<tr>" + "".join(f"<td{' class=l' if i < 3 else ''}>{esc(c)}</td>"
-                                     for i, c in enumerate(cells)) + "</tr>")
-    table = ('<table id="studies"><tr><th class=l>study</th><th class=l>space</th><th class=l>sampler</th>'
-             f'<th>trials</th><th>completed</th><th>best accuracy</th></tr>{"".join(rows)}</table>')
-    cards = [_card(F.best_so_far(frames), "best")]
+    trained = {n: int(f["trained"].max()) if len(f) and f["trained"].notna().any() else 0 for n, f in frames.items()}
+    at = at or min(trained.values())
+    curves = {n: C.best_so_far(f, "trained") for n, f in frames.items()}
+    groups: dict[str, list[str]] = {}
+    if group_by:
+        for s in studies:
+            groups.setdefault(str(s.user_attrs.get(group_by, "-")), []).append(s.study_name)
+        rows = []
+        for group, names in groups.items():
+            at_n = C.best_at({n: curves[n] for n in names}, at)
+            final = [float(frames[n]["value"].max()) for n in names]
+            span = f"{min(trained[n] for n in names):,}..{max(trained[n] for n in names):,}"
+            cells = [group, str(len(names)), span, _mean_spread(at_n), _mean_spread(final)]
+            rows.append("<tr>" + "".join(f"<td{' class=l' if i == 0 else ''}>{esc(c)}</td>"
+                                         for i, c in enumerate(cells)) + "</tr>")
+        table = (f'<table id="groups"><tr><th class=l>{esc(group_by)}</th><th>studies</th><th>trained trials</th>'
+                 f'<th>best after {at:,} trained (mean ± sd)</th><th>best (mean ± sd)</th></tr>{"".join(rows)}'
+                 f"</table>")
+    else:
+        rows = []
+        for s in studies:
+            f = frames[s.study_name]
+            best = f["value"].max() if len(f) else np.nan
+            at_n = C.best_at({s.study_name: curves[s.study_name]}, at)[0]
+            cells = [s.study_name, s.user_attrs.get("space", ""), s.user_attrs.get("sampler", ""),
+                     s.user_attrs.get("seed", ""), f"{len(f):,}", f"{trained[s.study_name]:,}",
+                     "" if np.isnan(at_n) else f"{at_n:.2%}", f"{best:.2%}" if not pd.isna(best) else ""]
+            rows.append("<tr>" + "".join(f"<td{' class=l' if i < 3 else ''}>{esc(c)}</td>"
+                                         for i, c in enumerate(cells)) + "</tr>")
+        table = ('<table id="studies"><tr><th class=l>study</th><th class=l>space</th><th class=l>sampler</th>'
+                 f'<th>seed</th><th>trials</th><th>trained</th><th>best after {at:,} trained</th>'
+                 f'<th>best accuracy</th></tr>{"".join(rows)}</table>')
+    cards = [_card(F.best_so_far(frames, x=x, groups=groups), "best")]
     for i, s in enumerate(studies):
         fig = F.accuracy_vs(frames[s.study_name], F.PARAMS, label="parameters", budget=_budget(s, None),
                             title=f"{F.esc(s.study_name)}: accuracy vs parameters")
@@ -205,9 +236,17 @@ def comparison_html(studies: Iterable[optuna.Study]) -> str:
     return _page(f"tpsearch: {names}", body)
 
 
-def write_comparison(studies: Iterable[optuna.Study], path: str | os.PathLike) -> Path:
-    """Write the comparison page of `studies` to `path` atomically."""
-    return atomic_write(path, comparison_html(studies))
+def _mean_spread(values: Sequence[float]) -> str:
+    """"98.1% ± 0.4 (n 3)": the mean and the standard deviation over the studies that have a value."""
+    seen = [v for v in values if not np.isnan(v)]
+    if not seen:
+        return ""
+    return f"{np.mean(seen):.2%} ± {100 * np.std(seen):.2f}" + (f" (n {len(seen)})" if len(seen) < len(values) else "")
+
+
+def write_comparison(studies: Iterable[optuna.Study], path: str | os.PathLike, **options: Any) -> Path:
+    """Write the comparison page of `studies` (options: `comparison_html`'s) to `path` atomically."""
+    return atomic_write(path, comparison_html(studies, **options))
 
 
 def evaluation_html(result: dict[str, Any]) -> str:
@@ -225,8 +264,8 @@ def evaluation_html(result: dict[str, Any]) -> str:
     origin = (f"study {result['study']}, trial {result['trial']}" if result.get("study") is not None
               else str(result["checkpoint"]))
     body = (_header(f"Evaluation of {result['checkpoint']}",
-                    f'<span>{esc(origin)}</span><span>space {esc(result["space"])}</span>'
-                    f'<span>arch {esc(result["arch"])}</span>', "".join(parts))
+                    f'<span class="w">{esc(origin)}</span><span>space {esc(result["space"])}</span>'
+                    f'<span class="w">arch {esc(result["arch"])}</span>', "".join(parts))
             + f'<div class="grid">{_card(F.confusion_matrix(result["confusion_matrix"], classes), "confusion")}'
             f'{_card(F.per_class_accuracy(classes, [per_class[c] for c in classes]), "per-class")}</div>')
     return _page(f"tpsearch evaluate: {result['checkpoint']}", body)

@@ -24,7 +24,7 @@ from tpsearch.exceptions import UsageError
 from tpsearch.search._cluster import cluster_address, on_another_host, start_ray
 from tpsearch.search._budget import ATTR as BUDGET_ATTR, UNIT, Budget, budget_of
 from tpsearch.search._options import METRIC, RunOptions, RunSummary
-from tpsearch.search._outcome import Outcome, best_trial, count_outcomes, is_trained
+from tpsearch.search._outcome import Outcome, best_trial, count_outcomes, is_trained, trained_index
 from tpsearch.search._worker import run_trial
 from tpsearch._files import read_json
 from tpsearch._interrupts import HeldInterrupts
@@ -74,6 +74,10 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
         space, data_shape, enqueued, budget = _validate(opts)
         interrupts.check()
         # Ray first: a cluster that cannot run a single trial is refused before the study is written.
+        if opts.progress and not ray.is_initialized():  # seconds pass before the bar appears: say on what
+            where = cluster_address(opts.address)
+            print(f"tpsearch run: {f'joining the Ray cluster at {where}' if where else 'starting Ray'} ...",
+                  file=sys.stderr, flush=True)
         started_ray = start_ray(opts.address, opts.connect_timeout)
         try:
             interrupts.check()
@@ -98,16 +102,21 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
                 ray.shutdown()
 
 
-def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int], enqueued: list[dict[str, Any]],
-                budget: Budget, study: optuna.Study, started: float, trainable: Callable[..., None],
-                interrupts: HeldInterrupts, planned: Sequence[PlannedTrial] = ()) -> RunSummary:
+def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int],
+                enqueued: dict[str, dict[str, Any]], budget: Budget, study: optuna.Study, started: float,
+                trainable: Callable[..., None], interrupts: HeldInterrupts,
+                planned: Sequence[PlannedTrial] = ()) -> RunSummary:
     name = study.study_name
     if study.user_attrs.get(BUDGET_ATTR) != budget.record():  # this run's unit and rungs (a resume may change them)
         study.set_user_attr(BUDGET_ATTR, budget.record())
     requeued = _recover_stale(study)
-    for arch in enqueued:
+    for item, arch in enqueued.items():
+        before = len(study.get_trials(deepcopy=False))
         study.enqueue_trial(space.params_of(arch, in_channels=data_shape["in_channels"],
                                             image_size=data_shape["image_size"]), skip_if_exists=True)
+        if len(study.get_trials(deepcopy=False)) == before:  # a resumed study: Optuna skips what it holds
+            print(f"tpsearch run: --enqueue {item} is in study {study.study_name!r} already; not queued again",
+                  file=sys.stderr)
     if planned:
         opts = _enqueue_planned(study, opts, planned)
 
@@ -141,11 +150,11 @@ def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int
         counts={o.value: n for o, n in count_outcomes(trials).items()},
         best_value=best.value if best else None, best_params=best.user_attrs.get("params") if best else None,
         best_trial=best.number if best else None, seconds=time.time() - started, interrupted=interrupted,
-        error=searcher.error)
+        error=searcher.error, best_trained=trained_index(trials).get(best.number) if best else None)
 
 
 # -- validation: nothing here writes ---------------------------------------------------------------------------------
-def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], list[dict[str, Any]], Budget]:
+def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], dict[str, dict[str, Any]], Budget]:
     """What `opts` cannot check alone: the space, the data set and the budget against each other."""
     space = spaces.get(opts.space)
     from tpsearch import trainers
@@ -164,7 +173,15 @@ def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], list[dict
         if opts.max_macs < least:
             raise UsageError(f"--max-macs {opts.max_macs:,} is below the smallest configuration of space "
                              f"{space.name!r} on {opts.dataset} ({least:,} MACs per image)")
-    enqueued = [_enqueued_arch(space, item, shape, opts.max_params, opts.max_macs) for item in opts.enqueue]
+    enqueued: dict[str, dict[str, Any]] = {}  # each network once, under the first --enqueue value naming it
+    for item in opts.enqueue:
+        arch = _enqueued_arch(space, item, shape, opts.max_params, opts.max_macs)
+        same = next((known for known, a in enqueued.items() if a == arch), None)
+        if same is None:
+            enqueued[item] = arch
+        else:
+            print(f"tpsearch run: --enqueue {item} is the same network as --enqueue {same}; it is trained once",
+                  file=sys.stderr)
     return space, shape, enqueued, budget_of(opts, data)
 
 
@@ -417,10 +434,12 @@ class _LivePage:
 
 # -- progress --------------------------------------------------------------------------------------------------------
 class _Progress:
+    MAX_SHOWN = 4  # running trials named with their epoch; more are counted
+
     def __init__(self, opts: RunOptions, searcher: "StudySearcher", requeued: int) -> None:
         from tqdm import tqdm
 
-        self.searcher = searcher
+        self.searcher, self.epochs = searcher, opts.epochs
         self.bar = tqdm(total=opts.trials, initial=min(searcher.finished, opts.trials), unit="trial",
                         desc=opts.study_name(), dynamic_ncols=True, smoothing=0.0)
         if requeued:
@@ -428,12 +447,21 @@ class _Progress:
         self.refresh_from()
 
     def refresh_from(self) -> None:
+        """The bar counts the study's trained trials (a resumed study starts where it stood); the words after it
+        are this run's: its outcomes, each running trial's epoch, and the study's best."""
         s, t = self.searcher, self.searcher.tally
         self.bar.n = min(s.finished, self.bar.total)
         best = "-" if t.best_value is None else f"{t.best_value:.4f} ({(t.best_params or 0) / 1e6:.2f}M)"
         counts = " ".join(f"{o.value} {t.counts[o]}" for o in (Outcome.COMPLETE, Outcome.PRUNED, Outcome.DIVERGED,
                                                                 Outcome.FAILED, Outcome.INFEASIBLE))
-        self.bar.set_postfix_str(f"{counts} running {len(s.live)} best {best}", refresh=True)
+        if not s.live and not any(t.counts.values()):
+            running = "starting trial workers"
+        else:
+            epochs = [f"#{trial.number} ep {s.epoch[tid]}/{self.epochs}" if tid in s.epoch else f"#{trial.number}"
+                      for tid, trial in list(s.live.items())]
+            shown = ", ".join(epochs[:self.MAX_SHOWN]) + (", ..." if len(epochs) > self.MAX_SHOWN else "")
+            running = f"running {len(epochs)}" + (f" ({shown})" if shown else "")
+        self.bar.set_postfix_str(f"this run: {counts}; {running}; best {best}", refresh=True)
 
     def close(self) -> None:
         self.bar.close()

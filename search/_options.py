@@ -154,6 +154,7 @@ class RunSummary:
     seconds: float
     interrupted: bool
     error: str | None
+    best_trained: int | None = None  # the best trial's place among the trained ones (`trained_index`)
 
 
 def _choice(flag: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -82,3 +82,16 @@ def best_trial(trials: optuna.Study | Iterable[FrozenTrial]) -> FrozenTrial | No
     """The best completed trial (ties go to the earlier one), or None before any completed."""
     best = ranked(trials)
     return best[0] if best else None
+
+
+def trained_index(trials: Iterable[FrozenTrial]) -> dict[int, int]:
+    """Each trained trial's place among the study's trained trials (1, 2, ... by trial number). Optuna's numbers
+    also count the draws told back infeasible, so "trial 18" may be the 4th network trained: tpsearch names a
+    trial by both."""
+    return {t.number: i for i, t in enumerate(sorted((t for t in trials if is_trained(t)), key=lambda t: t.number),
+                                              start=1)}
+
+
+def trial_label(number: int, index: int | None) -> str:
+    """"trial 18 (trained #4)": Optuna's number, which optuna-dashboard and --trial use, and the trained index."""
+    return f"trial {number}" + ("" if index is None else f" (trained #{index})")

@@ -41,6 +41,10 @@ LATENCY_ATTRS = ("latency_ms", "latency_cv", "throughput", "throughput_batch")
 PLACEMENT = ("node", "node_id", "worker", "device")
 
 
+def _nothing() -> None:
+    pass
+
+
 @dataclass
 class Tally:
     """What the progress bar shows, kept up to date as the searcher tells trials (no re-read of the study)."""
@@ -59,11 +63,12 @@ class StudySearcher(Searcher):
         self.study, self.space, self.shape, self.opts = study, space, shape, opts
         self.checkpoint_dir = checkpoint_dir
         self.max_failures = max_failures if max_failures is not None else max(10, opts.trials)
-        self.on_change = on_change or (lambda: None)
+        self.on_change = on_change or _nothing
         self.live: dict[str, optuna.Trial] = {}
         self.stopped_by_scheduler: set[str] = set()  # the driver shares its scheduler's record here
         self.reported: dict[str, set[int]] = {}
         self.placed: dict[str, str] = {}
+        self.epoch: dict[str, int] = {}  # the last epoch each running trial reported (the progress bar shows it)
         self.timed_out: dict[str, float] = {}
         self.tally = Tally()
         self.error: str | None = None
@@ -110,6 +115,9 @@ class StudySearcher(Searcher):
                     trial.set_user_attr(key, result[key])
         if result.get("status") != "failed":
             self._report(trial_id, trial, result)
+        if "epoch" in result and self.epoch.get(trial_id) != result["epoch"]:
+            self.epoch[trial_id] = int(result["epoch"])
+            self.on_change()
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         trial = self.live.pop(trial_id, None)
@@ -117,6 +125,7 @@ class StudySearcher(Searcher):
             return
         result = result or {}
         self.placed.pop(trial_id, None)
+        self.epoch.pop(trial_id, None)
         # `macs` is recorded when the trial is drawn; `batch_size` is the one it trained at (an OOM retry halves it).
         for key in (*PLACEMENT, *LATENCY_ATTRS, "images_per_s", "checkpoint_error", "batch_size", "oom_retry"):
             if key in result:
@@ -159,6 +168,7 @@ class StudySearcher(Searcher):
         the study is the state). Neither the study's storage nor its URL goes there: the URL may hold a password."""
         state = self.__dict__.copy()
         state["study"] = None
+        state["on_change"] = _nothing  # the driver's progress bar (and its stream) stays with the driver
         state["opts"] = dataclasses.replace(self.opts, storage=redact(self.opts.storage))
         return state
 

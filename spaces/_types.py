@@ -17,3 +17,22 @@ class Dimension:
     symbol: str
     values: str
     meaning: str
+
+
+# Far beyond any real input, but they keep a hand-written call from asking for a loop of a billion pixels.
+MAX_IMAGE_SIZE = 4096
+MAX_IN_CHANNELS = 4096
+MAX_CLASSES = 1_000_000
+
+
+def check_shape(in_channels: int, image_size: int) -> None:
+    """The input shape every space takes: whole numbers in range, or `ArchError` naming which."""
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or not 1 <= image_size <= MAX_IMAGE_SIZE:
+        raise ArchError("image_size", f"must be an integer 1..{MAX_IMAGE_SIZE}, but got {image_size!r}")
+    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or not 1 <= in_channels <= MAX_IN_CHANNELS:
+        raise ArchError("in_channels", f"must be an integer 1..{MAX_IN_CHANNELS}, but got {in_channels!r}")
+
+
+def check_classes(num_classes: int) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= MAX_CLASSES:
+        raise ArchError("num_classes", f"must be an integer 1..{MAX_CLASSES}, but got {num_classes!r}")

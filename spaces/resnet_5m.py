@@ -29,7 +29,7 @@ import torch.nn as nn
 
 from tpsearch.spaces._base import Space
 from tpsearch.spaces._registry import register
-from tpsearch.spaces._types import Arch, ArchError, Dimension
+from tpsearch.spaces._types import Arch, ArchError, Dimension, check_classes, check_shape
 
 KERNELS = (3, 5, 7)
 SKIP_KERNELS = (1, 3)
@@ -39,7 +39,7 @@ CHANNEL_STEP = 8  # sampled C_1, hence every layer width, is a multiple of this 
 _BN_OPS = 4  # thop's count per element of an affine batch norm
 _KEYS = ("layers", "blocks", "channels", "kernels", "skip_kernels", "pool")
 # Far beyond any budget, but they keep a hand-written file from asking for a loop of a billion layers.
-LIMITS = {"layers": 16, "blocks": 512, "channels": 65536, "width": 65536, "image_size": 4096}
+LIMITS = {"layers": 16, "blocks": 512, "channels": 65536, "width": 65536}
 
 
 def _final_size(image_size: int, layers: int) -> int:
@@ -206,10 +206,7 @@ class ResNet5M(Space):
         for key in ("layers", "blocks", "channels"):
             if key not in arch:
                 raise ArchError(key, "is required")
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or not 1 <= image_size <= LIMITS["image_size"]:
-            raise ArchError("image_size", f"must be an integer 1..{LIMITS['image_size']}, but got {image_size!r}")
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or not 1 <= in_channels <= 4096:
-            raise ArchError("in_channels", f"must be an integer 1..4096, but got {in_channels!r}")
+        check_shape(in_channels, image_size)
         n = _int(arch, "layers")
         if not 1 <= n <= LIMITS["layers"]:
             raise ArchError("layers", f"must be 1..{LIMITS['layers']}, but got {n}")
@@ -249,7 +246,7 @@ class ResNet5M(Space):
     def count_params(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
                      image_size: int = 32) -> int:
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        _check_classes(num_classes)
+        check_classes(num_classes)
         c1, kernels = a["channels"], a["kernels"]
         total = kernels[0] ** 2 * in_channels * c1 + 2 * c1  # stem conv + BN
         c_in = c1
@@ -276,7 +273,7 @@ class ResNet5M(Space):
           free          ReLU, the residual additions, identity shortcuts, flatten
         """
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        _check_classes(num_classes)
+        check_classes(num_classes)
         c1, kernels, side = a["channels"], a["kernels"], image_size
         total = side * side * c1 * (kernels[0] ** 2 * in_channels + _BN_OPS)  # stem conv + BN
         c_in = c1
@@ -296,7 +293,7 @@ class ResNet5M(Space):
     def build(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
               image_size: int = 32) -> nn.Module:
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        _check_classes(num_classes)
+        check_classes(num_classes)
         return TPSNet(a, num_classes, in_channels, image_size)
 
 
@@ -306,8 +303,3 @@ def _suggest_channels(trial: Any) -> int:
         # Optuna warns that a fixed value lies off the distribution's grid, then uses it: here that is the point.
         warnings.filterwarnings("ignore", message=r".*\bchannels\b.* (is )?out of (the )?range")
         return trial.suggest_int("channels", *CHANNELS, step=CHANNEL_STEP)
-
-
-def _check_classes(num_classes: int) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= 1_000_000:
-        raise ArchError("num_classes", f"must be an integer 1..1000000, but got {num_classes!r}")

@@ -54,7 +54,7 @@ import torch.nn as nn
 
 from tpsearch.spaces._base import Space
 from tpsearch.spaces._registry import register
-from tpsearch.spaces._types import Arch, ArchError, Dimension
+from tpsearch.spaces._types import Arch, ArchError, Dimension, check_classes, check_shape
 
 BLOCKS = ("basic", "bottleneck")
 BASE_WIDTH = {"basic": 16, "bottleneck": 64}  # C_0 at width 1: the CIFAR ResNets' 16, and 4x that for bottlenecks
@@ -69,7 +69,7 @@ _BN_OPS = 4  # thop's count per element of an affine batch norm
 _KEYS = ("block", "blocks", "width", "se", "act", "cardinality", "bottleneck_width")
 _BOTTLENECK_ONLY = ("cardinality", "bottleneck_width")
 # Far beyond any budget, but they keep a hand-written file from asking for a loop of a billion blocks.
-LIMITS = {"blocks": 512, "width": 65536, "cardinality": 65536, "bottleneck_width": 65536, "image_size": 4096}
+LIMITS = {"blocks": 512, "width": 65536, "cardinality": 65536, "bottleneck_width": 65536}
 
 
 def _sides(image_size: int) -> list[int]:
@@ -249,7 +249,7 @@ class XResNetSpace(Space):
         unknown = sorted(set(arch) - set(_KEYS))
         if unknown:
             raise ArchError(unknown[0], f"is not a dimension of xresnet (dimensions: {', '.join(_KEYS)})")
-        _check_shape(in_channels, image_size)
+        check_shape(in_channels, image_size)
         block = arch.get("block")
         if block not in BLOCKS:
             raise ArchError("block", f"must be one of {', '.join(BLOCKS)}, but got {block!r}")
@@ -296,7 +296,7 @@ class XResNetSpace(Space):
     def count_params(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
                      image_size: int = 32) -> int:
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        _check_classes(num_classes)
+        check_classes(num_classes)
         widths = _widths(a)
         total = 9 * in_channels * widths[0]  # stem conv
         c_in = widths[0]
@@ -332,7 +332,7 @@ class XResNetSpace(Space):
                         the residual additions, concatenation
         """
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        _check_classes(num_classes)
+        check_classes(num_classes)
         widths, sides = _widths(a), _sides(image_size)
         total = sides[0] ** 2 * widths[0] * 9 * in_channels  # stem conv
         c_in, p_in = widths[0], sides[0] ** 2
@@ -361,7 +361,7 @@ class XResNetSpace(Space):
     def build(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
               image_size: int = 32) -> nn.Module:
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        _check_classes(num_classes)
+        check_classes(num_classes)
         return XResNet(a, num_classes, in_channels)
 
 
@@ -370,15 +370,3 @@ def _int(arch: Mapping[str, Any], key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ArchError(key, f"must be an integer, but got {value!r}")
     return value
-
-
-def _check_shape(in_channels: int, image_size: int) -> None:
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or not 1 <= image_size <= LIMITS["image_size"]:
-        raise ArchError("image_size", f"must be an integer 1..{LIMITS['image_size']}, but got {image_size!r}")
-    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or not 1 <= in_channels <= 4096:
-        raise ArchError("in_channels", f"must be an integer 1..4096, but got {in_channels!r}")
-
-
-def _check_classes(num_classes: int) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= 1_000_000:
-        raise ArchError("num_classes", f"must be an integer 1..1000000, but got {num_classes!r}")

@@ -5,6 +5,7 @@ Importing `tpsearch.search.cli` takes seconds (torch, Ray, Optuna), during which
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from tpsearch._interrupts import HeldInterrupts
@@ -17,4 +18,10 @@ def main() -> int:
     except KeyboardInterrupt:  # nothing has started yet
         print("tpsearch: interrupted", file=sys.stderr)
         return 130
-    return command()
+    try:
+        return command()
+    except BrokenPipeError:
+        # The reader went away (`tpsearch spaces | head`): what it wanted it has. Point stdout at nothing so that
+        # Python's own flush at exit does not raise again, and end as a closed pipe ends a Unix tool.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -31,6 +31,16 @@ DATASETS: dict[str, str] = {
                       "differ clearly, for ranking them: `tpsearch calibrate`)",
 }
 
+# What each data set feeds a network (classes, channels, side), known without loading it: `tpsearch describe
+# --dataset` counts an architecture for a data set that may not be on this machine.
+SHAPES: dict[str, dict[str, int]] = {
+    "cifar10": dict(num_classes=10, in_channels=3, image_size=32),
+    "cifar100": dict(num_classes=100, in_channels=3, image_size=32),
+    "digits": dict(num_classes=10, in_channels=1, image_size=8),
+    "synthetic": dict(num_classes=10, in_channels=3, image_size=32),
+    "synthetic-hard": dict(num_classes=10, in_channels=3, image_size=16),
+}
+
 VAL_FRACTION = 0.1  # of the training set: 5,000 of CIFAR's 50,000
 DIGITS_TEST_FRACTION = 0.2
 SYNTHETIC_SIZE = 5000
@@ -237,10 +247,18 @@ def _locate(fmt: _CifarFormat, data_dir: Path, download: bool) -> Path:
             raise DataError(_missing_message(fmt, data_dir, "downloading is off"))
         from torchvision.datasets.utils import download_url
 
+        created = [d for d in (data_dir, *data_dir.parents) if not d.exists()]  # innermost first
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
             download_url(fmt.url, str(data_dir), fmt.archive, md5=fmt.md5)
         except Exception as e:  # urllib, socket and torchvision's checksum raise many types; all mean "no file"
+            # Leave the disk as it was: no partial archive, no empty folder that looks like a data directory.
+            archive.unlink(missing_ok=True)
+            for folder in created:
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty: something else was written there meanwhile
+                    break
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise DataError(_missing_message(fmt, data_dir, f"download failed: {reason}")) from None
     # Extract beside the target and move into place, so an interrupted extraction never looks like a data set.

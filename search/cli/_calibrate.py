@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tpsearch._files import write_or_refuse
-from tpsearch.search.cli._flags import add_data_dir, add_device, add_json, add_progress, emit_json, options_from
+from tpsearch.search.cli._flags import (add_data_dir, add_dataset, add_device, add_json, add_progress, emit_json,
+                                        options_from)
 
 
 def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
     from tpsearch.search import CalibrateOptions
-    from tpsearch.trainers import DATASETS
 
     d = CalibrateOptions()
     p = sub.add_parser(
@@ -41,9 +41,9 @@ def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
                         "(default: %(default)s)")
     g.add_argument("--top-k", type=int, default=None,
                    help="size of the top sets whose overlap is reported (default: max(1, K // 4))")
-    g.add_argument("--dataset", default=d.dataset, choices=list(DATASETS),
-                   help="data set (default: %(default)s); synthetic-hard works offline and leaves room between "
-                        "architectures; `tpsearch train --help` describes each")
+    add_dataset(g, d.dataset,
+                help="data set (default: %(default)s); synthetic-hard works offline and leaves room between "
+                     "architectures; `tpsearch train --help` describes each")
     add_data_dir(g, d.data_dir)
     for level, what in (("low", "the search's fidelity"), ("high", "the fidelity it is judged against")):
         g = p.add_argument_group(f"{level} fidelity: {what}")

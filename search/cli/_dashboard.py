@@ -13,7 +13,8 @@ import optuna
 
 from tpsearch._files import write_or_refuse
 from tpsearch.exceptions import UsageError
-from tpsearch.search.cli._flags import add_json, add_storage, add_study, emit_json
+from tpsearch.search.cli._flags import add_json, add_runs_dir, add_storage, add_study, dashboard_path, emit_json
+from tpsearch.dashboards._axes import X_AXES
 from tpsearch.search.storages import load_study, open_storage
 
 FORMATS = ("csv", "json", "parquet")
@@ -39,7 +40,8 @@ def add_dashboard_parser(sub: argparse._SubParsersAction) -> None:
                                    "the run and the ten best trials.")
     add_study(p)
     add_storage(p)
-    p.add_argument("--out", type=Path, help="page to write (default: dashboards/<study>.html)")
+    p.add_argument("--out", type=Path, help="page to write (default: RUNS_DIR/STUDY/dashboard.html)")
+    add_runs_dir(p)
     p.add_argument("--max-params", type=int, metavar="N",
                    help="parameter budget drawn as a line (default: the study's max_params attribute)")
     p.add_argument("--max-macs", type=int, metavar="N",
@@ -51,7 +53,7 @@ def add_dashboard_parser(sub: argparse._SubParsersAction) -> None:
 def run_dashboard(args: argparse.Namespace) -> int:
     from tpsearch import dashboards
     study = _single_objective(load_study(open_storage(args.storage, create=False), args.study))
-    out = args.out or Path("dashboards") / f"{_file_stem(study.study_name)}.html"
+    out = args.out or dashboard_path(args.runs_dir, study.study_name)
     trials = study.get_trials(deepcopy=False)
     return _write_page(args, out, lambda: dashboards.write_dashboard(study, out, max_params=args.max_params,
                                                                      max_macs=args.max_macs, trials=trials),
@@ -72,12 +74,26 @@ def _write_page(args: argparse.Namespace, out: Path, write: Any, about: dict[str
 
 
 def add_compare_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="several studies side by side on one page",
+    p = sub.add_parser("compare", help="several studies side by side on one page, grouped over seeds",
                        description="Write one HTML page comparing studies of one storage: their best-so-far "
-                                   "validation accuracy on one axis, and accuracy against parameters of each.")
+                                   "validation accuracy against what each spent (trained trials by default: Optuna's "
+                                   "trial numbers also count infeasible draws, which cost milliseconds), grouped by a "
+                                   "study attribute into a mean with a band of one standard deviation, a table of "
+                                   "the best after N trained trials, and accuracy against parameters of each.",
+                       epilog="Example: tpsearch run --sampler tpe --repeat 3 ...; tpsearch run --sampler random "
+                              "--repeat 3 ...; tpsearch compare --group-by sampler STUDY-seed0 ... ")
     p.add_argument("studies", nargs="+", metavar="STUDY", help="two or more study names")
     add_storage(p)
-    p.add_argument("--out", type=Path, help="page to write (default: dashboards/compare_<study>_<study>....html)")
+    p.add_argument("--group-by", metavar="ATTR", default=None,
+                   help="group studies by this study attribute (sampler, seed, space, ...): a mean and a band per "
+                        "group; default: a line per study")
+    p.add_argument("--x", default="trained", choices=list(X_AXES),
+                   help="what the curves are drawn against: trained trials, the trained trials' training seconds, "
+                        "or Optuna's trial number")
+    p.add_argument("--at", type=int, default=None, metavar="N",
+                   help="the table's best after N trained trials (default: the fewest any study trained)")
+    p.add_argument("--out", type=Path, help="page to write (default: RUNS_DIR/compare_STUDY_STUDY....html)")
+    add_runs_dir(p)
     add_json(p)
     p.set_defaults(func=run_compare)
 
@@ -91,9 +107,17 @@ def run_compare(args: argparse.Namespace) -> int:
         raise UsageError(f"each study once, please: {' '.join(names)}")
     storage = open_storage(args.storage, create=False)
     studies = [_single_objective(load_study(storage, n)) for n in names]
-    out = args.out or Path("dashboards") / ("compare_" + "_".join(_file_stem(n) for n in names) + ".html")
-    return _write_page(args, out, lambda: dashboards.write_comparison(studies, out), {"studies": names},
-                       f"{len(names)} studies")
+    if args.at is not None and args.at < 1:
+        raise UsageError(f"--at must be at least 1, but got {args.at}")
+    if args.group_by is not None:
+        missing = [s.study_name for s in studies if args.group_by not in s.user_attrs]
+        if len(missing) == len(studies):
+            known = sorted({k for s in studies for k, v in s.user_attrs.items() if isinstance(v, (str, int, float))})
+            raise UsageError(f"--group-by {args.group_by!r} is no attribute of these studies; they have: "
+                             f"{', '.join(known)}")
+    out = args.out or Path(args.runs_dir) / ("compare_" + "_".join(_file_stem(n) for n in names) + ".html")
+    write = lambda: dashboards.write_comparison(studies, out, group_by=args.group_by, x=args.x, at=args.at)  # noqa
+    return _write_page(args, out, write, {"studies": names}, f"{len(names)} studies")
 
 
 def add_trials_parser(sub: argparse._SubParsersAction) -> None:

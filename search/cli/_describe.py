@@ -5,7 +5,8 @@ import argparse
 from typing import Any
 
 from tpsearch import spaces
-from tpsearch.search.cli._flags import add_arch_arguments, add_device, add_json, emit_json, resolve_arch
+from tpsearch.search.cli._flags import (add_arch_arguments, add_dataset, add_device, add_json, emit_json,
+                                        resolve_arch)
 
 
 def add_spaces_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,8 +29,11 @@ def run_spaces(args: argparse.Namespace) -> int:
         }
         if not args.json:
             print(f"{name}: {space.description}")
-            for d in space.dimensions() + space.training_dimensions():
-                print(f"  {d.symbol:>5}  {d.name:<18} {d.values:<58} {d.meaning}")
+            dimensions = space.dimensions() + space.training_dimensions()
+            # Per-family names (convnets' bottleneck_chunks_resnet) outgrow the usual column: widen it to fit.
+            width = max(16, *(len(d.name) for d in dimensions))
+            for d in dimensions:
+                print(f"  {d.symbol:>5}  {d.name:<{width}} {d.values:<58} {d.meaning}")
             print("  presets: " + ", ".join(f"{k} ({p['params'] / 1e6:.2f}M)" for k, p in out[name]["presets"].items()))
     if args.json:
         emit_json({"spaces": out})
@@ -46,17 +50,23 @@ def add_describe_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_shape(p: argparse.ArgumentParser) -> None:
-    """The architecture and the shape of the data it takes."""
+    """The architecture and the shape of the data it takes: a data set's, adjusted by the flags given."""
     add_arch_arguments(p)
-    p.add_argument("--num-classes", type=int, default=10, help="classifier outputs (default: %(default)s)")
-    p.add_argument("--in-channels", type=int, default=3, help="input channels (default: %(default)s)")
-    p.add_argument("--image-size", type=int, default=32, help="input side in pixels (default: %(default)s)")
+    add_dataset(p, None, help="take the shape of this data set's images and classes (default: 32x32 colour, "
+                              "10 classes, as CIFAR-10); the flags below override it")
+    p.add_argument("--num-classes", type=int, default=None, help="classifier outputs")
+    p.add_argument("--in-channels", type=int, default=None, help="input channels")
+    p.add_argument("--image-size", type=int, default=None, help="input side in pixels")
 
 
 def _resolve_shape(args: argparse.Namespace) -> tuple[spaces.Space, dict[str, Any], dict[str, int]]:
+    from tpsearch.trainers import SHAPES
+
     space, arch = resolve_arch(args)
-    shape = dict(num_classes=args.num_classes, in_channels=args.in_channels, image_size=args.image_size)
-    return space, space.validate(arch, in_channels=args.in_channels, image_size=args.image_size), shape
+    shape = dict(SHAPES[args.dataset or "cifar10"])
+    shape.update({k: getattr(args, k) for k in shape if getattr(args, k) is not None})
+    arch = space.validate(arch, in_channels=shape["in_channels"], image_size=shape["image_size"])
+    return space, arch, shape
 
 
 def run_describe(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from tpsearch.search._outcome import trial_label
 from tpsearch.search.cli._flags import (add_data_dir, add_device, add_json, add_progress, add_runs_dir,
                                         add_storage, add_study, emit_json, options_from)
 
@@ -32,7 +33,9 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="FILE.pt",
                    help="checkpoint to write; its folder is created")
     p.add_argument("--format", dest="formats", action="append", default=[], choices=FORMATS,
-                   help="also write FILE.onnx or FILE.torchscript.pt beside it; repeatable")
+                   help="also write FILE.pt2 (torch.export: what PyTorch prefers for deployment), FILE.onnx or "
+                        "FILE.torchscript.pt (deprecated by PyTorch; for runtimes that load only it) beside it; "
+                        "repeatable")
     add_data_dir(p)
     add_runs_dir(p)
     p.add_argument("--no-test", dest="test", action="store_false", help="do not measure the test accuracy")
@@ -72,9 +75,10 @@ def run_export(args: argparse.Namespace) -> int:
         return 0
     acc = [f"{name} accuracy {v:.4f}" for name, v in (("validation", result.val_accuracy),
                                                       ("test", result.test_accuracy)) if v is not None]
-    print(f"wrote {result.path}: trial {result.trial} of {result.study!r} ({result.source}, {result.epochs} epochs), "
+    print(f"wrote {result.path}: {trial_label(result.trial, result.trained)} of {result.study!r} ({result.source}, "
+          f"{result.epochs} epochs), "
           f"{result.params:,} parameters, {', '.join(acc) or 'accuracy not measured'}")
-    for path in (result.onnx, result.torchscript):
+    for path in (result.pt2, result.onnx, result.torchscript):
         if path:
             print(f"wrote {path}")
     return 0

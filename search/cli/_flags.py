@@ -29,6 +29,13 @@ def add_storage(p: argparse.ArgumentParser) -> None:
                    help=f"SQLAlchemy URL of the study storage: SQLite or PostgreSQL (default: {DEFAULT_STORAGE})")
 
 
+def add_dataset(p: argparse.ArgumentParser, default: str | None, help: str = "data set") -> None:
+    """`--dataset`, with the same choices everywhere (`tpsearch train --help` describes each)."""
+    from tpsearch.trainers import DATASETS
+
+    p.add_argument("--dataset", default=default, choices=list(DATASETS), help=help)
+
+
 def add_device(p: argparse.ArgumentParser, default: str = "auto") -> None:
     p.add_argument("--device", default=default, help=f"auto, cpu, cuda or cuda:N (default: {default})")
 
@@ -42,6 +49,11 @@ def add_runs_dir(p: argparse.ArgumentParser, default: str = "runs") -> None:
     p.add_argument("--runs-dir", default=default,
                    help=f"the search's folder: kept weights and Ray's logs are under RUNS_DIR/STUDY/, and the study "
                         f"records kept weights relative to it (default: {default})")
+
+
+def dashboard_path(runs_dir: str | Path, study: str) -> Path:
+    """Where a study's page goes unless --out says otherwise: beside its kept weights, in the user's runs folder."""
+    return Path(runs_dir) / study / "dashboard.html"
 
 
 def add_progress(p: argparse.ArgumentParser) -> None:

@@ -20,9 +20,25 @@ def _commands() -> list:
             _export.add_export_parser, _evaluate.add_evaluate_parser]
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Each flag's default once: appended where the help does not already say it, and left out where there is
+    nothing to show (None, a switch, an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or "default" in text.lower() or action.default is argparse.SUPPRESS
+                or action.default is None or isinstance(action.default, (bool, list))):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse with the house's error format: one line and exit 2, not the usage block above it. Sub-command
-    parsers are made of the same class, so every command's flags are checked this way."""
+    """argparse with the house's error format: one line and exit 2, not the usage block above it, and the house's
+    help format. Sub-command parsers are made of the same class, so every command gets both."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")

@@ -3,17 +3,21 @@ compute budget). Optuna (TPE or random) samples in this process, which alone wri
 feasible trial on a worker and ASHA stops weak ones early. Running the same command again resumes the study until
 --trials trials have been trained.
 
-(`tpsearch run`: its flags are `RunOptions`' fields, one to one, with the defaults from there.)
+(`tpsearch run`: its flags are `RunOptions`' fields, one to one, with the defaults from there; --repeat alone is
+the command's, a loop over seeds.)
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
+from tpsearch.exceptions import UsageError
 from tpsearch.search import SAMPLERS, SCHEDULERS, RunOptions, run_search
-from tpsearch.search.cli._flags import (add_data_dir, add_device, add_json, add_progress, add_runs_dir,
-                                        add_storage, emit_json, names_list, options_from)
+from tpsearch.search._outcome import trial_label
+from tpsearch.search.cli._flags import (add_data_dir, add_dataset, add_device, add_json, add_progress,
+                                        add_runs_dir, add_storage, dashboard_path, emit_json, names_list,
+                                        options_from)
 from tpsearch.spaces._training import SEARCHED_TRICKS
 
 _D = RunOptions()
@@ -22,8 +26,7 @@ _D = RunOptions()
 def add_run_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run", help="search a space: Optuna samples, Ray Tune trains, the study records",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description=__doc__.split("\n\n")[0])
     g = p.add_argument_group("what to search")
     g.add_argument("--space", default=_D.space, help="search space (see `tpsearch spaces`)")
     g.add_argument("--trials", type=int, default=_D.trials,
@@ -43,6 +46,10 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"training tricks the search also samples, comma-separated: {', '.join(SEARCHED_TRICKS)} "
                         f"(unnamed ones stay off: no mixup, no confidence penalty, cosine decay, reflection "
                         f"padding)")
+    g.add_argument("--repeat", type=int, default=1, metavar="S",
+                   help="the same search under S seeds (SEED, SEED+1, ...), one after another, each in a study of "
+                        "its own, STUDY-seedK (SPACE-DATASET-SAMPLER-seedK without --study): `tpsearch compare "
+                        "--group-by sampler` then tells samplers apart from luck")
     g = p.add_argument_group("where it is recorded")
     g.add_argument("--study", default=None, help="study name (default: SPACE-DATASET)")
     add_storage(g)
@@ -50,7 +57,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--keep-checkpoints", type=int, default=_D.keep_checkpoints,
                    help="keep the weights of the best K completed trials")
     g = p.add_argument_group("training of each trial")
-    g.add_argument("--dataset", default=_D.dataset, help="cifar10, cifar100, digits (offline) or synthetic")
+    add_dataset(g, _D.dataset, help="data set (`tpsearch train --help` describes each)")
     add_data_dir(g, _D.data_dir)
     g.add_argument("--epochs", type=int, default=_D.epochs, help="epochs of a trial that is not stopped early")
     g.add_argument("--train-fraction", type=float, default=_D.train_fraction,
@@ -86,7 +93,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                    help="retries of a trial whose worker died (a killed process, a lost node)")
     p.add_argument("--dashboard", nargs="?", const="", default=None, metavar="PATH",
                    help="keep a dashboard page up to date while the search runs (default path: "
-                        "dashboards/STUDY.html)")
+                        "RUNS_DIR/STUDY/dashboard.html)")
     p.add_argument("--dashboard-every", type=float, default=_D.dashboard_every,
                    help="rewrite the dashboard at most every this many seconds")
     add_progress(p)
@@ -97,17 +104,40 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tpsearch.search.testing import faults_from_env
 
+    if args.repeat < 1:
+        raise UsageError(f"--repeat must be at least 1, but got {args.repeat}")
     opts = options_from(RunOptions, args, dashboard=None, faults=faults_from_env())
+    if args.repeat == 1:
+        return _run_one(args, opts)
+    # Named for the sampler too unless --study names them: a TPE and a random repeat must not share studies.
+    stem = opts.study or f"{opts.study_name()}-{opts.sampler}"
+    results = []
+    for seed in range(opts.seed, opts.seed + args.repeat):
+        one = replace(opts, seed=seed, study=f"{stem}-seed{seed}")
+        code = _run_one(args, one, json_line=False)
+        results.append(one.study)
+        if code:
+            return code
+    if args.json:
+        emit_json({"studies": results})
+    return 0
+
+
+def _run_one(args: argparse.Namespace, opts: RunOptions, json_line: bool = True) -> int:
     if args.dashboard is not None:
-        opts.dashboard = args.dashboard or f"dashboards/{opts.study_name()}.html"
+        opts.dashboard = args.dashboard or str(dashboard_path(opts.runs_dir, opts.study_name()))
     summary = run_search(opts)
     best = ("none yet" if summary.best_value is None else
-            f"trial {summary.best_trial}: {summary.best_value:.4f} with {summary.best_params:,} parameters")
+            f"{trial_label(summary.best_trial, summary.best_trained)}: {summary.best_value:.4f} with "
+            f"{summary.best_params:,} parameters")
     c = summary.counts
+    page = f"; dashboard {opts.dashboard}" if opts.dashboard else ""
+    # The result on stdout; with --json, stdout is the JSON line alone and the sentence goes to stderr.
     print(f"study {summary.study!r}: {summary.finished}/{summary.requested} trained "
           f"({c['complete']} completed, {c['pruned']} pruned, {c['diverged']} diverged), {c['failed']} failed, "
-          f"{c['infeasible']} infeasible draws; best {best}; {summary.seconds:.1f} s", file=sys.stderr)
-    if args.json:
+          f"{c['infeasible']} infeasible draws; best {best}; {summary.seconds:.1f} s{page}",
+          file=sys.stderr if args.json else sys.stdout)
+    if args.json and json_line:
         emit_json(asdict(summary))
     if summary.interrupted:  # first: an interrupt's FAILs may also have tripped the failure limit
         print("tpsearch run: interrupted; running trials marked FAIL. Run the same command to resume.",

@@ -6,7 +6,7 @@ from typing import Any
 
 import optuna
 
-from tpsearch.search._outcome import Outcome, count_outcomes, ranked
+from tpsearch.search._outcome import Outcome, best_trial, count_outcomes, outcome_of, ranked, trained_index
 from tpsearch.search.cli._flags import add_json, add_storage, add_study, emit_json
 from tpsearch.search.storages import load_study, open_storage, redact, study_names
 
@@ -14,8 +14,7 @@ from tpsearch.search.storages import load_study, open_storage, redact, study_nam
 def add_status_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="studies in the storage, trial counts by state, the best trials",
                        description="List the studies of a storage with their trial counts by state; with "
-                                   "--study (or when there is one study), the best trials as a table.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                   "--study (or when there is one study), the best trials as a table.")
     add_study(p, help="the study to detail")
     add_storage(p)
     p.add_argument("--top", type=int, default=10, help="best trials shown")
@@ -30,9 +29,20 @@ def study_counts(study: optuna.Study) -> dict[str, int]:
 
 
 def best_rows(study: optuna.Study, top: int) -> list[dict[str, Any]]:
-    return [{"trial": t.number, "val_accuracy": t.value, "params": t.user_attrs.get("params"),
-             "macs": t.user_attrs.get("macs"), "epochs": t.user_attrs.get("epochs"),
-             "seconds": t.user_attrs.get("seconds"), "arch": t.user_attrs.get("arch")} for t in ranked(study)[:top]]
+    index = trained_index(study.get_trials(deepcopy=False))
+    return [{"trial": t.number, "trained": index.get(t.number), "val_accuracy": t.value,
+             "params": t.user_attrs.get("params"), "macs": t.user_attrs.get("macs"),
+             "epochs": t.user_attrs.get("epochs"), "seconds": t.user_attrs.get("seconds"),
+             "arch": t.user_attrs.get("arch")} for t in ranked(study)[:top]]
+
+
+def failure_reasons(study: optuna.Study) -> list[dict[str, Any]]:
+    """The failed trials grouped by their reason, most frequent first."""
+    by_reason: dict[str, list[int]] = {}
+    for t in study.get_trials(deepcopy=False):
+        if outcome_of(t) is Outcome.FAILED:
+            by_reason.setdefault(str(t.user_attrs.get("reason", "no reason recorded")), []).append(t.number)
+    return [{"reason": r, "trials": n} for r, n in sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
 
 
 def budgets(study: optuna.Study) -> dict[str, int | None]:
@@ -55,11 +65,13 @@ def status(args: argparse.Namespace) -> int:
     studies = {}
     for name in names:
         study = optuna.load_study(study_name=name, storage=storage)
+        best = best_trial(study.get_trials(deepcopy=False)) if len(study.directions) == 1 else None
         studies[name] = {"space": study.user_attrs.get("space"), "dataset": study.user_attrs.get("dataset"),
-                         **budgets(study), **study_counts(study)}
+                         **budgets(study), **study_counts(study), "best": None if best is None else best.value}
     detail = None
     if detail_study is not None:
-        detail = {"study": detail_study.study_name, **budgets(detail_study), "best": best_rows(detail_study, args.top)}
+        detail = {"study": detail_study.study_name, **budgets(detail_study), "best": best_rows(detail_study, args.top),
+                  "failures": failure_reasons(detail_study)}
     if args.json:
         emit_json({"storage": redact(args.storage), "studies": studies, **({"detail": detail} if detail else {})})
         return 0
@@ -67,19 +79,28 @@ def status(args: argparse.Namespace) -> int:
         print(f"no studies in {redact(args.storage)}")
         return 0
     shown = [Outcome.COMPLETE, Outcome.PRUNED, Outcome.FAILED, Outcome.INFEASIBLE, Outcome.RUNNING]
-    print(f"{'study':<32} {'space':<12} {'dataset':<10} {'max params':>11} {'max MMACs':>9} {'trained':>7} "
-          + " ".join(f"{o.value:>{len(o.value)}}" for o in shown))
+    print(f"{'study':<32} {'space':<12} {'dataset':<10} {'max params':>11} {'max MMACs':>9} {'best':>7} "
+          f"{'trained':>7} " + " ".join(f"{o.value:>{len(o.value)}}" for o in shown))
     for name, s in studies.items():
         counts = " ".join(f"{s[o.value]:>{len(o.value)}}" for o in shown)
+        best = f"{'-':>7}" if s["best"] is None else f"{s['best']:>7.4f}"
         print(f"{name:<32} {str(s['space']):<12} {str(s['dataset']):<10} {_number(s['max_params'], 11)} "
-              f"{_number(s['max_macs'], 9, millions=True)} {s['trained']:>7} {counts}")
-    if detail:
-        macs = _number(detail["max_macs"], 0)
-        budget = "no MACs budget" if macs == "-" else f"at most {macs} MACs per image"
-        print(f"\nbest trials of {detail['study']!r} ({budget}):")
-        print(f"{'trial':>6} {'val_acc':>8} {'params':>10} {'MMACs':>9} {'epochs':>6}  arch")
-        for r in detail["best"]:
-            macs = _number(r["macs"], 9, millions=True)
-            print(f"{r['trial']:>6} {r['val_accuracy']:>8.4f} {r['params'] or 0:>10,} {macs} {r['epochs'] or 0:>6}  "
-                  f"{r['arch']}")
+              f"{_number(s['max_macs'], 9, millions=True)} {best} {s['trained']:>7} {counts}")
+    if not detail:
+        print(f"\n{len(names)} studies: add --study NAME for one study's best trials and failure reasons")
+        return 0
+    macs = _number(detail["max_macs"], 0)
+    budget = "no MACs budget" if macs == "-" else f"at most {macs} MACs per image"
+    print(f"\nbest trials of {detail['study']!r} ({budget}; trial: Optuna's number, which counts infeasible "
+          f"draws too; trained: its place among the trained trials):")
+    print(f"{'trial':>6} {'trained':>7} {'val_acc':>8} {'params':>10} {'MMACs':>9} {'epochs':>6}  arch")
+    for r in detail["best"]:
+        macs = _number(r["macs"], 9, millions=True)
+        print(f"{r['trial']:>6} {r['trained'] or '-':>7} {r['val_accuracy']:>8.4f} {r['params'] or 0:>10,} {macs} "
+              f"{r['epochs'] or 0:>6}  {r['arch']}")
+    if detail["failures"]:
+        print("\nfailed trials, by reason:")
+        for f in detail["failures"]:
+            shown_numbers = ", ".join(map(str, f["trials"][:5])) + (", ..." if len(f["trials"]) > 5 else "")
+            print(f"  {len(f['trials']):>4} x {f['reason']} (trials {shown_numbers})")
     return 0

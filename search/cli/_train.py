@@ -7,8 +7,8 @@ import sys
 from typing import Any
 
 from tpsearch.exceptions import UsageError
-from tpsearch.search.cli._flags import (add_arch_arguments, add_data_dir, add_device, add_json, emit_json,
-                                        options_from, resolve_arch)
+from tpsearch.search.cli._flags import (add_arch_arguments, add_data_dir, add_dataset, add_device, add_json,
+                                        add_progress, emit_json, options_from, resolve_arch)
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                     + "; ".join(f"{k}: {v}" for k, v in DATASETS.items()) + ".",
         epilog="Example: tpsearch train --space resnet_5m --preset tpsnet --dataset cifar10 --epochs 300")
     add_arch_arguments(p)
-    p.add_argument("--dataset", default="cifar10", choices=list(DATASETS), help="data set (default: %(default)s)")
+    add_dataset(p, "cifar10")
     add_data_dir(p)
     p.add_argument("--no-download", action="store_true", help="never download CIFAR; fail if it is absent")
     p.add_argument("--synthetic-size", type=int, default=None, metavar="N",
@@ -56,6 +56,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                    help="score each validation image as the mean of it and its mirror image (CIFAR-like data)")
     p.add_argument("--no-bf16", dest="bf16", action="store_false",
                    help="train in float32 on CUDA (bf16 autocast is the default)")
+    add_progress(p)
     add_json(p)
     p.set_defaults(func=run_train)
 
@@ -67,7 +68,10 @@ def _config(args: argparse.Namespace) -> Any:
         config = options_from(TrainConfig, args)  # each flag is the TrainConfig field of its name
         resolve_device(config.device)
     except ValueError as e:
-        raise UsageError(str(e)) from None
+        # TrainConfig names its field ("train_images must be ..."); the user typed the flag of that name.
+        field, _, rest = str(e).partition(" ")
+        flag = f"--{field.replace('_', '-')}"
+        raise UsageError(f"{flag} {rest}" if rest and hasattr(args, field) else str(e)) from None
     return config
 
 
@@ -90,7 +94,8 @@ def run_train(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     model = space.build(arch, **shape)
 
-    bar = tqdm(total=config.epochs, desc=f"train {data.name}", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(total=config.epochs, desc=f"train {data.name}", unit="epoch", file=sys.stderr, dynamic_ncols=True,
+               disable=not args.progress)
 
     def on_epoch(report: EpochReport) -> None:
         bar.set_postfix({"loss": f"{report.train_loss:.4f}", "acc": f"{report.val_accuracy:.4f}",

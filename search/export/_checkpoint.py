@@ -26,6 +26,7 @@ import os
 import pickle
 import re
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -102,11 +103,13 @@ def read_plain(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, A
             warnings.simplefilter("ignore")  # e.g. "pickle protocol 4 detected": the error below says it all
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        _refuse_other_format(path, what)
         raise CheckpointError(f"refusing {what} {str(path)!r}: it holds pickled objects other than tensors and "
                               f"plain containers ({_unsupported(e)}); it is never unpickled as code") from None
     except OSError as e:
         raise CheckpointError(f"cannot read {what} {str(path)!r}: {e.strerror or e}") from None
     except Exception as e:  # zip, EOF and storage errors of a truncated or foreign file come in many types
+        _refuse_other_format(path, what)
         raise CheckpointError(f"{what} {str(path)!r} is truncated or not a PyTorch checkpoint: "
                               f"{_first_line(e)}") from None
     if not isinstance(obj, dict):
@@ -115,6 +118,30 @@ def read_plain(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, A
     if problem:
         raise CheckpointError(f"refusing {what} {str(path)!r}: {problem}")
     return obj
+
+
+def _refuse_other_format(path: Path, what: str) -> None:
+    """Say what a file that torch.load declined is, when it is one of the formats export writes beside the
+    checkpoint (or another model format): their own readers run them, not tpsearch's."""
+    kind = None
+    try:
+        if zipfile.is_zipfile(path):
+            names = [n.partition("/")[2] for n in zipfile.ZipFile(path).namelist()]
+            if "archive_format" in names:
+                kind = "a torch.export program (.pt2): run it with torch.export.load(path).module()"
+            elif "constants.pkl" in names or any(n.startswith("code/") for n in names):
+                kind = "a TorchScript module: run it with torch.jit.load(path)"
+        else:
+            with open(path, "rb") as f:
+                first = f.read(1)
+            # An ONNX model is a protobuf whose first field is ir_version (field 1, a varint: byte 0x08).
+            if path.suffix.lower() == ".onnx" or first == b"\x08":
+                kind = "an ONNX model: run it with onnxruntime"
+    except OSError:
+        return
+    if kind:
+        raise CheckpointError(f"{what} {str(path)!r} is {kind}; tpsearch reads the FILE.pt checkpoint that "
+                              f"`tpsearch export --out FILE.pt` writes beside it")
 
 
 def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu"

@@ -23,9 +23,9 @@ from tpsearch import spaces
 from tpsearch._files import write_or_refuse
 from tpsearch.exceptions import UsageError
 from tpsearch.search._options import usable_device
-from tpsearch.search._outcome import Outcome, best_trial, outcome_of
+from tpsearch.search._outcome import Outcome, best_trial, outcome_of, trained_index
 from tpsearch.search.export._checkpoint import build_model, json_safe, make_checkpoint, read_plain, save_atomic
-from tpsearch.search.export._formats import FORMATS, need_onnx, sibling, write_onnx, write_torchscript
+from tpsearch.search.export._formats import FORMATS, WRITERS, need_onnx, sibling
 from tpsearch.search.storages import DEFAULT_STORAGE, load_study, open_storage, redact
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class ExportOptions:
     recipe: str = "long"              # of a retrain: "long" (RECIPES) or "trial" (the trial's hyperparameters)
     seed: int | None = None           # of the data split and a retrain; None: the study's seed, else 0
     device: str = "auto"              # of a retrain and the test evaluation
-    formats: list[str] = field(default_factory=list)  # also write "onnx" and/or "torchscript" beside `out`
+    formats: list[str] = field(default_factory=list)  # also write these of FORMATS beside `out`
     progress: bool = True
 
 
@@ -68,6 +68,7 @@ class ExportResult:
     path: str
     study: str
     trial: int
+    trained: int | None               # the trial's place among the study's trained trials (`trained_index`)
     source: str                       # "search" (the kept weights) or "retrain"
     epochs: int
     val_accuracy: float | None
@@ -76,6 +77,7 @@ class ExportResult:
     macs: int | None
     weights_sha256: str
     resumed_from_epoch: int           # a retrain that continued a killed one: the epochs it found done
+    pt2: str | None = None
     onnx: str | None = None
     torchscript: str | None = None
     seconds: float = 0.0
@@ -141,15 +143,15 @@ def export(opts: ExportOptions) -> ExportResult:
     if opts.retrain:
         resume_path(out).unlink(missing_ok=True)  # the export is written: the retrain is done
     result = ExportResult(
-        path=str(out), study=study.study_name, trial=trial.number, source=training["source"],
+        path=str(out), study=study.study_name, trial=trial.number,
+        trained=trained_index(study.get_trials(deepcopy=False)).get(trial.number), source=training["source"],
         epochs=training["epochs"], val_accuracy=val_accuracy, test_accuracy=test_accuracy,
         params=meta["metrics"]["params"], macs=meta["metrics"]["macs"], weights_sha256=ckpt["weights_sha256"],
         resumed_from_epoch=resumed)
     meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
     for fmt in opts.formats:
         path = sibling(out, fmt)
-        writer = write_onnx if fmt == "onnx" else write_torchscript
-        write_or_refuse(fmt, path, lambda: writer(model, meta, path))
+        write_or_refuse(fmt, path, lambda: WRITERS[fmt](model, meta, path))
         setattr(result, fmt, str(path))
     result.seconds = round(time.time() - started, 3)
     return result

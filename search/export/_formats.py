@@ -1,6 +1,9 @@
-"""Export's other formats: ONNX (through the torch.export exporter) and TorchScript, each with the metadata."""
+"""Export's other formats, each with the metadata: a torch.export program (.pt2, what PyTorch now prefers for
+deployment), ONNX (through the torch.export exporter) and TorchScript (deprecated in PyTorch, kept for the C++ and
+mobile runtimes that still load only it)."""
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
@@ -8,16 +11,17 @@ from typing import Any
 
 import torch
 
-from tpsearch._files import atomic_path
+from tpsearch._files import atomic_path, atomic_write
 from tpsearch.exceptions import UsageError
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("pt2", "onnx", "torchscript")
+_SUFFIX = {"pt2": ".pt2", "onnx": ".onnx", "torchscript": ".torchscript.pt"}
 
 
 def sibling(out: Path, fmt: str) -> Path:
-    """best.pt -> best.onnx, best.torchscript.pt."""
+    """best.pt -> best.pt2, best.onnx, best.torchscript.pt."""
     stem = out.name[:-len(out.suffix)] if out.suffix else out.name
-    return out.with_name(stem + (".onnx" if fmt == "onnx" else ".torchscript.pt"))
+    return out.with_name(stem + _SUFFIX[fmt])
 
 
 def need_onnx() -> None:
@@ -40,6 +44,20 @@ def _about(meta: dict[str, Any]) -> str:
                        **{k: meta[k] for k in ("space", "arch", "shape", "dataset", "metrics", "provenance")}})
 
 
+def _batch_dim() -> tuple[dict[int, Any], ...]:
+    return ({0: torch.export.Dim("batch")},)
+
+
+def write_pt2(model: torch.nn.Module, meta: dict[str, Any], path: Path) -> Path:
+    """A torch.export program with a dynamic batch dimension (`torch.export.load(path).module()` runs it without
+    tpsearch), the metadata as the extra file tpsearch.json."""
+    model = model.to("cpu").eval()
+    program = torch.export.export(model, (_example(meta),), dynamic_shapes=_batch_dim())
+    buffer = io.BytesIO()  # torch.export warns of a file name not ending in .pt2, as the temporary file's does
+    torch.export.save(program, buffer, extra_files={"tpsearch.json": _about(meta)})
+    return atomic_write(path, buffer.getvalue())
+
+
 def write_onnx(model: torch.nn.Module, meta: dict[str, Any], path: Path) -> Path:
     """ONNX with a dynamic batch dimension (input `images`, output `logits`), through the torch.export exporter."""
     need_onnx()
@@ -47,7 +65,7 @@ def write_onnx(model: torch.nn.Module, meta: dict[str, Any], path: Path) -> Path
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(model, (_example(meta),), None, dynamo=True, input_names=["images"],
-                                    output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},),
+                                    output_names=["logits"], dynamic_shapes=_batch_dim(),
                                     verbose=False)
     program.model.metadata_props["tpsearch"] = _about(meta)
     with atomic_path(path) as tmp:
@@ -65,3 +83,6 @@ def write_torchscript(model: torch.nn.Module, meta: dict[str, Any], path: Path) 
         torch.jit.save(traced, str(tmp), _extra_files={"tpsearch.json": _about(meta)})
     return path
 
+
+
+WRITERS = {"pt2": write_pt2, "onnx": write_onnx, "torchscript": write_torchscript}

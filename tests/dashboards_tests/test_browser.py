@@ -99,3 +99,24 @@ def test_markup_renders_as_text(browser: Browser, markup_study: optuna.Study, tm
     assert '<img src=x onerror="alert(2)">' in meta and "<b>key</b>: &amp; <i>tag</i>" in meta
     ticks = browser.eval("[...document.querySelectorAll('#fig-timeline .ytick text')].map(t => t.textContent)")
     assert ticks and all(t.startswith('<img src=x onerror="alert(3)">') for t in ticks), ticks
+
+
+def test_the_evaluation_page_fits_a_1000_pixel_window(browser: Browser, tmp_path: Path) -> None:
+    """A long checkpoint path and architecture wrap in the header instead of widening the page."""
+    classes = [f"class_{i}" for i in range(10)]
+    arch = {"layers": 4, "blocks": [2, 3, 4, 2], "channels": 64, "kernels": [3, 3, 5, 3], "skip_kernels": [1] * 4,
+            "pool": 4}
+    result = {"checkpoint": "/" + "/".join(["a-long-folder-name"] * 6) + "/resnet_5m-cifar10-best.pt",
+              "dataset": "cifar10", "split": "test", "images": 10_000, "test_accuracy": 0.93, "classes": classes,
+              "per_class_accuracy": {c: 0.93 for c in classes}, "recorded": {"val_accuracy": 0.93, "params": 4_959_770},
+              "study": "resnet_5m-cifar10", "trial": 118, "space": "resnet_5m", "arch": arch,
+              "confusion_matrix": [[93 if i == j else 1 for j in range(10)] for i in range(10)]}
+    page = dashboards.write_evaluation(result, tmp_path / "evaluation.html")
+    browser.send("Emulation.setDeviceMetricsOverride", width=1000, height=800, deviceScaleFactor=1, mobile=False)
+    try:
+        plots = _open(browser, page)
+        assert [p["id"] for p in plots] == ["fig-confusion", "fig-per-class"]
+        width, window = browser.eval("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert width <= window <= 1000
+    finally:
+        browser.send("Emulation.clearDeviceMetricsOverride")

@@ -23,7 +23,7 @@ def test_dashboard_and_compare(sqlite_url: str, tmp_path: Path) -> None:
     r = _tpsearch("dashboard", "--study", "alpha", "--storage", sqlite_url, "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
-    page = tmp_path / "dashboards" / "alpha.html"  # the default place
+    page = tmp_path / "runs" / "alpha" / "dashboard.html"  # the default place: the runs folder, not the source
     assert (tmp_path / out["path"]).resolve() == page.resolve() and out["trials"] == 80
     assert out["bytes"] == page.stat().st_size and out["seconds"] > 0
 
@@ -65,6 +65,10 @@ def test_more_user_errors(sqlite_url: str, tmp_path: Path, capsys: pytest.Captur
         (["compare", "alpha", "--storage", sqlite_url], "compare needs at least two studies"),
         (["compare", "alpha", "alpha", "--storage", sqlite_url], "each study once"),
         (["compare", "alpha", "zeta", "--storage", sqlite_url], "no study named 'zeta'"),
+        (["compare", "alpha", "beta", "--storage", sqlite_url, "--group-by", "colour"],
+         "--group-by 'colour' is no attribute of these studies; they have:"),
+        (["compare", "alpha", "beta", "--storage", sqlite_url, "--at", "0"], "--at must be at least 1"),
+        (["run", "--repeat", "0"], "--repeat must be at least 1"),
         (["dashboard", "--storage", f"sqlite:///{tmp_path}/no/such/dir/x.db"], "no study storage at"),
         (["dashboard", "--storage", "nosuchdb://x"], "cannot open storage"),
         (["trials", "--study", "alpha", "--storage", sqlite_url, "--format", "parquet"], "give --out"),

@@ -1,12 +1,14 @@
 """The trials frame, the figures and the page without a browser."""
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections import Counter
 
 import numpy as np
 import optuna
+import pandas as pd
 
 from tpsearch import dashboards
 from tpsearch.dashboards import _figures
@@ -51,6 +53,9 @@ def test_frame_columns(small_study: optuna.Study) -> None:
     assert row["arch_blocks_total"] == sum(arch["blocks"])
     pruned = frame[frame["status"] == "pruned"].iloc[0]
     assert np.isnan(pruned["value"]) and pruned["accuracy"] == pruned["intermediate_values"][pruned["last_epoch"]]
+    trained = frame["status"].isin(["complete", "pruned", "diverged"])
+    assert list(frame.loc[trained, "trained"]) == list(range(1, trained.sum() + 1))
+    assert frame.loc[~trained, "trained"].isna().all()
 
 
 def test_pareto_mask() -> None:
@@ -124,3 +129,49 @@ def test_the_macs_budget_is_drawn_where_the_study_has_one() -> None:
     assert "budget 200M" in dashboards.dashboard_html(study, max_macs=200_000_000)  # an explicit budget wins
     fig = _figures.accuracy_vs(dashboards.trials_frame(study), _figures.MACS, label="MACs per image", budget=3e8)
     assert [shape.x0 for shape in fig.layout.shapes] == [3e8]
+
+
+def test_the_timeline_gives_trials_that_overlap_on_one_worker_their_own_rows() -> None:
+    """Node a ran trials 0 and 1 at once, then 2 after 0 ended (in 0's slot); node b ran 3 alone: no bar hides
+    another, and a worker that never overlapped keeps its plain name."""
+    t0 = dt.datetime(2026, 1, 1)
+    spans = [("a", 0, 10), ("a", 5, 20), ("a", 12, 15), ("b", 0, 30)]  # trials 0..3: worker, start, end (s)
+    study = optuna.create_study(direction="maximize")
+    for worker, _, _ in spans:
+        study.add_trial(optuna.trial.create_trial(
+            value=0.5, user_attrs={"worker": worker, "params": 1, "feasible": True},
+            intermediate_values={1: 0.5}))
+    trials = study.trials
+    for t, (_, start, end) in zip(trials, spans):
+        t.datetime_start, t.datetime_complete = t0 + dt.timedelta(seconds=start), t0 + dt.timedelta(seconds=end)
+    frame = dashboards.trials_frame(trials)
+    fig = _figures.timeline(frame)
+    lane = {}
+    for trace in fig.data:
+        for number, y in zip(trace.customdata, trace.y):
+            if number is not None:
+                lane[int(number)] = y
+    assert lane == {0: "a #1", 1: "a #2", 2: "a #1", 3: "b"}
+    assert list(fig.layout.yaxis.categoryarray) == ["a #1", "a #2", "b"]
+
+
+def test_comparison_curves_count_trained_trials_and_carry_the_best_over_pruned_ones() -> None:
+    """Trials: infeasible draw, complete 0.5, pruned, complete 0.4, complete 0.7. Against trained trials the curve is
+    1, 2, 3, 4 -> 0.5, 0.5, 0.5, 0.7 (the draw is no step; the pruned trial carries the best over); a group's mean
+    and spread run only where every study has a value, up to the shortest study."""
+    from tpsearch.dashboards import _compare
+
+    frame = pd.DataFrame({"number": range(5), "value": [np.nan, 0.5, np.nan, 0.4, 0.7],
+                          "trained": pd.array([pd.NA, 1, 2, 3, 4], dtype="Int64"),
+                          "datetime_complete": pd.date_range("2026-01-01", periods=5, freq="s"),
+                          "user_attrs_seconds": [0.0, 10.0, 5.0, 10.0, 10.0]})
+    steps, best = _compare.best_so_far(frame, "trained")
+    assert list(steps) == [1, 2, 3, 4] and list(best) == [0.5, 0.5, 0.5, 0.7]
+    steps, best = _compare.best_so_far(frame, "seconds")
+    assert list(steps) == [10, 15, 25, 35] and list(best) == [0.5, 0.5, 0.5, 0.7]
+    assert list(_compare.best_so_far(frame, "trial")[0]) == [0, 1, 2, 3, 4]
+    short = frame.iloc[:3]  # trained 1, 2: best 0.5, 0.5
+    b = _compare.band("g", {"a": _compare.best_so_far(frame), "b": _compare.best_so_far(short)}, "trained")
+    assert list(b.x) == [1, 2] and list(b.mean) == [0.5, 0.5] and list(b.std) == [0, 0]
+    a4, b4 = _compare.best_at({"a": _compare.best_so_far(frame), "b": _compare.best_so_far(short)}, 4)
+    assert a4 == 0.7 and math.isnan(b4)  # b never trained a fourth trial

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -90,3 +91,16 @@ def test_absurd_architecture_files_are_refused_quickly(tmp_path, capsys):
         path.write_text(json.dumps(arch))
         assert cli.main(["describe", "--arch", str(path)]) == 2
         assert dimension in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`tpsearch spaces | head -1`: the reader closes the pipe; the command ends as Unix tools do (141), no traceback.
+    The read end is closed before the command starts, so its first write already finds no reader."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        r = subprocess.run([sys.executable, "-m", "tpsearch", "spaces"], stdout=write, stderr=subprocess.PIPE,
+                           text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert r.returncode == 141 and r.stderr == "", r.stderr

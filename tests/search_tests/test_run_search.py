@@ -147,12 +147,23 @@ def test_rerun_resumes_without_training_finished_trials_again(small_search, ray_
         assert (old.state, old.value, old.params) == (new.state, new.value, new.params)
 
 
-def test_enqueued_preset_is_trained_first(ray_session, tmp_path):
-    opts = _options(tmp_path, trials=2, enqueue=["tiny"], scheduler="none", epochs=2, max_params=5_000_000)
+def test_enqueued_preset_is_trained_first_and_a_repeat_of_it_is_said(ray_session, tmp_path, capsys):
+    tiny = SPACE.validate(SPACE.presets["tiny"], in_channels=1, image_size=8)
+    (tmp_path / "same.json").write_text(json.dumps(tiny))
+    opts = _options(tmp_path, trials=2, enqueue=["tiny", str(tmp_path / "same.json")], scheduler="none", epochs=2,
+                    max_params=5_000_000)
     run_search(opts)
+    assert f"--enqueue {tmp_path / 'same.json'} is the same network as --enqueue tiny" in capsys.readouterr().err
     study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
-    assert study.trials[0].user_attrs["arch"] == SPACE.validate(SPACE.presets["tiny"], in_channels=1, image_size=8)
-    assert study.trials[0].state == TrialState.COMPLETE
+    assert study.trials[0].user_attrs["arch"] == tiny and study.trials[0].state == TrialState.COMPLETE
+    assert [t.user_attrs.get("arch") for t in study.trials].count(tiny) == 1
+    # Resumed for one more trial, with the progress bar: the enqueued preset is in the study already; the bar
+    # counts the study's trained trials, its words this run's outcomes and the running trial's epoch.
+    run_search(RunOptions(**{**vars(opts), "trials": 3, "progress": True}))
+    err = capsys.readouterr().err
+    assert "--enqueue tiny is in study" in err
+    assert "2/3" in err and "3/3" in err and "this run: complete 0" in err and "this run: complete 1" in err
+    assert " ep 1/2" in err and "running 1 (#" in err
 
 
 def test_a_latency_limit_refuses_slow_architectures_before_training(ray_session, tmp_path):
@@ -281,6 +292,32 @@ def test_status_reports_counts_and_best(small_search, tmp_path):
     assert counts["trained"] >= opts.trials and counts["infeasible"] > 0
     best = out["detail"]["best"]
     assert best and best[0]["val_accuracy"] == max(b["val_accuracy"] for b in best)
+    trained = sorted(t.number for t in optuna.load_study(study_name=opts.study_name(), storage=opts.storage).trials
+                     if t.state != TrialState.FAIL and t.user_attrs.get("feasible") is not False
+                     and t.state in (TrialState.COMPLETE, TrialState.PRUNED))
+    assert all(trained[b["trained"] - 1] == b["trial"] for b in best)  # Optuna's number and the trained index
+
+
+def test_status_of_several_studies_shows_each_best_and_one_study_its_failure_reasons(small_search, tmp_path):
+    opts, _ = small_search
+    storage = f"sqlite:///{tmp_path}/two.db"
+    for name in ("first", "second"):
+        optuna.copy_study(from_study_name=opts.study_name(), from_storage=opts.storage, to_storage=storage,
+                          to_study_name=name)
+    second = optuna.load_study(study_name="second", storage=storage)
+    for _ in range(2):
+        trial = second.ask()
+        trial.set_user_attr("reason", "the worker raised or died")
+        second.tell(trial, state=TrialState.FAIL)
+    r = _cli("status", "--storage", storage, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    best = f"{second.best_value:.4f}"
+    assert [line.split()[5] for line in r.stdout.splitlines()[1:3]] == [best, best]
+    assert "2 studies: add --study NAME" in r.stdout
+    r = _cli("status", "--storage", storage, "--study", "second", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    failed = [t.number for t in second.trials if t.state == TrialState.FAIL]
+    assert f"2 x the worker raised or died (trials {', '.join(map(str, failed))})" in r.stdout
 
 
 def test_dashboard_of_the_real_study_renders_in_chromium(small_search, tmp_path):

@@ -1,6 +1,7 @@
 """Data sets: the CIFAR reader on files in the real format, the splits, the offline sets, the one-line errors."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import pickle
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tpsearch.trainers import DATASETS, DataError, Dataset, load_dataset, make_synthetic
+from tpsearch.trainers import DATASETS, SHAPES, DataError, Dataset, _data, load_dataset, make_synthetic
 
 
 def _rows(x: torch.Tensor) -> set[bytes]:
@@ -65,6 +66,23 @@ def test_missing_cifar_names_the_directory_and_the_files(tmp_path):
     assert str(tmp_path / "nowhere") in message
     assert "cifar-10-python.tar.gz" in message and "cifar-10-batches-py/" in message
     assert "--dataset digits" in message and "\n" not in message
+
+
+def test_a_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
+    # A URL that fails at once and offline; the folders the download would have created are not left empty.
+    missing = dataclasses.replace(_data._CIFAR["cifar10"], url=(tmp_path / "absent.tar.gz").as_uri())
+    monkeypatch.setitem(_data._CIFAR, "cifar10", missing)
+    with pytest.raises(DataError, match="download failed"):
+        load_dataset("cifar10", tmp_path / "data" / "cifar")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_each_data_set_has_the_shape_known_without_loading_it(cifar_dir):
+    assert set(SHAPES) == set(DATASETS)
+    assert load_dataset("cifar10", cifar_dir[0], download=False).shape == SHAPES["cifar10"]
+    assert load_dataset("digits").shape == SHAPES["digits"]
+    for name in ("synthetic", "synthetic-hard"):
+        assert load_dataset(name, synthetic_size=100).shape == SHAPES[name]
 
 
 def test_corrupt_archive_is_one_clear_error(tmp_path):

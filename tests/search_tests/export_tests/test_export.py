@@ -44,11 +44,11 @@ def _inputs(meta: dict) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def exported(small_study, tmp_path_factory) -> Path:
-    """The best trial exported with both extra formats, into a folder that does not exist yet."""
+    """The best trial exported with every extra format, into a folder that does not exist yet."""
     out = tmp_path_factory.mktemp("export") / "new" / "folder" / "best.pt"
     rc = main(["export", "--storage", small_study.storage, "--out", str(out), "--data-dir",
                str(small_study.data_dir), "--runs-dir", str(small_study.root / "runs"), "--format", "onnx",
-               "--format", "torchscript", "--json"])
+               "--format", "torchscript", "--format", "pt2", "--json"])
     assert rc == 0
     return out
 
@@ -103,7 +103,7 @@ def test_fresh_process_predicts_like_the_trials_own_model(small_study, exported,
         assert torch.equal(got[name].argmax(1), expected.argmax(1))
 
 
-def test_onnx_and_torchscript_match_pytorch(exported):
+def test_pt2_onnx_and_torchscript_match_pytorch(exported):
     import onnxruntime as ort
 
     model, meta = load_checkpoint(exported)
@@ -122,6 +122,20 @@ def test_onnx_and_torchscript_match_pytorch(exported):
     with torch.no_grad():
         assert np.abs(scripted(x).numpy() - expected).max() < 1e-5
 
+    extra = {"tpsearch.json": ""}
+    program = torch.export.load(exported.with_suffix(".pt2"), extra_files=extra)
+    with torch.no_grad():
+        assert np.abs(program.module()(x).numpy() - expected).max() < 1e-5
+    assert json.loads(extra["tpsearch.json"])["arch"] == meta["arch"]
+
+
+@pytest.mark.parametrize("sibling, kind", [("best.pt2", "torch.export program"), ("best.onnx", "ONNX model"),
+                                           ("best.torchscript.pt", "TorchScript module")])
+def test_evaluate_of_another_format_says_what_the_file_is(exported, capsys, sibling, kind):
+    rc, _, err = _cli(capsys, "evaluate", str(exported.with_name(sibling)))
+    _one_line_error(rc, err, kind, "tpsearch export --out FILE.pt")
+    assert "pickle" not in err
+
 
 def test_evaluate_reports_accuracy_per_class_and_confusion(small_study, exported, tmp_path, capsys):
     page = tmp_path / "eval.html"
@@ -137,6 +151,12 @@ def test_evaluate_reports_accuracy_per_class_and_confusion(small_study, exported
     assert set(result["per_class_accuracy"]) == set(meta["dataset"]["classes"])
     html = page.read_text()
     assert "Plotly.newPlot" in html and "fig-confusion" in html and "<script src=" not in html
+
+    rc, out, err = _cli(capsys, "evaluate", str(exported), "--data-dir", str(small_study.data_dir))
+    assert rc == 0, err
+    header = next(line for line in out.splitlines() if line.startswith("confusion"))
+    rows = out.splitlines()[out.splitlines().index(header) + 2:][:10]  # under the predicted classes' header
+    assert [[int(n) for n in row.split()[1:]] for row in rows] == result["confusion_matrix"]
 
 
 def _malicious(marker: Path) -> object:

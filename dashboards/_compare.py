@@ -1,0 +1,82 @@
+"""Comparing searches fairly: best-so-far against what was spent, and studies grouped over seeds.
+
+Optuna's trial numbers count every draw, and a draw over the budget is told back in milliseconds: random search on a
+tight budget reaches trial 400 after 20 trained networks while TPE, which learns the budget, is at trial 50. So the
+curves are drawn against what a search spends, trained trials (`trained`, the frame's index among the trained ones)
+or training seconds (the trained trials' own seconds, summed in the order they finished), and studies that differ
+only in their seed are grouped (by a study attribute: `sampler`, say) into a mean with a band of one standard
+deviation, so that "is TPE better than random here?" is read off one figure and one table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tpsearch.dashboards._axes import X_AXES
+
+GRID = 200  # points of the shared seconds axis of a group
+
+
+def best_so_far(frame: pd.DataFrame, x: str = "trained") -> tuple[np.ndarray, np.ndarray]:
+    """The best validation accuracy so far (NaN before the first completed trial) at each step of `x`."""
+    if x not in X_AXES:
+        raise ValueError(f"x must be one of {', '.join(X_AXES)}, but got {x!r}")
+    if x == "trial":
+        rows = frame.sort_values("number")
+        steps = rows["number"].to_numpy(dtype=float)
+    else:
+        rows = frame[frame["trained"].notna()]
+        if x == "trained":
+            rows = rows.sort_values("trained")
+            steps = rows["trained"].to_numpy(dtype=float)
+        else:
+            rows = rows.sort_values(["datetime_complete", "number"])
+            seconds = pd.to_numeric(rows.get("user_attrs_seconds", pd.Series(0.0, index=rows.index)),
+                                    errors="coerce").fillna(0.0)
+            steps = seconds.cumsum().to_numpy(dtype=float)
+    # A pruned trial has no value: the best so far carries over it (pandas' cummax leaves its row NaN).
+    return steps, rows["value"].cummax().ffill().to_numpy(dtype=float)
+
+
+def _at(steps: np.ndarray, best: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """The step function (steps, best) read at `grid`; NaN before its first step and after its last."""
+    out = np.full(len(grid), np.nan)
+    if len(steps) == 0:
+        return out
+    i = np.searchsorted(steps, grid, side="right") - 1
+    inside = (i >= 0) & (grid <= steps[-1])
+    out[inside] = best[i[inside]]
+    return out
+
+
+@dataclass
+class Band:
+    """A group's curve: the mean over its studies of their best so far, and the standard deviation around it."""
+
+    name: str
+    studies: list[str]
+    x: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+
+
+def band(name: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], x: str) -> Band:
+    """Studies' curves on one grid (whole trained trials, or seconds), averaged where every study of the group has
+    a value: from the point where each has completed a trial to the point where the shortest one ended, so that
+    the mean compares equal spending and never jumps as studies join or leave it (NaN elsewhere)."""
+    ends = [steps[-1] if len(steps) else 0.0 for steps, _ in curves.values()]
+    top = min(ends) if ends else 0.0
+    grid = {"trained": np.arange(1.0, top + 1.0), "trial": np.arange(0.0, top + 1.0),
+            "seconds": np.linspace(0.0, top, GRID)}[x]
+    values = np.vstack([_at(steps, best, grid) for steps, best in curves.values()])
+    everyone = ~np.isnan(values).any(axis=0)
+    mean, std = np.full(len(grid), np.nan), np.full(len(grid), np.nan)
+    mean[everyone], std[everyone] = values[:, everyone].mean(axis=0), values[:, everyone].std(axis=0)
+    return Band(name, list(curves), grid, mean, std)
+
+
+def best_at(curves: dict[str, tuple[np.ndarray, np.ndarray]], n: int) -> list[float]:
+    """Each study's best validation accuracy after `n` trained trials (NaN where it trained fewer)."""
+    return [float(_at(steps, best, np.array([float(n)]))[0]) for steps, best in curves.values()]
