@@ -272,10 +272,11 @@ class ResNet5M(Space):
         c_in = c1
         for i in range(a["layers"]):
             w, f, k2 = c1 * 2 ** (i + 1), kernels[i], a["skip_kernels"][i] ** 2
-            block = conv_params(w, w, f, factorized=fact) * 2 + 4 * w + (se_params(w) if se else 0)
-            # The first block's conv1 takes c_in, and it always projects (stride 2, or 2x the width).
-            total += block * a["blocks"][i] + conv_params(c_in, w, f, factorized=fact) \
-                - conv_params(w, w, f, factorized=fact) + k2 * c_in * w + 2 * w
+            b = a["blocks"][i]
+            # B blocks of two convs, two BNs and SE; the first conv takes c_in, the other 2B - 1 are w->w; the
+            # first block always projects (stride 2, or 2x the width) with a conv and a BN.
+            total += conv_params(c_in, w, f, factorized=fact) + (2 * b - 1) * conv_params(w, w, f, factorized=fact)
+            total += b * (4 * w + (se_params(w) if se else 0)) + k2 * c_in * w + 2 * w
             c_in = w
         side = _final_size(image_size, a["layers"]) // a["pool"]
         return total + c_in * side * side * num_classes + num_classes
@@ -307,12 +308,13 @@ class ResNet5M(Space):
             stride = 2 if i > 0 else 1  # of the layer's first block; stride 2 with "same" padding: ceil
             first_side, side = side, out_side(side, stride)
             pixels = side * side
-            # Every block: conv w->w, two BNs over w maps, and SE; the first one's conv1 takes c_in at the stride,
-            # and it projects c_in->w with a BN.
-            block = conv_macs(w, w, f, side, factorized=fact) + 2 * _BN_OPS * pixels * w \
-                + (se_macs(w, pixels) if se else 0)
-            total += block * a["blocks"][i] + conv_macs(c_in, w, f, first_side, stride, factorized=fact) \
-                + (a["blocks"][i] - 1) * conv_macs(w, w, f, side, factorized=fact) + pixels * w * (k2 * c_in + _BN_OPS)
+            b = a["blocks"][i]
+            # The first conv takes c_in at the stride, the other 2B - 1 are w->w; every block has two BNs over w
+            # maps and SE; the first block projects c_in->w with a BN.
+            total += conv_macs(c_in, w, f, first_side, stride, factorized=fact)
+            total += (2 * b - 1) * conv_macs(w, w, f, side, factorized=fact)
+            total += b * (2 * _BN_OPS * pixels * w + (se_macs(w, pixels) if se else 0))
+            total += pixels * w * (k2 * c_in + _BN_OPS)
             c_in = w
         out = side // a["pool"]
         pooled = c_in * out * out
