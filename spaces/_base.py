@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 import torch.nn as nn
 
-from tpsearch.spaces import _training
+from tpsearch.exceptions import UsageError
+from tpsearch.spaces import _options, _training
 from tpsearch.spaces._types import Arch, ArchError, Dimension
 
 
@@ -23,6 +24,8 @@ class Space(ABC):
     name: str = ""
     description: str = ""
     presets: Mapping[str, Arch] = {}
+    # The names in `spaces._options.OPTIONS` this space builds and counts; its `suggest` samples none of them.
+    options: tuple[str, ...] = ()
 
     @abstractmethod
     def dimensions(self) -> list[Dimension]:
@@ -78,6 +81,16 @@ class Space(ABC):
         """Training hyperparameters: shared by every space, defined once in `spaces._training`; `tricks` names the
         trick dimensions drawn too (`_training.SEARCHED_TRICKS`; the others stay off)."""
         return _training.suggest(trial, tricks)
+
+    def suggest_options(self, trial: Any, names: Iterable[str] | str) -> dict[str, Any]:
+        """The named options sampled from `trial` (architecture keys and values, for the caller to merge into the
+        architecture `suggest` returned); `UsageError` for an unknown option or one this space does not take."""
+        names = _options.check_names(names)
+        refused = [n for n in names if n not in self.options]
+        if refused:
+            takes = ", ".join(self.options) or "none"
+            raise UsageError(f"option {refused[0]!r} is not one that space {self.name!r} takes; its options: {takes}")
+        return _options.suggest(trial, names)
 
     def training_dimensions(self) -> list[Dimension]:
         return _training.dimensions()
