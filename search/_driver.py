@@ -112,8 +112,8 @@ def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int
     requeued = _recover_stale(study)
     for item, arch in enqueued.items():
         before = len(study.get_trials(deepcopy=False))
-        study.enqueue_trial(space.params_of(arch, in_channels=data_shape["in_channels"],
-                                            image_size=data_shape["image_size"]), skip_if_exists=True)
+        study.enqueue_trial(space.params_with_options(arch, opts.options, in_channels=data_shape["in_channels"],
+                                                      image_size=data_shape["image_size"]), skip_if_exists=True)
         if len(study.get_trials(deepcopy=False)) == before:  # a resumed study: Optuna skips what it holds
             print(f"tpsearch run: --enqueue {item} is in study {study.study_name!r} already; not queued again",
                   file=sys.stderr)
@@ -173,9 +173,13 @@ def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], dict[str,
         if opts.max_macs < least:
             raise UsageError(f"--max-macs {opts.max_macs:,} is below the smallest configuration of space "
                              f"{space.name!r} on {opts.dataset} ({least:,} MACs per image)")
+    refused = [name for name in opts.options if name not in space.options]
+    if refused:
+        raise UsageError(f"--options {refused[0]} is not an option of space {space.name!r} (its options: "
+                         f"{', '.join(space.options) or 'none'})")
     enqueued: dict[str, dict[str, Any]] = {}  # each network once, under the first --enqueue value naming it
     for item in opts.enqueue:
-        arch = _enqueued_arch(space, item, shape, opts.max_params, opts.max_macs)
+        arch = _enqueued_arch(space, item, shape, opts.max_params, opts.max_macs, opts.options)
         same = next((known for known, a in enqueued.items() if a == arch), None)
         if same is None:
             enqueued[item] = arch
@@ -186,7 +190,7 @@ def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], dict[str,
 
 
 def _enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_params: int,
-                   max_macs: int | None = None) -> dict[str, Any]:
+                   max_macs: int | None = None, options: Sequence[str] = ()) -> dict[str, Any]:
     if item in space.presets:
         arch, what = space.preset(item), f"preset {item!r}"
     elif item.endswith(".json") or os.path.sep in item:
@@ -208,11 +212,13 @@ def _enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_pa
         raise UsageError(f"--enqueue {what} has {macs:,} MACs per image, over --max-macs {max_macs:,}")
     # A dry run in memory: the enqueued params must come back through `suggest` as this very architecture.
     probe = optuna.create_study()
-    probe.enqueue_trial(space.params_of(arch, in_channels=shape["in_channels"], image_size=shape["image_size"]))
+    probe.enqueue_trial(space.params_with_options(arch, options, in_channels=shape["in_channels"],
+                                                  image_size=shape["image_size"]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            back = space.suggest(probe.ask(), in_channels=shape["in_channels"], image_size=shape["image_size"])
+            back = space.suggest_with_options(probe.ask(), options, in_channels=shape["in_channels"],
+                                              image_size=shape["image_size"])
         except ValueError as e:
             back = str(e)
     if back != arch:

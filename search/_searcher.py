@@ -200,8 +200,8 @@ class StudySearcher(Searcher):
             if self.planned_only and not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
                 return None, {}, {}
             trial = self.study.ask()
-            arch = self.space.suggest(trial, in_channels=self.shape["in_channels"],
-                                      image_size=self.shape["image_size"])
+            arch = self.space.suggest_with_options(trial, self.opts.options, in_channels=self.shape["in_channels"],
+                                                   image_size=self.shape["image_size"])
             hparams = self.space.suggest_training(trial, tricks=self.opts.tricks)
             params = self.space.count_params(arch, **self.shape)
             macs = self.space.count_macs(arch, **self.shape)

@@ -92,6 +92,22 @@ class Space(ABC):
             raise UsageError(f"option {refused[0]!r} is not one that space {self.name!r} takes; its options: {takes}")
         return _options.suggest(trial, names)
 
+    def suggest_with_options(self, trial: Any, options: Iterable[str] | str = (), *, in_channels: int = 3,
+                             image_size: int = 32) -> Arch:
+        """`suggest`, with the named options sampled and merged in (normalised: options drawn off leave no key)."""
+        arch = self.suggest(trial, in_channels=in_channels, image_size=image_size)
+        if not options:
+            return arch
+        return self.validate({**arch, **self.suggest_options(trial, options)}, in_channels=in_channels,
+                             image_size=image_size)
+
+    def params_with_options(self, arch: Mapping[str, Any], options: Iterable[str] | str = (), *,
+                            in_channels: int = 3, image_size: int = 32) -> dict[str, Any]:
+        """The trial params that make `suggest_with_options(..., options)` return `arch`: how a known architecture
+        is enqueued in a search that samples options."""
+        params = self.params_of(arch, in_channels=in_channels, image_size=image_size)
+        return {**params, **_options.params_of(arch, options)} if options else params
+
     def training_dimensions(self) -> list[Dimension]:
         return _training.dimensions()
 

@@ -59,7 +59,7 @@ class Option:
     check: Callable[[Any], Any]  # value -> normalised value, or ArchError
 
     def dimension(self) -> Dimension:
-        return Dimension(self.key, self.symbol, self.values, f"{self.meaning} (option {self.name!r})")
+        return Dimension(self.key, self.symbol, self.values, f"{self.meaning} (--options {self.name})")
 
 
 OPTIONS: dict[str, Option] = {o.name: o for o in (

@@ -1,5 +1,5 @@
-"""`tpsearch run --tricks`: the trick dimensions join a search's draws only when named, and a search that names
-none draws exactly what it drew before they existed."""
+"""`tpsearch run --tricks` and `--options`: the training tricks and the architecture options join a search's draws
+only when named, and a search that names none draws exactly what it drew before they existed."""
 from __future__ import annotations
 
 import optuna
@@ -49,6 +49,7 @@ def _quiet_optuna():
 def test_without_tricks_a_seeded_search_draws_what_it_drew_before(tmp_path, sampler, monkeypatch):
     now = _draws(tmp_path / "now", 12, sampler)
     assert not TRICK_PARAMS & {k for t in now for k in t.params}
+    assert not [k for t in now for k in t.params if k.startswith("opt_")]
     monkeypatch.setattr(type(SPACE), "suggest_training", lambda self, trial, tricks=(): _suggest_before_tricks(trial))
     before = _draws(tmp_path / "before", 12, sampler)
     assert [t.params for t in now] == [t.params for t in before]
@@ -83,3 +84,32 @@ def test_a_training_configuration_is_enqueued_through_params_of():
 def test_an_unknown_trick_is_refused_naming_the_known_ones(tmp_path):
     with pytest.raises(Exception, match="unknown trick 'cutout' to search; choose from: mixup, confidence_penalty"):
         run_options(tmp_path, tricks=["mixup", "cutout"])
+
+
+def test_named_options_are_searched_into_the_architecture_and_counted(tmp_path):
+    trials = _draws(tmp_path, 16, "random", options=["stochastic_depth", "se", "mish", "factorized"])
+    feasible = [t for t in trials if t.user_attrs["feasible"]]
+    assert feasible
+    for t in trials:
+        assert {"opt_se", "opt_act", "opt_factorized", "opt_drop_path"} <= set(t.params)
+        arch = t.user_attrs["arch"]
+        assert arch.get("se", False) == t.params["opt_se"] and arch.get("act", "relu") == t.params["opt_act"]
+        assert arch.get("factorized", False) == t.params["opt_factorized"]
+        assert t.user_attrs["params"] == SPACE.count_params(arch, num_classes=10, in_channels=1, image_size=8)
+        options = ["se", "mish", "factorized", "stochastic_depth"]
+        again = SPACE.suggest_with_options(FixedTrial(SPACE.params_with_options(arch, options, in_channels=1,
+                                                                                image_size=8)),
+                                           options, in_channels=1, image_size=8)
+        assert again == arch  # how an enqueued architecture with options comes back
+    assert {t.params["opt_se"] for t in trials} == {False, True}
+
+
+def test_an_option_the_space_does_not_take_is_refused_before_anything_is_written(tmp_path, capsys):
+    from tpsearch.search.cli import main
+
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    assert main(["run", "--space", "xresnet", "--dataset", "digits", "--options", "se", "--storage", storage]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ("tpsearch run: error: --options se is not an option of space 'xresnet' (its options: "
+                           "factorized, stochastic_depth)")
+    assert not (tmp_path / "studies.db").exists()
