@@ -8,7 +8,8 @@
     ('my-study.html', 30)
 
 `write_comparison([study_a, study_b], path)` puts studies side by side; `write_evaluation(result, path)` draws a
-`tpsearch evaluate` result, `write_calibration(result, path)` a `tpsearch calibrate` one. The package never opens
+`tpsearch evaluate` result, `write_calibration(result, path)` a `tpsearch calibrate` one, `write_ablation(result,
+path)` a `tpsearch ablate` one. The package never opens
 storage: callers pass an `optuna.Study` (the CLI opens it
 through `tpsearch.search.storages`). `tpsearch.dashboards.testing` makes synthetic studies for tests and benchmarks.
 """
@@ -20,9 +21,9 @@ from typing import Any
 # Re-exported on first use: the command line reads `_compare`'s axis names while it builds its parser, and must not
 # pay for plotly and pandas then.
 _API = {"pareto_mask": "_figures", "STATUSES": "_frame", "status_of": "_frame", "trials_frame": "_frame",
-        **{name: "_page" for name in ("calibration_html", "comparison_html", "dashboard_html", "evaluation_html",
-                                      "write_calibration", "write_comparison", "write_dashboard",
-                                      "write_evaluation")}}
+        **{name: "_page" for name in ("ablation_html", "calibration_html", "comparison_html", "dashboard_html",
+                                      "evaluation_html", "write_ablation", "write_calibration", "write_comparison",
+                                      "write_dashboard", "write_evaluation")}}
 
 __all__ = sorted(_API)
 

@@ -410,3 +410,31 @@ def calibration_scatter(result: Mapping[str, Any]) -> go.Figure:
     fig.update_xaxes(tickformat=".0%")
     _percent_axis(fig)
     return fig
+
+
+def ablation_bars(result: Mapping[str, Any]) -> go.Figure:
+    """A `tpsearch ablate` result: each row's mean validation accuracy over its seeds, the error bar one standard
+    deviation, every seed's accuracy a dot on its bar; the rows in the chain's order, each adding one trick."""
+    rows = [row for row in result["rows"] if row["seeds"]]
+    # The figures go under the bars: text on a bar would cross its error bar and dots.
+    labels = [f"{esc(row['label'])}<br>{row['accuracy_mean']:.2%} ± {row['accuracy_std']:.2%}" for row in rows]
+    fig = _figure(esc(f"{result['preset']} on {result['dataset']}: {result['epochs']} epochs, "
+                      f"{result['seeds']} seeds per row"), "tricks, added in turn", "validation accuracy",
+                  height=480, showlegend=False)
+    fig.add_trace(go.Bar(
+        x=labels, y=[row["accuracy_mean"] for row in rows], marker_color=COLORS["complete"], opacity=0.8,
+        error_y=dict(type="data", array=[row["accuracy_std"] for row in rows], visible=True, color="#333"),
+        hovertemplate="%{x}<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=[label for label, row in zip(labels, rows) for _ in row["accuracies"]],
+        y=[a for row in rows for a in row["accuracies"]], mode="markers", marker=dict(size=7, color="#333"),
+        text=[f"seed {t['seed']}, trial {t['number']}" for row in rows for t in row["trials"]],
+        hovertemplate="%{text}: %{y:.2%}<extra></extra>"))
+    if rows:
+        low = min(a for row in rows for a in row["accuracies"])
+        high = max(max(row["accuracies"] + [row["accuracy_mean"] + row["accuracy_std"]]) for row in rows)
+        # Accuracies of one chain sit within a few points: a zero-based axis would flatten the differences. The top
+        # leaves room for the labels and for error bars that pass 100%.
+        fig.update_yaxes(range=[max(0.0, low - 0.05), high + 0.015])
+    _percent_axis(fig)
+    return fig

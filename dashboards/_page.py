@@ -320,3 +320,35 @@ def calibration_html(result: dict[str, Any]) -> str:
 def write_calibration(result: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write the page of a calibration result (`tpsearch.search.calibrate(...).to_dict()`) to `path` atomically."""
     return atomic_write(path, calibration_html(result))
+
+
+def ablation_html(result: dict[str, Any]) -> str:
+    """The page of one `tpsearch ablate` result: the bars, then the table the command prints."""
+    head = ("<tr><th>row</th><th class=l>tricks</th><th>seeds</th><th>accuracy (mean ± std)</th><th>error</th>"
+            "<th class=l>accuracies by seed</th></tr>")
+    body_rows = []
+    for row in result["rows"]:
+        if row["seeds"]:
+            cells = [str(row["row"]), row["label"], str(row["seeds"]),
+                     f"{row['accuracy_mean']:.2%} ± {row['accuracy_std']:.2%}", f"{row['error_mean']:.2%}",
+                     ", ".join(f"{a:.2%}" for a in row["accuracies"])]
+        else:
+            cells = [str(row["row"]), row["label"], "0", "not trained", "", ""]
+        body_rows.append("<tr>" + "".join(f"<td class='{'l' if i in (1, 5) else ''}'>{esc(c)}</td>"
+                                          for i, c in enumerate(cells)) + "</tr>")
+    meta = " ".join([
+        f"<span>study <b>{esc(result['study'])}</b></span>",
+        f"<span>space {esc(result['space'])}, preset <b>{esc(result['preset'])}</b> "
+        f"({int(result['params']):,} parameters)</span>",
+        f"<span>data set <b>{esc(result['dataset'])}</b>, {int(result['train_images']):,} training images</span>",
+        f"<span>{esc(result['epochs'])} epochs, batch {esc(result['batch_size'])}</span>"])
+    body = (_header(f"Ablation: {result['preset']} on {result['dataset']}", meta + " ")
+            + f'{_card(F.ablation_bars(result), "ablation")}'
+            f'<h2>Rows, each adding one trick to the row above</h2><table id="rows">{head}{"".join(body_rows)}'
+            f"</table>")
+    return _page(f"tpsearch ablate: {result['preset']} on {result['dataset']}", body)
+
+
+def write_ablation(result: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write the page of an ablation result (`tpsearch.search.ablate(...)`) to `path` atomically."""
+    return atomic_write(path, ablation_html(result))

@@ -6,18 +6,20 @@
     >>> summary.best_value, summary.counts  # doctest: +SKIP
 
 `calibrate(CalibrateOptions(...))` trains the same configurations at the search's fidelity and a higher one and
-says how far the two rankings agree (Spearman, Kendall, top-k overlap).
+says how far the two rankings agree (Spearman, Kendall, top-k overlap). `ablate(AblateOptions(...))` trains one
+preset bare and with training tricks added in turn, several seeds each, as a small study.
 
 Subpackages: `cli` (the `tpsearch` command), `storages` (opening, retries, the driver lease), `export`
 (the checkpoint format, export, evaluate, ONNX/TorchScript); `testing` holds the fault cases that tests and
 benchmarks share.
 """
+from tpsearch.search._ablate import AblateOptions, ablate
 from tpsearch.search._calibrate import (CalibrateOptions, CalibrationResult, average_ranks, calibrate, kendall,
                                        spearman, topk_overlap)
 from tpsearch.search._driver import run_search
 from tpsearch.search._options import METRIC, SAMPLERS, SCHEDULERS, RunOptions, RunSummary
 from tpsearch.search._outcome import Outcome, best_trial, count_outcomes, is_trained, outcome_of, ranked
 
-__all__ = ["CalibrateOptions", "CalibrationResult", "METRIC", "Outcome", "RunOptions", "RunSummary", "SAMPLERS",
-           "SCHEDULERS", "average_ranks", "best_trial", "calibrate", "count_outcomes", "is_trained", "kendall",
-           "outcome_of", "ranked", "run_search", "spearman", "topk_overlap"]
+__all__ = ["AblateOptions", "CalibrateOptions", "CalibrationResult", "METRIC", "Outcome", "RunOptions", "RunSummary",
+           "SAMPLERS", "SCHEDULERS", "ablate", "average_ranks", "best_trial", "calibrate", "count_outcomes",
+           "is_trained", "kendall", "outcome_of", "ranked", "run_search", "spearman", "topk_overlap"]

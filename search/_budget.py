@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 UNIT = "images"  # ASHA's time attribute: what every trial reports after each epoch
 SCHEDULE = "linear warm-up, then cosine to zero at every rung and at the end, restarting at the peak after each rung"
 ATTR = "training_budget"  # the study's user attribute holding `Budget.record()`
+STEP_NOTE = ("; a trial drawn with step decay (--tricks schedule) holds the peak instead and drops it x0.1 at half "
+             "and at three quarters of each cycle")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Budget:
     total: int                # a trial trained to the end (ASHA's max_t)
     warmup: int               # the learning rate's warm-up ends here, for every trial
     rungs: tuple[int, ...]    # where ASHA compares trials (empty without ASHA); also where the cosine restarts
+    step_searched: bool = False  # whether some trials may decay in steps instead (`--tricks schedule`)
 
     @property
     def grace(self) -> int:
@@ -50,7 +53,9 @@ class Budget:
     def record(self) -> dict[str, Any]:
         """The study's `training_budget` attribute: what a reader needs to put the curves on one axis."""
         return {"unit": UNIT, "images_per_epoch": self.images_per_epoch, "total": self.total, "warmup": self.warmup,
-                "rungs": list(self.rungs), "schedule": SCHEDULE if self.rungs else "linear warm-up, then cosine",
+                "rungs": list(self.rungs),
+                "schedule": (SCHEDULE if self.rungs else "linear warm-up, then cosine")
+                + (STEP_NOTE if self.step_searched else ""),
                 "intermediate_step": "epoch"}
 
 
@@ -62,4 +67,4 @@ def budget_of(opts: "RunOptions", data: "Dataset") -> Budget:
     per_epoch = trainers.images_per_epoch(data, config)
     schedule = trainers.lr_schedule(config, per_epoch)
     return Budget(images_per_epoch=per_epoch, total=schedule.ends[-1], warmup=schedule.warmup,
-                  rungs=schedule.ends[:-1])
+                  rungs=schedule.ends[:-1], step_searched="schedule" in opts.tricks)

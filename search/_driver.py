@@ -12,8 +12,9 @@ import sys
 import threading
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import optuna
 from optuna.trial import TrialState
@@ -23,7 +24,7 @@ from tpsearch.exceptions import UsageError
 from tpsearch.search._cluster import cluster_address, on_another_host, start_ray
 from tpsearch.search._budget import ATTR as BUDGET_ATTR, UNIT, Budget, budget_of
 from tpsearch.search._options import METRIC, RunOptions, RunSummary
-from tpsearch.search._outcome import Outcome, best_trial, count_outcomes, trained_index
+from tpsearch.search._outcome import Outcome, best_trial, count_outcomes, is_trained, trained_index
 from tpsearch.search._worker import run_trial
 from tpsearch._files import read_json
 from tpsearch._interrupts import HeldInterrupts
@@ -33,11 +34,35 @@ if TYPE_CHECKING:
     from tpsearch.search._searcher import StudySearcher
 
 
-def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None) -> RunSummary:
+@dataclass(frozen=True)
+class PlannedTrial:
+    """A trial fixed whole by the caller instead of drawn (`tpsearch ablate`'s rows and seeds): its params, as the
+    space's `suggest` and `suggest_training` would draw them, and the user attributes that tell it from the
+    others with the same params (a `seed` attribute also seeds its initial weights and batches)."""
+
+    params: dict[str, Any]
+    attrs: dict[str, Any]
+
+    def made(self, trial: optuna.trial.FrozenTrial) -> bool:
+        """Whether `trial` is this one: trained (its params) or still waiting (the params it was enqueued with)."""
+        params = trial.system_attrs.get("fixed_params", {}) if trial.state == TrialState.WAITING else trial.params
+        return params == self.params and all(trial.user_attrs.get(k) == v for k, v in self.attrs.items())
+
+
+# The attributes a planned trial is known by: a trial left running by a killed driver is requeued with them.
+PLANNED_ATTRS = ("seed", "row", "tricks")
+
+
+def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None,
+               planned: Sequence[PlannedTrial] = ()) -> RunSummary:
     """Search as `opts` says until the study holds `opts.trials` trained trials; resumes the study if it exists.
 
     `trainable` replaces the worker's training (`trainable(config, opts=..., space=...)`): benchmarks pass
     `tpsearch.search.testing.noop_trial` to measure what orchestration alone costs.
+
+    With `planned`, the run trains exactly those trials that the study does not hold trained yet, and draws
+    none: `opts.trials` is then the study's trained trials plus the planned ones still to train, and a planned
+    trial that fails is not replaced (the next call with the same plan trains it).
     """
     started = time.time()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar says what Optuna's INFO lines would
@@ -69,7 +94,7 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
             try:
                 interrupts.check()
                 return _run_locked(opts, space, data_shape, enqueued, budget, study, started,
-                                   trainable or run_trial, interrupts)
+                                   trainable or run_trial, interrupts, planned)
             finally:
                 lease.release()
         finally:
@@ -79,23 +104,27 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
 
 def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int],
                 enqueued: dict[str, dict[str, Any]], budget: Budget, study: optuna.Study, started: float,
-                trainable: Callable[..., None], interrupts: HeldInterrupts) -> RunSummary:
+                trainable: Callable[..., None], interrupts: HeldInterrupts,
+                planned: Sequence[PlannedTrial] = ()) -> RunSummary:
     name = study.study_name
     if study.user_attrs.get(BUDGET_ATTR) != budget.record():  # this run's unit and rungs (a resume may change them)
         study.set_user_attr(BUDGET_ATTR, budget.record())
     requeued = _recover_stale(study)
     for item, arch in enqueued.items():
         before = len(study.get_trials(deepcopy=False))
-        study.enqueue_trial(space.params_of(arch, in_channels=data_shape["in_channels"],
-                                            image_size=data_shape["image_size"]), skip_if_exists=True)
+        study.enqueue_trial(space.params_with_options(arch, opts.options, in_channels=data_shape["in_channels"],
+                                                      image_size=data_shape["image_size"]), skip_if_exists=True)
         if len(study.get_trials(deepcopy=False)) == before:  # a resumed study: Optuna skips what it holds
             print(f"tpsearch run: --enqueue {item} is in study {study.study_name!r} already; not queued again",
                   file=sys.stderr)
+    if planned:
+        opts = _enqueue_planned(study, opts, planned)
 
     from tpsearch.search._searcher import StudySearcher  # imports Ray Tune: only when a search really runs
 
     runs = Path(opts.runs_dir) / name
-    searcher = StudySearcher(study, space, opts, shape=data_shape, checkpoint_dir=runs / "checkpoints")
+    searcher = StudySearcher(study, space, opts, shape=data_shape, checkpoint_dir=runs / "checkpoints",
+                             planned_only=bool(planned))
     interrupted = False
     page = _LivePage(study, opts) if opts.dashboard else None
     if searcher.finished < opts.trials:
@@ -144,9 +173,13 @@ def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], dict[str,
         if opts.max_macs < least:
             raise UsageError(f"--max-macs {opts.max_macs:,} is below the smallest configuration of space "
                              f"{space.name!r} on {opts.dataset} ({least:,} MACs per image)")
+    refused = [name for name in opts.options if name not in space.options]
+    if refused:
+        raise UsageError(f"--options {refused[0]} is not an option of space {space.name!r} (its options: "
+                         f"{', '.join(space.options) or 'none'})")
     enqueued: dict[str, dict[str, Any]] = {}  # each network once, under the first --enqueue value naming it
     for item in opts.enqueue:
-        arch = _enqueued_arch(space, item, shape, opts.max_params, opts.max_macs)
+        arch = _enqueued_arch(space, item, shape, opts.max_params, opts.max_macs, opts.options)
         same = next((known for known, a in enqueued.items() if a == arch), None)
         if same is None:
             enqueued[item] = arch
@@ -157,7 +190,7 @@ def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], dict[str,
 
 
 def _enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_params: int,
-                   max_macs: int | None = None) -> dict[str, Any]:
+                   max_macs: int | None = None, options: Sequence[str] = ()) -> dict[str, Any]:
     if item in space.presets:
         arch, what = space.preset(item), f"preset {item!r}"
     elif item.endswith(".json") or os.path.sep in item:
@@ -179,11 +212,13 @@ def _enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_pa
         raise UsageError(f"--enqueue {what} has {macs:,} MACs per image, over --max-macs {max_macs:,}")
     # A dry run in memory: the enqueued params must come back through `suggest` as this very architecture.
     probe = optuna.create_study()
-    probe.enqueue_trial(space.params_of(arch, in_channels=shape["in_channels"], image_size=shape["image_size"]))
+    probe.enqueue_trial(space.params_with_options(arch, options, in_channels=shape["in_channels"],
+                                                  image_size=shape["image_size"]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            back = space.suggest(probe.ask(), in_channels=shape["in_channels"], image_size=shape["image_size"])
+            back = space.suggest_with_options(probe.ask(), options, in_channels=shape["in_channels"],
+                                              image_size=shape["image_size"])
         except ValueError as e:
             back = str(e)
     if back != arch:
@@ -226,6 +261,22 @@ def _sampler(opts: RunOptions) -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(seed=opts.seed, multivariate=True, group=True, constant_liar=True)
 
 
+def _enqueue_planned(study: optuna.Study, opts: RunOptions, planned: Sequence[PlannedTrial]) -> RunOptions:
+    """Enqueue the planned trials the study holds neither trained nor waiting; the options with `trials` set to
+    the trained trials the study will hold once every planned one has trained."""
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if is_trained(t)]
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    to_train = 0
+    for plan in planned:
+        if any(plan.made(t) for t in done):
+            continue
+        to_train += 1
+        if not any(plan.made(t) for t in waiting):
+            study.enqueue_trial(plan.params, user_attrs=plan.attrs)
+    return dataclasses.replace(opts, trials=max(1, len(done) + to_train))
+
+
 def _recover_stale(study: optuna.Study) -> int:
     """Trials left RUNNING by a killed driver: FAIL them and train their configurations first."""
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -233,7 +284,8 @@ def _recover_stale(study: optuna.Study) -> int:
         study._storage.set_trial_user_attr(t._trial_id, "reason", "driver lost (killed before the trial ended)")
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         if t.user_attrs.get("feasible", True) and t.params:
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+            carried = {k: t.user_attrs[k] for k in PLANNED_ATTRS if k in t.user_attrs}
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number, **carried})
     return len(stale)
 
 

@@ -50,6 +50,8 @@ class RunOptions:
     address: str | None = None            # a running Ray cluster (HOST:PORT or auto); None: a fresh local Ray
     connect_timeout: float = 30.0         # seconds to join --address before the run ends with one line, exit 2
     enqueue: list[str] = field(default_factory=list)  # presets or FILE.json trained first
+    tricks: list[str] = field(default_factory=list)   # trick dimensions also searched (mixup, schedule, ...)
+    options: list[str] = field(default_factory=list)  # architecture options also searched (se, mish, ...)
     keep_checkpoints: int = 5             # the weights of the best K completed trials are kept
     runs_dir: str = "runs"
     max_retries: int = 2                  # of a trial whose worker died
@@ -83,6 +85,18 @@ class RunOptions:
                             ("--dashboard-every", self.dashboard_every)):
             if value is not None and not math.isfinite(value):
                 raise UsageError(f"{flag} must be a finite number, but got {value}")
+        from tpsearch.spaces._training import check_tricks
+
+        try:
+            self.tricks = check_tricks(self.tricks)
+        except ValueError as e:
+            raise UsageError(f"--tricks: {e}") from None
+        from tpsearch.spaces import _options
+
+        try:
+            self.options = list(_options.check_names(self.options))
+        except ValueError as e:
+            raise UsageError(f"--options: {e}") from None
         if not 0 <= self.seed < 2**32:  # the samplers' and NumPy's seed range
             raise UsageError(f"--seed must be 0..{2**32 - 1}, but got {self.seed}")
         if not (math.isfinite(self.warmup_epochs) and 0 <= self.warmup_epochs):

@@ -57,8 +57,9 @@ class Tally:
 class StudySearcher(Searcher):
     def __init__(self, study: optuna.Study, space: spaces.Space, opts: RunOptions, *, shape: dict[str, int],
                  checkpoint_dir: Path | None, max_failures: int | None = None,
-                 on_change: Callable[[], None] | None = None) -> None:
+                 on_change: Callable[[], None] | None = None, planned_only: bool = False) -> None:
         super().__init__(metric=METRIC, mode="max")
+        self.planned_only = planned_only  # train the study's waiting (enqueued) trials only; draw none
         self.study, self.space, self.shape, self.opts = study, space, shape, opts
         self.checkpoint_dir = checkpoint_dir
         self.max_failures = max_failures if max_failures is not None else max(10, opts.trials)
@@ -95,6 +96,8 @@ class StudySearcher(Searcher):
         checkpoint = self.checkpoint_dir is not None and self.opts.keep_checkpoints > 0
         self.on_change()
         config = {"arch": arch, "hparams": hparams, "trial_number": trial.number, "checkpoint": checkpoint}
+        if "seed" in trial.user_attrs:  # a trial enqueued with its own seed (`tpsearch ablate`'s repetitions)
+            config["seed"] = int(trial.user_attrs["seed"])
         if trial.number in self.opts.faults:
             config["fault"] = self.opts.faults[trial.number]
         return config
@@ -194,10 +197,12 @@ class StudySearcher(Searcher):
     # -- internals ---------------------------------------------------------------------------------------------
     def _ask_feasible(self) -> tuple[optuna.Trial | None, dict[str, Any], dict[str, Any]]:
         for _ in range(self.opts.max_infeasible_draws):
+            if self.planned_only and not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                return None, {}, {}
             trial = self.study.ask()
-            arch = self.space.suggest(trial, in_channels=self.shape["in_channels"],
-                                      image_size=self.shape["image_size"])
-            hparams = self.space.suggest_training(trial)
+            arch = self.space.suggest_with_options(trial, self.opts.options, in_channels=self.shape["in_channels"],
+                                                   image_size=self.shape["image_size"])
+            hparams = self.space.suggest_training(trial, tricks=self.opts.tricks)
             params = self.space.count_params(arch, **self.shape)
             macs = self.space.count_macs(arch, **self.shape)
             trial.set_user_attr("arch", arch)

@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 
 def run_trial(config: dict[str, Any], *, opts: RunOptions, space: spaces.Space) -> None:
     """The Ray Tune function trainable. `config` holds `arch`, `hparams`, `trial_number` and `checkpoint` (whether
-    the last report carries the weights), and `fault` where the fault suite injects one
-    (`tpsearch.trainers.testing.inject_fault`)."""
+    the last report carries the weights), `seed` where the trial has its own (its initial weights and batches;
+    else the run's seed, the initial weights offset by the trial's number), and `fault` where the fault suite
+    injects one (`tpsearch.trainers.testing.inject_fault`)."""
     from ray import tune
 
     from tpsearch import trainers
@@ -49,7 +50,8 @@ def run_trial(config: dict[str, Any], *, opts: RunOptions, space: spaces.Space) 
     device = trial_device(opts)
     trial = _Trial(config, opts, space, data, {"macs": space.count_macs(config["arch"], **data.shape),
                                                **placement(), "device": device})
-    train_config = opts.train_config(config["hparams"], device=device)
+    train_config = opts.train_config(config["hparams"], device=device,
+                                     **({"seed": config["seed"]} if "seed" in config else {}))
     try:
         trial.base.update(trial_latency(space, config["arch"], data.shape, device))
         if opts.max_latency_ms is not None and trial.base["latency_ms"] > opts.max_latency_ms:
@@ -154,7 +156,8 @@ class _Trial:
         from tpsearch.search.export._checkpoint import make_checkpoint, to_bytes
 
         self.base = {**self.base, **extra, "batch_size": train_config.batch_size}
-        torch.manual_seed(self.opts.seed + int(self.config.get("trial_number", 0)))
+        torch.manual_seed(self.config["seed"] if "seed" in self.config
+                          else self.opts.seed + int(self.config.get("trial_number", 0)))
         arch = self.config["arch"]
         model = self.space.build(arch, **self.data.shape)
         if self.config.get("fault"):

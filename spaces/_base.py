@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 import torch.nn as nn
 
-from tpsearch.spaces import _training
+from tpsearch.exceptions import UsageError
+from tpsearch.spaces import _options, _training
 from tpsearch.spaces._types import Arch, ArchError, Dimension
 
 
@@ -23,6 +24,8 @@ class Space(ABC):
     name: str = ""
     description: str = ""
     presets: Mapping[str, Arch] = {}
+    # The names in `spaces._options.OPTIONS` this space builds and counts; its `suggest` samples none of them.
+    options: tuple[str, ...] = ()
 
     @abstractmethod
     def dimensions(self) -> list[Dimension]:
@@ -74,9 +77,36 @@ class Space(ABC):
         """The architecture with the fewest parameters and MACs that `suggest` can return (the lowest feasible
         budgets: `tpsearch run` refuses a --max-params or --max-macs below its counts)."""
 
-    def suggest_training(self, trial: Any) -> dict[str, Any]:
-        """Training hyperparameters: shared by every space, defined once in `spaces._training`."""
-        return _training.suggest(trial)
+    def suggest_training(self, trial: Any, tricks: Sequence[str] = ()) -> dict[str, Any]:
+        """Training hyperparameters: shared by every space, defined once in `spaces._training`; `tricks` names the
+        trick dimensions drawn too (`_training.SEARCHED_TRICKS`; the others stay off)."""
+        return _training.suggest(trial, tricks)
+
+    def suggest_options(self, trial: Any, names: Iterable[str] | str) -> dict[str, Any]:
+        """The named options sampled from `trial` (architecture keys and values, for the caller to merge into the
+        architecture `suggest` returned); `UsageError` for an unknown option or one this space does not take."""
+        names = _options.check_names(names)
+        refused = [n for n in names if n not in self.options]
+        if refused:
+            takes = ", ".join(self.options) or "none"
+            raise UsageError(f"option {refused[0]!r} is not one that space {self.name!r} takes; its options: {takes}")
+        return _options.suggest(trial, names)
+
+    def suggest_with_options(self, trial: Any, options: Iterable[str] | str = (), *, in_channels: int = 3,
+                             image_size: int = 32) -> Arch:
+        """`suggest`, with the named options sampled and merged in (normalised: options drawn off leave no key)."""
+        arch = self.suggest(trial, in_channels=in_channels, image_size=image_size)
+        if not options:
+            return arch
+        return self.validate({**arch, **self.suggest_options(trial, options)}, in_channels=in_channels,
+                             image_size=image_size)
+
+    def params_with_options(self, arch: Mapping[str, Any], options: Iterable[str] | str = (), *,
+                            in_channels: int = 3, image_size: int = 32) -> dict[str, Any]:
+        """The trial params that make `suggest_with_options(..., options)` return `arch`: how a known architecture
+        is enqueued in a search that samples options."""
+        params = self.params_of(arch, in_channels=in_channels, image_size=image_size)
+        return {**params, **_options.params_of(arch, options)} if options else params
 
     def training_dimensions(self) -> list[Dimension]:
         return _training.dimensions()

@@ -17,6 +17,12 @@ width (2^i * C_1) is a multiple of 8, the channel alignment that keeps fp16/bf16
 fast path. An architecture given whole (a file, a preset, `--enqueue`) keeps any C_1: TPSNet's own models have 34,
 22 and 16. Such a C_1 reaches a study as the enqueued trial's fixed `channels` param, which Optuna takes as given
 even off the sampled grid (with a warning, silenced here), so `params_of` still inverts `suggest`.
+
+Options (`spaces._options`; off unless a run names them, and absent from an architecture while off):
+  se               squeeze-excite on every block's residual branch, after bn2 and before the addition
+  mish             act "mish": Mish instead of every ReLU (stem, blocks, after the additions)
+  factorized       every block's FxF conv (F > 1) becomes 1xF then Fx1 (the stem and the shortcuts stay square)
+  stochastic_depth drop_path p_L: block l of the network's L blocks drops its branch with p_l = p_L l / L
 """
 from __future__ import annotations
 
@@ -27,7 +33,10 @@ import warnings
 import torch
 import torch.nn as nn
 
+from tpsearch.spaces import _options
 from tpsearch.spaces._base import Space
+from tpsearch.spaces._layers import (ACTIVATIONS, DropPath, SqueezeExcite, conv, conv_macs, conv_params, drop_probs,
+                                     out_side, se_macs, se_params)
 from tpsearch.spaces._registry import register
 from tpsearch.spaces._types import Arch, ArchError, Dimension, check_classes, check_shape
 
@@ -88,37 +97,44 @@ def _per_layer(arch: Mapping[str, Any], key: str, layers: int, default: int | No
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, kernel: int, skip_kernel: int, stride: int) -> None:
+    def __init__(self, c_in: int, c_out: int, kernel: int, skip_kernel: int, stride: int, act: str = "relu",
+                 se: bool = False, factorized: bool = False, drop: float = 0.0) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False)
+        self.conv1 = conv(c_in, c_out, kernel, stride, factorized=factorized)
         self.bn1 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, kernel, 1, kernel // 2, bias=False)
+        self.conv2 = conv(c_out, c_out, kernel, 1, factorized=factorized)
         self.bn2 = nn.BatchNorm2d(c_out)
+        self.act = ACTIVATIONS[act]()
+        self.se = SqueezeExcite(c_out) if se else nn.Identity()
+        self.drop = DropPath(drop) if drop > 0 else nn.Identity()
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or c_in != c_out:
             self.shortcut = nn.Sequential(
                 nn.Conv2d(c_in, c_out, skip_kernel, stride, skip_kernel // 2, bias=False), nn.BatchNorm2d(c_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return torch.relu(out + self.shortcut(x))
+        out = self.act(self.bn1(self.conv1(x)))
+        out = self.drop(self.se(self.bn2(self.conv2(out))))
+        return self.act(out + self.shortcut(x))
 
 
 class TPSNet(nn.Module):
     def __init__(self, arch: Arch, num_classes: int, in_channels: int, image_size: int) -> None:
         super().__init__()
         c1, kernels = arch["channels"], arch["kernels"]
+        o = {**_options.defaults(), **arch}
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, c1, kernels[0], 1, kernels[0] // 2, bias=False), nn.BatchNorm2d(c1),
-            nn.ReLU(inplace=True))
+            ACTIVATIONS[o["act"]]())
+        drops = iter(drop_probs(o["drop_path"], sum(arch["blocks"])))
         layers, c_in = [], c1
         for i in range(arch["layers"]):
             width = c1 * 2 ** (i + 1)
             blocks = []
             for b in range(arch["blocks"][i]):
                 stride = 2 if (i > 0 and b == 0) else 1
-                blocks.append(BasicBlock(c_in, width, kernels[i], arch["skip_kernels"][i], stride))
+                blocks.append(BasicBlock(c_in, width, kernels[i], arch["skip_kernels"][i], stride, o["act"], o["se"],
+                                         o["factorized"], next(drops)))
                 c_in = width
             layers.append(nn.Sequential(*blocks))
         self.layers = nn.Sequential(*layers)
@@ -135,6 +151,7 @@ class TPSNet(nn.Module):
 class ResNet5M(Space):
     name = "resnet_5m"
     description = "TPSNet's residual networks: layers, blocks per layer, channels, kernels, skip kernels, pool"
+    options = ("se", "mish", "factorized", "stochastic_depth")
     presets = {
         # The three published TPSNet models (4.87M, 4.97M and 4.96M parameters on CIFAR-10).
         "tpsnet_model1": {"layers": 3, "blocks": [3, 3, 3], "channels": 34, "kernels": [3, 3, 3],
@@ -200,9 +217,11 @@ class ResNet5M(Space):
     def validate(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> Arch:
         if not isinstance(arch, Mapping):
             raise ArchError("arch", f"must be a JSON object, but got {type(arch).__name__}")
-        unknown = sorted(set(arch) - set(_KEYS))
+        options = _options.keys(self.options)
+        unknown = sorted(set(arch) - set(_KEYS) - set(options))
         if unknown:
-            raise ArchError(unknown[0], f"is not a dimension of resnet_5m (dimensions: {', '.join(_KEYS)})")
+            raise ArchError(unknown[0], f"is not a dimension or option of resnet_5m (dimensions: {', '.join(_KEYS)}; "
+                                        f"options: {', '.join(options)})")
         for key in ("layers", "blocks", "channels"):
             if key not in arch:
                 raise ArchError(key, "is required")
@@ -241,20 +260,23 @@ class ResNet5M(Space):
             raise ArchError("pool", f"must be 1..{final} (the final {final}x{final} map of {n} layers on a "
                                     f"{image_size}x{image_size} image), but got {pool}")
         return {"layers": n, "blocks": blocks, "channels": c1, "kernels": kernels, "skip_kernels": skips,
-                "pool": pool}
+                "pool": pool, **_options.normalise(arch, self.options)}
 
     def count_params(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
                      image_size: int = 32) -> int:
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
         check_classes(num_classes)
         c1, kernels = a["channels"], a["kernels"]
+        se, fact = a.get("se", False), a.get("factorized", False)
         total = kernels[0] ** 2 * in_channels * c1 + 2 * c1  # stem conv + BN
         c_in = c1
         for i in range(a["layers"]):
-            w, f2, k2 = c1 * 2 ** (i + 1), kernels[i] ** 2, a["skip_kernels"][i] ** 2
-            # First block: conv c_in->w, conv w->w, two BNs, and always a projection (stride 2, or 2x the width).
-            total += f2 * c_in * w + f2 * w * w + 4 * w + k2 * c_in * w + 2 * w
-            total += (a["blocks"][i] - 1) * (2 * f2 * w * w + 4 * w)
+            w, f, k2 = c1 * 2 ** (i + 1), kernels[i], a["skip_kernels"][i] ** 2
+            b = a["blocks"][i]
+            # B blocks of two convs, two BNs and SE; the first conv takes c_in, the other 2B - 1 are w->w; the
+            # first block always projects (stride 2, or 2x the width) with a conv and a BN.
+            total += conv_params(c_in, w, f, factorized=fact) + (2 * b - 1) * conv_params(w, w, f, factorized=fact)
+            total += b * (4 * w + (se_params(w) if se else 0)) + k2 * c_in * w + 2 * w
             c_in = w
         side = _final_size(image_size, a["layers"]) // a["pool"]
         return total + c_in * side * side * num_classes + num_classes
@@ -270,21 +292,29 @@ class ResNet5M(Space):
           batch norm    4 per element of its input (normalise, then scale and shift; at inference it folds into
                         the convolution before it, so this slightly overstates a deployed model)
           avg-pool      one addition per pooled input and one division per output
-          free          ReLU, the residual additions, identity shortcuts, flatten
+          squeeze-excite  its global pool (an addition per input, a division per output) and two Linears
+          free          ReLU, Mish and sigmoid (thop has no rule for the last two, and counts them as nothing),
+                        SE's scaling, stochastic depth (the identity at inference), the residual additions,
+                        identity shortcuts, flatten
         """
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
         check_classes(num_classes)
         c1, kernels, side = a["channels"], a["kernels"], image_size
+        se, fact = a.get("se", False), a.get("factorized", False)
         total = side * side * c1 * (kernels[0] ** 2 * in_channels + _BN_OPS)  # stem conv + BN
         c_in = c1
         for i in range(a["layers"]):
-            w, f2, k2 = c1 * 2 ** (i + 1), kernels[i] ** 2, a["skip_kernels"][i] ** 2
-            if i > 0:
-                side = (side + 1) // 2  # stride 2 with "same" padding: ceil
+            w, f, k2 = c1 * 2 ** (i + 1), kernels[i], a["skip_kernels"][i] ** 2
+            stride = 2 if i > 0 else 1  # of the layer's first block; stride 2 with "same" padding: ceil
+            first_side, side = side, out_side(side, stride)
             pixels = side * side
-            # First block: conv c_in->w, conv w->w, the projection c_in->w, and three BNs over w maps.
-            total += pixels * w * (f2 * c_in + f2 * w + k2 * c_in + 3 * _BN_OPS)
-            total += (a["blocks"][i] - 1) * pixels * w * (2 * f2 * w + 2 * _BN_OPS)
+            b = a["blocks"][i]
+            # The first conv takes c_in at the stride, the other 2B - 1 are w->w; every block has two BNs over w
+            # maps and SE; the first block projects c_in->w with a BN.
+            total += conv_macs(c_in, w, f, first_side, stride, factorized=fact)
+            total += (2 * b - 1) * conv_macs(w, w, f, side, factorized=fact)
+            total += b * (2 * _BN_OPS * pixels * w + (se_macs(w, pixels) if se else 0))
+            total += pixels * w * (k2 * c_in + _BN_OPS)
             c_in = w
         out = side // a["pool"]
         pooled = c_in * out * out

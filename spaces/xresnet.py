@@ -42,17 +42,27 @@ at 0.36M), which e.g. a stem of 16 channels together with an average-only head g
 seed's XResNeXt had that stem for a day, its SE-MXResNeXt never). We build the networks as described and published,
 and report the exact counts. The 29 layers of the ResNeXts are the stem, 3 stages of 3 bottleneck blocks of 3
 convolutions each and the classifier (1 + 27 + 1); 20/32/44/56 are 1 + 6n + 1.
+
+Options (`spaces._options`; off unless a run names them, and absent from an architecture while off; SE and act are
+this space's own dimensions, so it takes only these two):
+  factorized       every 3x3 conv of a residual branch (the basic block's two, the bottleneck's grouped one) becomes
+                   1x3 then 3x1, with the same groups; the stem, the 1x1s and the projections stay as they are
+  stochastic_depth drop_path p_L: block l of the network's L = 3n blocks drops its branch (after SE) with
+                   p_l = p_L l / L
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import warnings
 
 import torch
 import torch.nn as nn
 
+from tpsearch.spaces import _options
 from tpsearch.spaces._base import Space
+from tpsearch.spaces._layers import (ACTIVATIONS, DropPath, SqueezeExcite, conv, conv_macs, conv_params, drop_probs,
+                                     se_macs, se_params)
 from tpsearch.spaces._registry import register
 from tpsearch.spaces._types import Arch, ArchError, Dimension, check_classes, check_shape
 
@@ -62,8 +72,6 @@ MAX_BLOCKS = {"basic": 12, "bottleneck": 8}  # blocks per stage `suggest` draws 
 WIDTHS = (0.5, 2.0, 0.25)  # width multiplier sampled from..to in steps: C_0 stays a multiple of 4
 CARDINALITIES = (1, 32)  # sampled log-uniformly, any integer between
 BOTTLENECK_WIDTHS = (2, 8, 2)  # d sampled from..to in steps; at width >= 0.5, d >= 2 keeps every group non-empty
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": lambda: nn.ReLU(inplace=True), "mish": nn.Mish}
-SE_RATIO = 16
 STAGES = 3
 _BN_OPS = 4  # thop's count per element of an affine batch norm
 _KEYS = ("block", "blocks", "width", "se", "act", "cardinality", "bottleneck_width")
@@ -80,10 +88,6 @@ def _sides(image_size: int) -> list[int]:
     return sides
 
 
-def _se_hidden(c: int) -> int:
-    return max(1, c // SE_RATIO)
-
-
 def _widths(a: Arch) -> list[int]:
     c0 = round(BASE_WIDTH[a["block"]] * a["width"])
     return [c0 * 2 ** i for i in range(STAGES)]
@@ -92,18 +96,6 @@ def _widths(a: Arch) -> list[int]:
 def _group_width(a: Arch, k: int) -> int:
     # Integer form of floor(K / 64 * d): exact where the float would round 0.999... down.
     return k * a["bottleneck_width"] // 64 * a["cardinality"]
-
-
-class _SqueezeExcite(nn.Module):
-    def __init__(self, c: int) -> None:
-        super().__init__()
-        hidden = _se_hidden(c)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.gate = nn.Sequential(nn.Linear(c, hidden, bias=False), nn.ReLU(inplace=True),
-                                  nn.Linear(hidden, c, bias=False), nn.Sigmoid())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(torch.flatten(self.pool(x), 1))[:, :, None, None]
 
 
 def _projection(c_in: int, c_out: int, stride: int) -> nn.Sequential:
@@ -117,29 +109,31 @@ class _Block(nn.Module):
     """One pre-activation residual block; `residual` takes the pre-activated input (BN, act already applied)."""
 
     def __init__(self, c_in: int, c_out: int, stride: int, act: str, se: bool, project: bool,
-                 residual: nn.Module) -> None:
+                 residual: nn.Module, drop: float = 0.0) -> None:
         super().__init__()
         self.bn = nn.BatchNorm2d(c_in)
         self.act = ACTIVATIONS[act]()
         self.residual = residual
-        self.se = _SqueezeExcite(c_out) if se else nn.Identity()
+        self.se = SqueezeExcite(c_out) if se else nn.Identity()
+        self.drop = DropPath(drop) if drop > 0 else nn.Identity()
         self.project = _projection(c_in, c_out, stride) if project else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = self.act(self.bn(x))
-        out = self.se(self.residual(pre))
+        out = self.drop(self.se(self.residual(pre)))
         return out + (x if self.project is None else self.project(pre))
 
 
-def _basic(c_in: int, c_out: int, stride: int, act: str) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), ACTIVATIONS[act](),
-                         nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False))
+def _basic(c_in: int, c_out: int, stride: int, act: str, factorized: bool = False) -> nn.Sequential:
+    return nn.Sequential(conv(c_in, c_out, 3, stride, factorized=factorized), nn.BatchNorm2d(c_out),
+                         ACTIVATIONS[act](), conv(c_out, c_out, 3, 1, factorized=factorized))
 
 
-def _bottleneck(c_in: int, c_out: int, group_width: int, cardinality: int, stride: int, act: str) -> nn.Sequential:
+def _bottleneck(c_in: int, c_out: int, group_width: int, cardinality: int, stride: int, act: str,
+                factorized: bool = False) -> nn.Sequential:
     g = group_width
     return nn.Sequential(nn.Conv2d(c_in, g, 1, bias=False), nn.BatchNorm2d(g), ACTIVATIONS[act](),
-                         nn.Conv2d(g, g, 3, stride, 1, groups=cardinality, bias=False), nn.BatchNorm2d(g),
+                         conv(g, g, 3, stride, cardinality, factorized), nn.BatchNorm2d(g),
                          ACTIVATIONS[act](), nn.Conv2d(g, c_out, 1, bias=False))
 
 
@@ -147,6 +141,8 @@ class XResNet(nn.Module):
     def __init__(self, a: Arch, num_classes: int, in_channels: int) -> None:
         super().__init__()
         widths = _widths(a)
+        fact = a.get("factorized", False)
+        drops = iter(drop_probs(a.get("drop_path", 0.0), STAGES * a["blocks"]))
         self.stem = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
         stages, c_in = [], widths[0]
         for i, k in enumerate(widths):
@@ -154,11 +150,11 @@ class XResNet(nn.Module):
             for b in range(a["blocks"]):
                 stride = 2 if (i > 0 and b == 0) else 1
                 if a["block"] == "basic":
-                    residual, project = _basic(c_in, k, stride, a["act"]), stride != 1
+                    residual, project = _basic(c_in, k, stride, a["act"], fact), stride != 1
                 else:
-                    residual = _bottleneck(c_in, k, _group_width(a, k), a["cardinality"], stride, a["act"])
+                    residual = _bottleneck(c_in, k, _group_width(a, k), a["cardinality"], stride, a["act"], fact)
                     project = b == 0
-                blocks.append(_Block(c_in, k, stride, a["act"], a["se"], project, residual))
+                blocks.append(_Block(c_in, k, stride, a["act"], a["se"], project, residual, next(drops)))
                 c_in = k
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
@@ -207,6 +203,8 @@ class XResNetSpace(Space):
                       "channels per group at width 64; stage i's 3x3 conv is floor(K_i/64 d) g wide"),
         ]
 
+    options = ("factorized", "stochastic_depth")  # SE and act are dimensions of its own
+
     def suggest(self, trial: Any, *, in_channels: int = 3, image_size: int = 32) -> Arch:
         # Every 3x3 conv pads by 1 and every pool rounds up, so any image from 1x1 up and any number of input
         # channels (the stem's alone) fits every choice: no dimension needs narrowing for the shape.
@@ -246,9 +244,11 @@ class XResNetSpace(Space):
     def validate(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> Arch:
         if not isinstance(arch, Mapping):
             raise ArchError("arch", f"must be a JSON object, but got {type(arch).__name__}")
-        unknown = sorted(set(arch) - set(_KEYS))
+        options = _options.keys(self.options)
+        unknown = sorted(set(arch) - set(_KEYS) - set(options))
         if unknown:
-            raise ArchError(unknown[0], f"is not a dimension of xresnet (dimensions: {', '.join(_KEYS)})")
+            raise ArchError(unknown[0], f"is not a dimension or option of xresnet (dimensions: {', '.join(_KEYS)}; "
+                                        f"options: {', '.join(options)})")
         check_shape(in_channels, image_size)
         block = arch.get("block")
         if block not in BLOCKS:
@@ -274,11 +274,12 @@ class XResNetSpace(Space):
         if act not in ACTIVATIONS:
             raise ArchError("act", f"must be one of {', '.join(ACTIVATIONS)}, but got {act!r}")
         a: Arch = {"block": block, "blocks": n, "width": float(width), "se": se, "act": act}
+        on = _options.normalise(arch, self.options)  # last in the dict: an arch without options is unchanged
         if block == "basic":
             for key in _BOTTLENECK_ONLY:
                 if key in arch:
                     raise ArchError(key, "applies to bottleneck blocks only, but block is 'basic'")
-            return a
+            return {**a, **on}
         for key in _BOTTLENECK_ONLY:
             if key not in arch:
                 raise ArchError(key, "is required for bottleneck blocks")
@@ -291,27 +292,27 @@ class XResNetSpace(Space):
             raise ArchError("bottleneck_width", f"stage 0 ({narrowest} wide) would have groups of "
                                                 f"floor({narrowest}/64 x {a['bottleneck_width']}) = 0 channels: "
                                                 f"d must be at least {-(-64 // narrowest)}")
-        return a
+        return {**a, **on}
 
     def count_params(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
                      image_size: int = 32) -> int:
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
         check_classes(num_classes)
-        widths = _widths(a)
+        widths, fact = _widths(a), a.get("factorized", False)
         total = 9 * in_channels * widths[0]  # stem conv
         c_in = widths[0]
         for i, k in enumerate(widths):
             for b in range(a["blocks"]):
                 total += 2 * c_in  # the block's pre-activation BN
                 if a["block"] == "basic":
-                    total += 9 * c_in * k + 2 * k + 9 * k * k
+                    total += conv_params(c_in, k, 3, factorized=fact) + 2 * k + conv_params(k, k, 3, factorized=fact)
                     project = i > 0 and b == 0
                 else:
                     g, card = _group_width(a, k), a["cardinality"]
-                    total += c_in * g + 2 * g + 9 * g * (g // card) + 2 * g + g * k
+                    total += c_in * g + 2 * g + conv_params(g, g, 3, card, fact) + 2 * g + g * k
                     project = b == 0
                 if a["se"]:
-                    total += 2 * k * _se_hidden(k)
+                    total += se_params(k)
                 if project:
                     total += c_in * k + 2 * k
                 c_in = k
@@ -329,33 +330,36 @@ class XResNetSpace(Space):
                         SE's and the head's global pools)
           free          ReLU, Mish and sigmoid (thop has no rule for the last two: a smooth activation costs a
                         few flops per element that this count, like thop's, leaves out), the max pool, SE's scaling,
-                        the residual additions, concatenation
+                        stochastic depth (the identity at inference), the residual additions, concatenation
         """
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
         check_classes(num_classes)
-        widths, sides = _widths(a), _sides(image_size)
+        widths, sides, fact = _widths(a), _sides(image_size), a.get("factorized", False)
         total = sides[0] ** 2 * widths[0] * 9 * in_channels  # stem conv
-        c_in, p_in = widths[0], sides[0] ** 2
+        c_in, s_in = widths[0], sides[0]
         for i, k in enumerate(widths):
             p = sides[i] ** 2
             for b in range(a["blocks"]):
+                p_in, stride = s_in * s_in, 2 if (i > 0 and b == 0) else 1
                 total += _BN_OPS * c_in * p_in
                 if a["block"] == "basic":
-                    total += p * k * 9 * c_in + _BN_OPS * k * p + p * k * 9 * k
+                    total += conv_macs(c_in, k, 3, s_in, stride, factorized=fact) + _BN_OPS * k * p
+                    total += conv_macs(k, k, 3, sides[i], factorized=fact)
                     project = i > 0 and b == 0
                 else:
                     g, card = _group_width(a, k), a["cardinality"]
                     # The first 1x1 runs before the stride, at the input's resolution.
-                    total += p_in * g * c_in + _BN_OPS * g * p_in + p * g * 9 * (g // card) + _BN_OPS * g * p
-                    total += p * k * g
+                    total += p_in * g * c_in + _BN_OPS * g * p_in + conv_macs(g, g, 3, s_in, stride, card, fact)
+                    total += _BN_OPS * g * p + p * k * g
                     project = b == 0
                 if a["se"]:
-                    total += k * p + k + 2 * k * _se_hidden(k)
+                    total += se_macs(k, p)
                 if project:
                     if i > 0 and b == 0:  # stride 2 (even on a 1x1 map): the 2x2 pool tiles the input exactly
                         total += c_in * p_in + c_in * p
                     total += p * k * c_in + _BN_OPS * k * p
-                c_in, p_in = k, p
+                c_in, s_in = k, sides[i]
+        p_in = s_in * s_in
         return total + _BN_OPS * c_in * p_in + c_in * p_in + c_in + 2 * c_in * num_classes
 
     def build(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,

@@ -19,6 +19,7 @@ _API = {
     "RunOptions": "tpsearch.search", "RunSummary": "tpsearch.search", "run_search": "tpsearch.search",
     "Outcome": "tpsearch.search", "best_trial": "tpsearch.search",
     "CalibrateOptions": "tpsearch.search", "calibrate": "tpsearch.search",
+    "AblateOptions": "tpsearch.search", "ablate": "tpsearch.search",
     "ExportOptions": "tpsearch.search.export", "ExportResult": "tpsearch.search.export",
     "export": "tpsearch.search.export", "load_checkpoint": "tpsearch.search.export",
     "evaluate_checkpoint": "tpsearch.search.export",

@@ -10,14 +10,14 @@
 
 Knows nothing of Optuna or Ray: it takes a model, a data set, a config and a callback.
 """
-from tpsearch.trainers._augment import DeviceLoader, normalize, pad_images
+from tpsearch.trainers._augment import PAD_MODES, DeviceLoader, normalize, pad_images
 from tpsearch.trainers._data import DATASETS, SHAPES, DataError, Dataset, load_dataset, make_synthetic
 from tpsearch.trainers._latency import Latency, measure_latency
-from tpsearch.trainers._loop import (DIVERGED, HPARAM_KEYS, OPTIMIZERS, OUT_OF_MEMORY, EpochReport, LRSchedule,
-                                     TrainConfig, TrainResult, evaluate, images_per_epoch, lr_schedule,
-                                     resolve_device, train)
+from tpsearch.trainers._loop import (DIVERGED, HPARAM_KEYS, OPTIMIZERS, OUT_OF_MEMORY, SCHEDULES, EpochReport,
+                                     LRSchedule, TrainConfig, TrainResult, evaluate, images_per_epoch, lr_schedule,
+                                     resolve_device, train, training_loss)
 
 __all__ = ["DATASETS", "DIVERGED", "DataError", "Dataset", "DeviceLoader", "EpochReport", "HPARAM_KEYS", "Latency",
-           "LRSchedule", "OPTIMIZERS", "OUT_OF_MEMORY", "SHAPES", "TrainConfig", "TrainResult", "evaluate",
-           "images_per_epoch", "load_dataset", "lr_schedule", "make_synthetic", "measure_latency", "normalize",
-           "pad_images", "resolve_device", "train"]
+           "LRSchedule", "OPTIMIZERS", "OUT_OF_MEMORY", "PAD_MODES", "SCHEDULES", "SHAPES", "TrainConfig",
+           "TrainResult", "evaluate", "images_per_epoch", "load_dataset", "lr_schedule", "make_synthetic",
+           "measure_latency", "normalize", "pad_images", "resolve_device", "train", "training_loss"]

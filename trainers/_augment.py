@@ -1,4 +1,4 @@
-"""Batched augmentation on the training device: random crop with padding, horizontal flip, normalisation.
+"""Batched augmentation on the training device: random crop with padding, horizontal flip, normalisation, mixup.
 
 The data set stays on the device as uint8, padded once (and mirrored once when flips are on). Each epoch draws a
 crop offset and a mirror bit per image, groups the images by that choice and copies each group's windows with one
@@ -8,6 +8,7 @@ not the data, sets the pace. (A per-pixel gather with precomputed index grids me
 """
 from __future__ import annotations
 
+import random
 from typing import Iterator, Sequence
 
 import torch
@@ -100,6 +101,22 @@ class DeviceLoader:
 
     def set_rng_state(self, state: torch.Tensor) -> None:
         self._generator.set_state(state)
+
+    def mixup(self, images: torch.Tensor, labels: torch.Tensor, alpha: float
+              ) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Mixup (Zhang et al. 2018) of one batch on its device: every image blended with the image a random
+        permutation of the batch pairs it with, `weight * own + (1 - weight) * partner`, one weight per batch drawn
+        from Beta(alpha, alpha). Returns the mixed images, each partner's label and the weight.
+
+        Both draws come from this loader's seeded generator (torch has no seeded Beta sampler, so the Beta draw
+        takes a seed from it), so the saved generator state makes a resumed run mix exactly as an unbroken one.
+        """
+        seed = int(torch.randint(2**62, (1,), generator=self._generator))
+        weight = random.Random(seed).betavariate(alpha, alpha)
+        order = torch.randperm(len(labels), generator=self._generator).to(images.device, non_blocking=True)
+        # In place on the fresh product: the batch's memory format (channels_last on CUDA) is kept.
+        mixed = images.mul(weight).add_(images.index_select(0, order), alpha=1 - weight)
+        return mixed, labels.index_select(0, order.to(labels.device)), weight
 
     @property
     def images_per_epoch(self) -> int:

@@ -3,13 +3,13 @@
     result = train(space.build(arch), load_dataset("digits"), TrainConfig(epochs=10))
 
 Steps of a run: 1. move the uint8 data to the device once; 2. per epoch, augment and batch there (`DeviceLoader`),
-every training image once, whatever the batch size (the ragged last batch is kept); 3. SGD with Nesterov momentum or
-AdamW, the learning rate a function of the images seen (`LRSchedule`: warm-up, then cosine, optionally restarted),
-bf16 autocast and channels_last on CUDA; 4. evaluate on the validation split (after every epoch, or only after the
-epochs in `eval_epochs` and the last: a search needs a score only where trials are compared) and report. A loss
-that turns NaN or
-infinite ends the run as "diverged", CUDA running out of memory as "out of memory at batch size B": the caller gets a
-`TrainResult`, never an exception.
+every training image once, whatever the batch size (the ragged last batch is kept), mixup there when asked;
+3. SGD with Nesterov momentum or AdamW, the learning rate a function of the images seen (`LRSchedule`: warm-up, then
+cosine or step decay, optionally restarted), the loss `training_loss` (cross-entropy, label smoothing, the mixed
+labels, the confidence penalty), bf16 autocast and channels_last on CUDA; 4. evaluate on the validation split
+(after every epoch, or only after the epochs in `eval_epochs` and the last: a search needs a score only where
+trials are compared) and report. A loss that turns NaN or infinite ends the run as "diverged", CUDA running out of
+memory as "out of memory at batch size B": the caller gets a `TrainResult`, never an exception.
 
 Why images and not steps: a batch of 64 takes eight steps where a batch of 512 takes one. With the schedule and the
 reports counted in images seen, two runs that differ only in batch size are at the same point of their schedule
@@ -38,7 +38,12 @@ from tpsearch.trainers._data import Dataset
 
 OPTIMIZERS = ("sgd", "adamw")
 DEFAULT_LR = {"sgd": 0.1, "adamw": 2e-3}  # peak learning rates for batch size 128
-HPARAM_KEYS = ("optimizer", "lr", "weight_decay", "batch_size", "label_smoothing")  # what spaces suggest
+SCHEDULES = ("cosine", "step")  # what the learning rate does after its warm-up (`LRSchedule`)
+STEP_MILESTONES = (0.5, 0.75)   # step decay: shares of each cycle (after the warm-up) where the rate drops ...
+STEP_GAMMA = 0.1                # ... by this factor each time
+# What spaces suggest (the last four only for the tricks a search names), and what a trial's `hparams` may hold.
+HPARAM_KEYS = ("optimizer", "lr", "weight_decay", "batch_size", "label_smoothing", "mixup_alpha",
+               "confidence_penalty", "schedule", "pad_mode")
 MAX_WARMUP_SHARE = 0.25  # of the first cycle (the whole run without restarts): most of it must still decay
 DIVERGED = "diverged"             # the reason of a run whose training loss stopped being finite
 OUT_OF_MEMORY = "out of memory"   # ... and the start of the reason of one that ran out of device memory
@@ -56,7 +61,10 @@ class TrainConfig:
     momentum: float = 0.9                 # SGD only
     weight_decay: float = 5e-4            # on weights only; batch-norm scales and biases are not decayed
     label_smoothing: float = 0.0
-    warmup_epochs: float = 1.0            # linear warm-up, capped at a quarter of the first cycle, then cosine
+    mixup_alpha: float = 0.0              # mixup: each batch blended with a permutation of itself, Beta(a, a); 0: off
+    confidence_penalty: float = 0.0       # the loss minus this times the mean entropy of the prediction; 0: off
+    schedule: str = "cosine"              # after the warm-up: "cosine" to zero, or "step" (x0.1 at 50% and 75%)
+    warmup_epochs: float = 1.0            # linear warm-up, capped at a quarter of the first cycle
     restarts: tuple[int, ...] = ()        # epochs at whose end the cosine has reached zero and restarts at the peak
     train_fraction: float = 1.0           # fidelity: train on this share of the training split ...
     train_images: int | None = None       # ... or on exactly this many of its images (the same ones every run)
@@ -81,6 +89,9 @@ class TrainConfig:
         _check_float("momentum", self.momentum, 0.0, 1.0, high_open=True)
         _check_float("weight_decay", self.weight_decay, 0.0, None)
         _check_float("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+        _check_float("mixup_alpha", self.mixup_alpha, 0.0, None)
+        _check_float("confidence_penalty", self.confidence_penalty, 0.0, None)
+        _check_choice("schedule", self.schedule, SCHEDULES)
         _check_float("warmup_epochs", self.warmup_epochs, 0.0, None)
         self.restarts = _check_restarts(self.restarts, self.epochs)
         _check_float("train_fraction", self.train_fraction, 0.0, 1.0, low_open=True)
@@ -200,7 +211,7 @@ class EpochReport:
     images: int             # training images seen since the start of the run, this epoch's included
     val_accuracy: float | None  # 0..1; None after an epoch that was not scored (see `TrainConfig.eval_epochs`)
     val_loss: float | None      # mean cross-entropy on the validation split, without label smoothing
-    train_loss: float       # mean training loss of the epoch (with label smoothing, if any)
+    train_loss: float       # mean training loss of the epoch (the loss trained: smoothing, mixup, penalty)
     seconds: float          # this epoch, validation included
     images_per_s: float     # training images per second of training time this epoch
 
@@ -231,8 +242,10 @@ class TrainResult:
 @dataclass(frozen=True)
 class LRSchedule:
     """The learning rate as a share of its peak, by training images seen, so that every batch size follows the
-    same curve through the data: a linear warm-up over `warmup` images, then a cosine that reaches zero at the end
-    of each cycle; every cycle after the first starts again at the peak (warm restarts, as in SGDR).
+    same curve through the data: a linear warm-up over `warmup` images, then in each cycle either a cosine that
+    reaches zero at its end (`kind` "cosine") or step decay (`kind` "step": the peak, then x0.1 from half the cycle
+    and x0.01 from three quarters, the classic ResNet schedule placed by images rather than epochs); every cycle
+    after the first starts again at the peak (warm restarts, as in SGDR).
 
     Restarts are for comparing runs early (`tpsearch run` ends a cycle at each of ASHA's rungs): the accuracy at
     the end of a cycle is that of a model whose learning rate has annealed, as it will have at the end of the run,
@@ -241,6 +254,7 @@ class LRSchedule:
 
     warmup: int              # images
     ends: tuple[int, ...]    # images seen at the end of each cycle; the last is the whole run
+    kind: str = "cosine"     # one of SCHEDULES
 
     def factor(self, seen: int, batch: int) -> float:
         """The factor for the batch of `batch` images that follows the first `seen` images of the run."""
@@ -249,7 +263,10 @@ class LRSchedule:
         start = max((e for e in self.ends if e <= seen), default=0)
         end = min((e for e in self.ends if e > seen), default=self.ends[-1])
         begin = max(start, self.warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (seen - begin) / max(1, end - begin))))
+        done = min(1.0, (seen - begin) / max(1, end - begin))
+        if self.kind == "step":
+            return STEP_GAMMA ** sum(done >= m for m in STEP_MILESTONES)
+        return 0.5 * (1 + math.cos(math.pi * done))
 
 
 def lr_schedule(config: TrainConfig, images_per_epoch: int) -> LRSchedule:
@@ -257,7 +274,8 @@ def lr_schedule(config: TrainConfig, images_per_epoch: int) -> LRSchedule:
     first_cycle = config.restarts[0] if config.restarts else config.epochs
     warmup = min(config.warmup_epochs, first_cycle * MAX_WARMUP_SHARE)
     return LRSchedule(warmup=round(warmup * images_per_epoch),
-                      ends=tuple(e * images_per_epoch for e in (*config.restarts, config.epochs)))
+                      ends=tuple(e * images_per_epoch for e in (*config.restarts, config.epochs)),
+                      kind=config.schedule)
 
 
 class _Diverged(Exception):
@@ -374,7 +392,6 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
 
     optimizer = _optimizer(model, config, fused=cuda)
     schedule = lr_schedule(config, n_train)
-    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     first = 1
     if resume is not None:
         first = _restore(resume, model, optimizer, loader, config, device, progress) + 1
@@ -389,9 +406,13 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
             lr = config.peak_lr * schedule.factor(progress.images + seen, len(labels))
             for group in optimizer.param_groups:
                 group["lr"] = lr
+            mix = None
+            if config.mixup_alpha > 0:  # no draw at all when off: a run without mixup is the run it always was
+                images, partner, weight = loader.mixup(images, labels, config.mixup_alpha)
+                mix = (partner, weight)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 logits = net(images)
-            loss = criterion(logits.float(), labels)
+            loss = training_loss(logits.float(), labels, config, mix)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -428,6 +449,25 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
     return False
 
 
+def training_loss(logits: torch.Tensor, labels: torch.Tensor, config: TrainConfig,
+                  mix: tuple[torch.Tensor, float] | None = None) -> torch.Tensor:
+    """The loss the loop minimises: the cross-entropy, label-smoothed as `config` says; under mixup (`mix`: the
+    partner's labels and the weight of the image's own) the weighted sum of both labels' cross-entropies, which is
+    the cross-entropy against the mixed smoothed targets, since it is linear in the target; minus
+    `confidence_penalty` times the mean entropy of the predicted distribution (Pereyra et al. 2017), which
+    discourages over-confident predictions."""
+    loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
+    if mix is not None:
+        partner, weight = mix
+        loss = weight * loss + (1 - weight) * F.cross_entropy(logits, partner,
+                                                               label_smoothing=config.label_smoothing)
+    if config.confidence_penalty:
+        log_p = F.log_softmax(logits, dim=1)
+        entropy = -(log_p.exp() * log_p).sum(dim=1).mean()
+        loss = loss - config.confidence_penalty * entropy
+    return loss
+
+
 @contextmanager
 def host_sync(device: torch.device) -> Iterator[None]:
     """Marks a deliberate wait for the GPU: the loop's only ones are here (setup, a loss check every few steps, the
@@ -449,6 +489,7 @@ def _state(epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer, loade
     a function of the images seen, which the history holds)."""
     return {
         "epoch": epoch, "epochs": config.epochs, "steps_per_epoch": len(loader), "restarts": list(config.restarts),
+        "schedule": config.schedule,
         "model": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict(),
         "loader_rng": loader.get_rng_state(), "torch_rng": torch.get_rng_state(),
@@ -465,11 +506,12 @@ def _restore(state: Mapping[str, Any], model: nn.Module, optimizer: torch.optim.
     if missing:
         raise ValueError(f"resume state lacks {', '.join(missing)}")
     # The schedule is a function of the whole run: resuming under another one would bend the learning rate.
-    theirs = (state["epochs"], state["steps_per_epoch"], tuple(state["restarts"]))
-    if theirs != (config.epochs, len(loader), config.restarts):
+    # (A state saved before step decay existed is a cosine run's.)
+    theirs = (state["epochs"], state["steps_per_epoch"], tuple(state["restarts"]), state.get("schedule", "cosine"))
+    if theirs != (config.epochs, len(loader), config.restarts, config.schedule):
         raise ValueError(f"resume state is from a run of {theirs[0]} epochs of {theirs[1]} steps restarted at "
-                         f"{list(theirs[2])}, but this run has {config.epochs} epochs of {len(loader)} steps "
-                         f"restarted at {list(config.restarts)}")
+                         f"{list(theirs[2])} with {theirs[3]} decay, but this run has {config.epochs} epochs of "
+                         f"{len(loader)} steps restarted at {list(config.restarts)} with {config.schedule} decay")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])  # moves the moments to the parameters' device
     loader.set_rng_state(state["loader_rng"])

@@ -5,6 +5,7 @@ import argparse
 from typing import Any
 
 from tpsearch import spaces
+from tpsearch.spaces import _options
 from tpsearch.search.cli._flags import (add_arch_arguments, add_dataset, add_device, add_json, emit_json,
                                         resolve_arch)
 
@@ -25,11 +26,13 @@ def run_spaces(args: argparse.Namespace) -> int:
             "description": space.description,
             "dimensions": [vars(d) for d in space.dimensions()],
             "training": [vars(d) for d in space.training_dimensions()],
+            "options": [vars(d) for d in _options.dimensions(space.options)],
             "presets": {k: {"arch": v, "params": space.count_params(v)} for k, v in space.presets.items()},
         }
         if not args.json:
             print(f"{name}: {space.description}")
-            dimensions = space.dimensions() + space.training_dimensions()
+            # The options (run --options) are searched only when named: listed after the rest.
+            dimensions = space.dimensions() + space.training_dimensions() + _options.dimensions(space.options)
             # Per-family names (convnets' bottleneck_chunks_resnet) outgrow the usual column: widen it to fit.
             width = max(16, *(len(d.name) for d in dimensions))
             for d in dimensions:

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 from tpsearch import spaces
 from tpsearch._files import read_json
@@ -58,6 +58,23 @@ def dashboard_path(runs_dir: str | Path, study: str) -> Path:
 
 def add_progress(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def names_list(choices: Iterable[str], what: str = "trick") -> Callable[[str], list[str]]:
+    """An argparse `type` for a comma-separated list of names from `choices` (order kept, repeats refused): an
+    unknown name is one line and exit 2, naming the choices."""
+    known = list(choices)
+
+    def parse(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        for name in names:
+            if name not in known:
+                raise argparse.ArgumentTypeError(f"unknown {what} {name!r}; choose from: {', '.join(known)}")
+        if len(set(names)) != len(names):
+            raise argparse.ArgumentTypeError(f"each {what} once, but got {text!r}")
+        return names
+
+    return parse
 
 
 def emit_json(obj: Any) -> None:

@@ -16,7 +16,10 @@ from tpsearch.exceptions import UsageError
 from tpsearch.search import SAMPLERS, SCHEDULERS, RunOptions, run_search
 from tpsearch.search._outcome import trial_label
 from tpsearch.search.cli._flags import (add_data_dir, add_dataset, add_device, add_json, add_progress,
-                                        add_runs_dir, add_storage, dashboard_path, emit_json, options_from)
+                                        add_runs_dir, add_storage, dashboard_path, emit_json, names_list,
+                                        options_from)
+from tpsearch.spaces._options import OPTIONS as OPTION_NAMES
+from tpsearch.spaces._training import SEARCHED_TRICKS
 
 _D = RunOptions()
 
@@ -40,6 +43,13 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=int, default=_D.seed, help="seed of the sampler, the data split and training")
     g.add_argument("--enqueue", action="append", default=[], metavar="PRESET|FILE.json",
                    help="train a known architecture first (warm start); repeatable")
+    g.add_argument("--options", type=names_list(OPTION_NAMES, "option"), default=[], metavar="O1,O2",
+                   help=f"architecture options the search also samples, comma-separated: {', '.join(OPTION_NAMES)} "
+                        f"(those the space takes: `tpsearch spaces`; unnamed ones stay off)")
+    g.add_argument("--tricks", type=names_list(SEARCHED_TRICKS), default=[], metavar="T1,T2",
+                   help=f"training tricks the search also samples, comma-separated: {', '.join(SEARCHED_TRICKS)} "
+                        f"(unnamed ones stay off: no mixup, no confidence penalty, cosine decay, reflection "
+                        f"padding)")
     g.add_argument("--repeat", type=int, default=1, metavar="S",
                    help="the same search under S seeds (SEED, SEED+1, ...), one after another, each in a study of "
                         "its own, STUDY-seedK (SPACE-DATASET-SAMPLER-seedK without --study): `tpsearch compare "

@@ -12,7 +12,7 @@ from tpsearch.search.cli._flags import (add_arch_arguments, add_data_dir, add_da
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
-    from tpsearch.trainers import DATASETS, OPTIMIZERS, TrainConfig
+    from tpsearch.trainers import DATASETS, OPTIMIZERS, PAD_MODES, SCHEDULES, TrainConfig
 
     defaults = TrainConfig()
     p = sub.add_parser(
@@ -33,6 +33,16 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 0.1 for sgd, 2e-3 for adamw)")
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="(default: %(default)s)")
     p.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing, help="(default: %(default)s)")
+    p.add_argument("--mixup-alpha", type=float, default=defaults.mixup_alpha,
+                   help="mixup: each batch blended with a permutation of itself, weights from Beta(alpha, alpha); "
+                        "0 is off (default: %(default)s)")
+    p.add_argument("--confidence-penalty", type=float, default=defaults.confidence_penalty, metavar="BETA",
+                   help="train on the loss minus BETA times the mean entropy of the prediction (default: %(default)s)")
+    p.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule,
+                   help="learning-rate decay after the warm-up: cosine to zero, or step (x0.1 at 50%% and 75%% of "
+                        "the run) (default: %(default)s)")
+    p.add_argument("--pad-mode", choices=PAD_MODES, default=defaults.pad_mode,
+                   help="padding of the random crop: reflection or zeros (default: %(default)s)")
     fidelity = p.add_mutually_exclusive_group()
     fidelity.add_argument("--train-fraction", type=float, default=defaults.train_fraction, metavar="F",
                           help="train on this share of the training split (default: %(default)s)")

@@ -10,8 +10,8 @@ import pytest
 
 from tpsearch.search import cli
 
-COMMANDS = ["spaces", "describe", "train", "run", "calibrate", "status", "dashboard", "compare", "trials", "export",
-            "evaluate"]
+COMMANDS = ["spaces", "describe", "train", "run", "calibrate", "ablate", "status", "dashboard", "compare", "trials",
+            "export", "evaluate"]
 
 
 def test_every_command_of_the_design_card_is_there_with_help(capsys):
@@ -56,6 +56,8 @@ def test_spaces_lists_dimensions_and_presets(capsys):
 @pytest.mark.parametrize("args", [
     ["run", "--sampler", "tpee"], ["run", "--max-params", "nan"], ["train", "--dataset", "cifar11"],
     ["calibrate", "--dataset", "mnist"], ["export", "--recipe", "short"], ["evaluate", "x.pt", "--dataset", "svhn"],
+    ["run", "--tricks", "mixup,cutout"], ["train", "--schedule", "linear"], ["ablate", "--tricks", "cosine,nope"],
+    ["ablate", "--tricks", "mixup,mixup"], ["ablate", "--batch-size", "32"],
     *([command, "--no-such-flag"] for command in [*COMMANDS, "latency"]), ["no-such-command"],
 ])
 def test_a_bad_flag_or_choice_is_one_line_and_exit_2(args, capsys):

@@ -12,15 +12,17 @@ from tpsearch.trainers._loop import native_bf16
 pytestmark = pytest.mark.cuda
 
 
-def test_training_steps_do_not_wait_for_the_gpu():
+@pytest.mark.parametrize("tricks", [{}, {"mixup_alpha": 0.2, "confidence_penalty": 0.1, "schedule": "step"}])
+def test_training_steps_do_not_wait_for_the_gpu(tricks):
     """Under sync debugging set to "error", any host sync raises, except the trainer's deliberate ones (marked with
     `host_sync`: setup, a loss check every 16 steps, the end of an epoch, its score). A step that synced (an
-    `.item()`, the bool of a tensor, a blocking copy) would end the run with that error."""
+    `.item()`, the bool of a tensor, a blocking copy) would end the run with that error; mixup's draws are made on
+    the CPU generator and only the permutation is copied to the device."""
     data = make_synthetic(1100)  # 990 training images: 31 steps of 32 per epoch
     model = spaces.get("resnet_5m").build(spaces.get("resnet_5m").preset("tiny"), **data.shape)
     torch.cuda.set_sync_debug_mode("error")
     try:
-        result = train(model, data, TrainConfig(epochs=2, batch_size=32, device="cuda", eval_epochs=(1,)))
+        result = train(model, data, TrainConfig(epochs=2, batch_size=32, device="cuda", eval_epochs=(1,), **tricks))
     finally:
         torch.cuda.set_sync_debug_mode(0)
     assert result.status == "completed", result.reason

@@ -25,9 +25,13 @@ def _fields(history) -> list[tuple[int, float, float, float]]:
     return [(r.epoch, r.val_accuracy, r.val_loss, r.train_loss) for r in history]
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
-def test_resumed_run_equals_uninterrupted_run(data, tmp_path, optimizer):
-    config = TrainConfig(epochs=3, batch_size=32, optimizer=optimizer, seed=5)
+@pytest.mark.parametrize("optimizer, tricks", [
+    ("sgd", {}), ("adamw", {}),
+    # Mixup draws from the loader's generator every batch: the saved state must carry those draws too.
+    ("sgd", {"mixup_alpha": 0.2, "confidence_penalty": 0.1, "schedule": "step", "pad_mode": "zero"}),
+])
+def test_resumed_run_equals_uninterrupted_run(data, tmp_path, optimizer, tricks):
+    config = TrainConfig(epochs=3, batch_size=32, optimizer=optimizer, seed=5, **tricks)
     whole = _model(data, 0)
     full = train(whole, data, config)
 
@@ -55,3 +59,5 @@ def test_resume_refuses_a_different_budget(data, tmp_path):
           callback=lambda r: True)
     with pytest.raises(ValueError, match="2 epochs"):
         train(_model(data, 0), data, TrainConfig(epochs=4, batch_size=32), resume=states[0])
+    with pytest.raises(ValueError, match="with cosine decay, but this run .* with step decay"):
+        train(_model(data, 0), data, TrainConfig(epochs=2, batch_size=32, schedule="step"), resume=states[0])
