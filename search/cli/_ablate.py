@@ -11,14 +11,14 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from tpsearch.search.cli._flags import (add_data_dir, add_device, add_json, add_progress, add_runs_dir,
-                                        add_storage, emit_json, names_list, options_from)
+from tpsearch.search.cli._flags import (add_data_dir, add_dataset, add_device, add_fidelity, add_json,
+                                        add_progress, add_runs_dir, add_storage, emit_json, names_list,
+                                        options_from)
 
 
 def add_ablate_parser(sub: argparse._SubParsersAction) -> None:
     from tpsearch.search import AblateOptions
     from tpsearch.spaces._training import BATCH_SIZES, TRICKS
-    from tpsearch.trainers import DATASETS
 
     d = AblateOptions()
     tricks = "; ".join(f"{t.name}: {t.field} {t.off} -> {t.on}" for t in TRICKS.values())
@@ -37,18 +37,14 @@ def add_ablate_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=int, default=d.seed,
                    help="the first seed (initial weights and batches), and the data split's (default: %(default)s)")
     g = p.add_argument_group("training of each row")
-    g.add_argument("--dataset", default=d.dataset, choices=list(DATASETS), help="data set (default: %(default)s)")
+    add_dataset(g, d.dataset)
     add_data_dir(g, d.data_dir)
     g.add_argument("--epochs", type=int, default=d.epochs, help="(default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=d.batch_size, choices=BATCH_SIZES,
                    help="(default: %(default)s)")
     g.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs,
                    help="learning-rate warm-up, in epochs' worth of images (default: %(default)s)")
-    fidelity = g.add_mutually_exclusive_group()
-    fidelity.add_argument("--train-fraction", type=float, default=d.train_fraction, metavar="F",
-                          help="train on this share of the training split (default: %(default)s)")
-    fidelity.add_argument("--train-images", type=int, default=None, metavar="N",
-                          help="train on the first N images of the (shuffled) training split")
+    add_fidelity(g, d.train_fraction)
     add_device(g, d.device)
     g.add_argument("--gpus-per-trial", type=float, default=None,
                    help="GPUs per training, fractions allowed; default 1 where there are GPUs, else 0")

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tpsearch._files import write_or_refuse
-from tpsearch.search.cli._flags import (add_data_dir, add_dataset, add_device, add_json, add_progress, emit_json,
-                                        options_from)
+from tpsearch.search.cli._flags import (add_data_dir, add_dataset, add_device, add_fidelity, add_json,
+                                        add_progress, emit_json, options_from)
 
 
 def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,11 +49,7 @@ def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
         g = p.add_argument_group(f"{level} fidelity: {what}")
         g.add_argument(f"--{level}-epochs", type=int, default=getattr(d, f"{level}_epochs"),
                        help="epochs (default: %(default)s)")
-        fidelity = g.add_mutually_exclusive_group()
-        fidelity.add_argument(f"--{level}-train-fraction", type=float, default=1.0, metavar="F",
-                              help="train on this share of the training split (default: %(default)s)")
-        fidelity.add_argument(f"--{level}-train-images", type=int, default=None, metavar="N",
-                              help="train on the first N images of the (shuffled) training split")
+        add_fidelity(g, 1.0, prefix=f"{level}-")
     add_device(p, d.device)
     p.add_argument("--cpus-per-trial", type=float, default=d.cpus_per_trial,
                    help="CPU threads of each training, as `tpsearch run`'s trials have (default: %(default)s)")

@@ -36,6 +36,17 @@ def add_dataset(p: argparse.ArgumentParser, default: str | None, help: str = "da
     p.add_argument("--dataset", default=default, choices=list(DATASETS), help=help)
 
 
+def add_fidelity(p: argparse.ArgumentParser | argparse._ArgumentGroup, default_fraction: float = 1.0,
+                 prefix: str = "") -> None:
+    """`--train-fraction F` or `--train-images N` (one of them): how much of the training split a training sees.
+    `prefix` makes calibrate's `--low-...` and `--high-...` pairs."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(f"--{prefix}train-fraction", type=float, default=default_fraction, metavar="F",
+                       help="train on this share of the training split")
+    group.add_argument(f"--{prefix}train-images", type=int, default=None, metavar="N",
+                       help="train on the first N images of the (shuffled) training split, the same ones every run")
+
+
 def add_device(p: argparse.ArgumentParser, default: str = "auto") -> None:
     p.add_argument("--device", default=default, help=f"auto, cpu, cuda or cuda:N (default: {default})")
 

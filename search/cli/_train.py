@@ -7,8 +7,8 @@ import sys
 from typing import Any
 
 from tpsearch.exceptions import UsageError
-from tpsearch.search.cli._flags import (add_arch_arguments, add_data_dir, add_dataset, add_device, add_json,
-                                        add_progress, emit_json, options_from, resolve_arch)
+from tpsearch.search.cli._flags import (add_arch_arguments, add_data_dir, add_dataset, add_device, add_fidelity,
+                                        add_json, add_progress, emit_json, options_from, resolve_arch)
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,11 +43,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                         "the run) (default: %(default)s)")
     p.add_argument("--pad-mode", choices=PAD_MODES, default=defaults.pad_mode,
                    help="padding of the random crop: reflection or zeros (default: %(default)s)")
-    fidelity = p.add_mutually_exclusive_group()
-    fidelity.add_argument("--train-fraction", type=float, default=defaults.train_fraction, metavar="F",
-                          help="train on this share of the training split (default: %(default)s)")
-    fidelity.add_argument("--train-images", type=int, default=None, metavar="N",
-                          help="train on the first N images of the (shuffled) training split")
+    add_fidelity(p, defaults.train_fraction)
     p.add_argument("--seed", type=int, default=defaults.seed,
                    help="seeds the validation split, the initial weights and the batches (default: %(default)s)")
     add_device(p, defaults.device)
