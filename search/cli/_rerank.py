@@ -84,6 +84,9 @@ def _print_table(result: dict[str, Any], stream: TextIO) -> None:
              f" epochs on {result['train_images']:,} images (the search: {result['search_epochs']} epochs on "
              f"{result['search_train_images']:,}), scored on {result['validation_images']:,} validation images; "
              f"study {result['rerank_study']!r} ({result['trained_now']} trained now, {result['seconds']:.0f} s)"]
+    if result["chosen"] == "top" and result["completed"] < result["top"]:
+        lines.append(f"  the search has {result['completed']} completed trial(s), fewer than --top {result['top']}: "
+                     f"all are re-ranked (trials the scheduler stopped early are not compared)")
     labels = [trial_label(row["source_trial"], row["trained"]) for row in result["rows"]]
     width = max(len("architecture"), *map(len, labels)) if labels else len("architecture")
     lines.append(f"  {'rank':>4}  {'architecture':<{width}}  {'parameters':>10}  {'search':>7}  {'(rank)':>6}  "

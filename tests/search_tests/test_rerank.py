@@ -136,3 +136,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+
+
+def test_pareto_takes_the_front_of_parameters_and_accuracy_best_first():
+    from tpsearch.search._outcome import ranked
+    from tpsearch.search._rerank import RerankOptions, _candidates
+
+    trials = [create_trial(value=v, params={}, distributions={}, user_attrs={"params": p})
+              for v, p in ((0.93, 8000), (0.95, 9000), (0.90, 1000), (0.94, 5000))]
+    order = ranked(trials)
+    front = _candidates(order, RerankOptions(pareto=True))
+    assert [(t.value, t.user_attrs["params"]) for t in front] == [(0.95, 9000), (0.94, 5000), (0.90, 1000)]
+    assert len(_candidates(order, RerankOptions(pareto=True, top=2))) == 2
+    assert [t.value for t in _candidates(order, RerankOptions(top=3))] == [0.95, 0.94, 0.93]
