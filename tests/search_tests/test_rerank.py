@@ -76,6 +76,12 @@ def test_rerank_retrains_the_top_k_over_seeds_in_a_linked_study_and_export_takes
 
     again, _ = _rerank(tmp_path, capsys)
     assert again["trained_now"] == 0 and again["rows"] == rows and len(study.get_trials()) == 4
+    # Another fidelity would not compare with the trials there: refused in one line, nothing written.
+    args = ["rerank", "--study", SOURCE, "--top", "2", "--epochs", "2", "--train-images", "256", "--data-dir",
+            str(tmp_path / "data"), "--storage", storage, "--runs-dir", str(tmp_path / "runs"), "--no-progress"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds a rerank with epochs 1, not 2" in err and len(study.get_trials()) == 4
 
     out = _export(tmp_path, capsys)
     assert f"trial {result['winner']} " in out and f"chosen by rerank: {rows[0]['mean']:.2%}" in out
