@@ -9,7 +9,7 @@
 
 `write_comparison([study_a, study_b], path)` puts studies side by side; `write_evaluation(result, path)` draws a
 `tpsearch evaluate` result, `write_calibration(result, path)` a `tpsearch calibrate` one, `write_ablation(result,
-path)` a `tpsearch ablate` one. The package never opens
+path)` a `tpsearch ablate` one, `write_rerank(result, path)` a `tpsearch rerank` one. The package never opens
 storage: callers pass an `optuna.Study` (the CLI opens it
 through `tpsearch.search.storages`). `tpsearch.dashboards.testing` makes synthetic studies for tests and benchmarks.
 """
@@ -22,8 +22,8 @@ from typing import Any
 # pay for plotly and pandas then.
 _API = {"pareto_mask": "_figures", "STATUSES": "_frame", "status_of": "_frame", "trials_frame": "_frame",
         **{name: "_page" for name in ("ablation_html", "calibration_html", "comparison_html", "dashboard_html",
-                                      "evaluation_html", "write_ablation", "write_calibration", "write_comparison",
-                                      "write_dashboard", "write_evaluation")}}
+                                      "evaluation_html", "rerank_html", "write_ablation", "write_calibration",
+                                      "write_comparison", "write_dashboard", "write_evaluation", "write_rerank")}}
 
 __all__ = sorted(_API)
 

@@ -438,3 +438,38 @@ def ablation_bars(result: Mapping[str, Any]) -> go.Figure:
         fig.update_yaxes(range=[max(0.0, low - 0.05), high + 0.015])
     _percent_axis(fig)
     return fig
+
+
+def rerank_bars(result: Mapping[str, Any]) -> go.Figure:
+    """A `tpsearch rerank` result: each architecture's mean validation accuracy over its seeds at the rerank's
+    fidelity, the error bar one standard deviation, every seed a dot, in the re-ranked order; beside each bar, a
+    diamond at the score the search gave it (its rank in the search in the label), so both orders read at once."""
+    rows = [row for row in result["rows"] if row["n"]]
+    labels = [f"#{row['rank']}: trial {row['source_trial']}<br>search #{row['search_rank'] or '?'}" for row in rows]
+    fig = _figure(esc(f"{result['study']} re-ranked: {result['seeds']} seeds of {result['epochs']} epochs on "
+                      f"{result['train_images']:,} images"), "architecture, re-ranked (best mean first)",
+                  "validation accuracy", height=480)
+    fig.add_trace(go.Bar(
+        x=labels, y=[row["mean"] for row in rows], name="rerank: mean ± std over seeds",
+        marker_color=COLORS["complete"], opacity=0.8,
+        error_y=dict(type="data", array=[row["std"] for row in rows], visible=True, color="#333"),
+        hovertemplate="%{x}: %{y:.2%}<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=[label for label, row in zip(labels, rows) for _ in row["accuracies"]],
+        y=[a for row in rows for a in row["accuracies"]], mode="markers", name="rerank: one seed",
+        marker=dict(size=7, color="#333"),
+        text=[f"seed {t['seed']}, trial {t['number']}" for row in rows for t in row["trials"]],
+        hovertemplate="%{text}: %{y:.2%}<extra></extra>"))
+    searched = [(label, row) for label, row in zip(labels, rows) if row["search_value"] is not None]
+    fig.add_trace(go.Scatter(
+        x=[label for label, _ in searched], y=[row["search_value"] for _, row in searched], mode="markers",
+        name=f"search: one score ({result['search_epochs']} epochs on {result['search_train_images']:,} images)",
+        marker=dict(size=11, symbol="diamond", color=COLORS["infeasible"]),
+        hovertemplate="search's score %{y:.2%}<extra></extra>"))
+    values = [a for row in rows for a in row["accuracies"]] + [row["search_value"] for _, row in searched]
+    if values:
+        high = max(values + [row["mean"] + row["std"] for row in rows])
+        # The architectures sit within a few points: a zero-based axis would flatten the differences.
+        fig.update_yaxes(range=[max(0.0, min(values) - 0.05), high + 0.015])
+    _percent_axis(fig)
+    return fig

@@ -352,3 +352,36 @@ def ablation_html(result: dict[str, Any]) -> str:
 def write_ablation(result: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write the page of an ablation result (`tpsearch.search.ablate(...)`) to `path` atomically."""
     return atomic_write(path, ablation_html(result))
+
+
+def rerank_html(result: dict[str, Any]) -> str:
+    """The page of one `tpsearch rerank` result: the bars beside the search's scores, then the table the command
+    prints."""
+    head = ("<tr><th>rank</th><th class=l>architecture</th><th>parameters</th><th>search</th><th>search rank</th>"
+            "<th>rerank (mean ± std)</th><th>seeds</th><th class=l>accuracies by seed</th></tr>")
+    body_rows = []
+    for row in result["rows"]:
+        cells = [str(row["rank"] or ""), trial_label(row["source_trial"], row.get("trained")), _fmt_int(row["params"]),
+                 "" if row["search_value"] is None else f"{row['search_value']:.2%}", str(row["search_rank"] or ""),
+                 f"{row['mean']:.2%} ± {row['std']:.2%}" if row["n"] else "not trained", str(row["n"]),
+                 ", ".join(f"{a:.2%}" for a in row["accuracies"])]
+        body_rows.append("<tr>" + "".join(f"<td class='{'l' if i in (1, 7) else ''}'>{esc(c)}</td>"
+                                          for i, c in enumerate(cells)) + "</tr>")
+    meta = " ".join([
+        f"<span>study <b>{esc(result['study'])}</b>, re-ranked in <b>{esc(result['rerank_study'])}</b></span>",
+        f"<span>data set <b>{esc(result['dataset'])}</b>, {int(result['validation_images']):,} validation "
+        f"images</span>",
+        f"<span>rerank: {esc(result['seeds'])} seeds of {esc(result['epochs'])} epochs on "
+        f"{int(result['train_images']):,} images</span>",
+        f"<span>search: {esc(result['search_epochs'])} epochs on {int(result['search_train_images']):,} "
+        f"images</span>"])
+    body = (_header(f"Rerank: {result['study']}", meta + " ")
+            + f'{_card(F.rerank_bars(result), "rerank")}'
+            f'<h2>Architectures, best mean over the seeds first</h2><table id="rows">{head}{"".join(body_rows)}'
+            f"</table>")
+    return _page(f"tpsearch rerank: {result['study']}", body)
+
+
+def write_rerank(result: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write the page of a rerank result (`tpsearch.search.rerank(...)`) to `path` atomically."""
+    return atomic_write(path, rerank_html(result))

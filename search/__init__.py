@@ -7,7 +7,9 @@
 
 `calibrate(CalibrateOptions(...))` trains the same configurations at the search's fidelity and a higher one and
 says how far the two rankings agree (Spearman, Kendall, top-k overlap). `ablate(AblateOptions(...))` trains one
-preset bare and with training tricks added in turn, several seeds each, as a small study.
+preset bare and with training tricks added in turn, several seeds each, as a small study;
+`rerank(RerankOptions(...))` retrains a search's best trials over several seeds at a higher fidelity, as a study
+linked to the search's, and `export` then takes its winner.
 
 Subpackages: `cli` (the `tpsearch` command), `storages` (opening, retries, the driver lease), `export`
 (the checkpoint format, export, evaluate, ONNX/TorchScript); `testing` holds the fault cases that tests and
@@ -19,7 +21,9 @@ from tpsearch.search._calibrate import (CalibrateOptions, CalibrationResult, ave
 from tpsearch.search._driver import run_search
 from tpsearch.search._options import METRIC, SAMPLERS, SCHEDULERS, RunOptions, RunSummary
 from tpsearch.search._outcome import Outcome, best_trial, count_outcomes, is_trained, outcome_of, ranked
+from tpsearch.search._rerank import RerankOptions, rerank, rerank_winner, reranked
 
-__all__ = ["AblateOptions", "CalibrateOptions", "CalibrationResult", "METRIC", "Outcome", "RunOptions", "RunSummary",
-           "SAMPLERS", "SCHEDULERS", "ablate", "average_ranks", "best_trial", "calibrate", "count_outcomes",
-           "is_trained", "kendall", "outcome_of", "ranked", "run_search", "spearman", "topk_overlap"]
+__all__ = ["AblateOptions", "CalibrateOptions", "CalibrationResult", "METRIC", "Outcome", "RerankOptions", "RunOptions",
+           "RunSummary", "SAMPLERS", "SCHEDULERS", "ablate", "average_ranks", "best_trial", "calibrate",
+           "count_outcomes", "is_trained", "kendall", "outcome_of", "ranked", "rerank", "rerank_winner", "reranked",
+           "run_search", "spearman", "topk_overlap"]

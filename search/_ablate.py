@@ -17,7 +17,6 @@ row k and row k+1 of one seed start from the same weights and differ only by the
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,6 +110,7 @@ def ablate(opts: AblateOptions) -> dict[str, Any]:
 
     from tpsearch import spaces, trainers
     from tpsearch.search._driver import PlannedTrial, _enqueued_arch, run_search
+    from tpsearch.search._planned import existing_trials, made_trials
     from tpsearch.spaces._training import params_of
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the table and the progress bar say what its INFO would
@@ -131,11 +131,11 @@ def ablate(opts: AblateOptions) -> dict[str, Any]:
     planned = [PlannedTrial({**arch_params, **params_of(hp)},
                             {"row": k, "tricks": opts.tricks[:k], "seed": opts.seed + s})
                for s in range(opts.seeds) for k, hp in enumerate(rows)]
-    before = len(_made(_existing(run), planned))
+    before = len(made_trials(existing_trials(run, "an ablation"), planned))
     summary = run_search(run, planned=planned)
     if summary.interrupted:
         raise KeyboardInterrupt  # the trials finished so far are in the study: the same call resumes
-    made = _made(_existing(run), planned)
+    made = made_trials(existing_trials(run, "an ablation"), planned)
     return {
         "study": run.study_name(), "storage": summary.storage, "space": space.name, "preset": opts.preset,
         "arch": arch, "params": params, "dataset": data.name, "epochs": opts.epochs,
@@ -146,32 +146,17 @@ def ablate(opts: AblateOptions) -> dict[str, Any]:
     }
 
 
-def _made(trials: list[Any], planned: list[Any]) -> dict[int, Any]:
-    """The trained trial of each planned one that the study holds, by its index in the plan."""
-    from tpsearch.search._outcome import is_trained
-
-    trained = [t for t in trials if is_trained(t)]
-    made = {}
-    for i, plan in enumerate(planned):
-        match = next((t for t in trained if plan.made(t)), None)
-        if match is not None:
-            made[i] = match
-    return made
-
-
 def _rows(rows: list[dict[str, Any]], tricks: list[str], made: dict[int, Any], planned: list[Any]
           ) -> list[dict[str, Any]]:
     from tpsearch.search._outcome import Outcome, outcome_of
+    from tpsearch.search._planned import mean_std
 
     out = []
     for k, hparams in enumerate(rows):
         trials = sorted((t for i, t in made.items() if planned[i].attrs["row"] == k),
                         key=lambda t: t.user_attrs["seed"])
         accuracies = [float(t.value) for t in trials]
-        mean = sum(accuracies) / len(accuracies) if accuracies else None
-        # The sample standard deviation over the seeds (n - 1): the spread a reader of the table expects.
-        std = (math.sqrt(sum((a - mean) ** 2 for a in accuracies) / (len(accuracies) - 1))
-               if len(accuracies) > 1 else (0.0 if accuracies else None))
+        mean, std = mean_std(accuracies)
         out.append({"row": k, "label": "baseline" if k == 0 else f"+ {tricks[k - 1]}", "tricks": tricks[:k],
                     "hparams": hparams, "seeds": len(trials), "accuracies": accuracies,
                     "accuracy_mean": mean, "accuracy_std": std,
@@ -179,23 +164,6 @@ def _rows(rows: list[dict[str, Any]], tricks: list[str], made: dict[int, Any], p
                     "diverged": sum(1 for t in trials if outcome_of(t) == Outcome.DIVERGED),
                     "trials": [{"number": t.number, "seed": t.user_attrs["seed"], "value": t.value} for t in trials]})
     return out
-
-
-def _existing(run: RunOptions) -> list[Any]:
-    """The study's trials (none if it does not exist yet); a study of another fidelity is refused, since its rows
-    would not compare with this call's."""
-    from tpsearch.search.storages import load_study, open_storage, study_names
-
-    storage = open_storage(run.storage)
-    if run.study_name() not in study_names(storage):
-        return []
-    study = load_study(storage, run.study_name())
-    for key in ("epochs", "train_fraction", "train_images", "seed"):
-        theirs, mine = study.user_attrs.get(key), getattr(run, key)
-        if theirs != mine:
-            raise UsageError(f"study {run.study_name()!r} holds an ablation with {key} {theirs!r}, not {mine!r}: "
-                             f"give another --study")
-    return study.get_trials(deepcopy=False)
 
 
 def _space_with_preset(preset: str) -> Any:

@@ -50,11 +50,11 @@ class PlannedTrial:
 
 
 # The attributes a planned trial is known by: a trial left running by a killed driver is requeued with them.
-PLANNED_ATTRS = ("seed", "row", "tricks")
+PLANNED_ATTRS = ("seed", "row", "tricks", "source_trial")
 
 
 def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None,
-               planned: Sequence[PlannedTrial] = ()) -> RunSummary:
+               planned: Sequence[PlannedTrial] = (), study_attrs: dict[str, Any] | None = None) -> RunSummary:
     """Search as `opts` says until the study holds `opts.trials` trained trials; resumes the study if it exists.
 
     `trainable` replaces the worker's training (`trainable(config, opts=..., space=...)`): benchmarks pass
@@ -63,6 +63,9 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
     With `planned`, the run trains exactly those trials that the study does not hold trained yet, and draws
     none: `opts.trials` is then the study's trained trials plus the planned ones still to train, and a planned
     trial that fails is not replaced (the next call with the same plan trains it).
+
+    `study_attrs` are recorded on the study when this run creates it, beside the run's own (`tpsearch rerank`
+    records the study it re-ranks); checking them against an existing study is the caller's.
     """
     started = time.time()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar says what Optuna's INFO lines would
@@ -88,7 +91,7 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
                       f"{address}: dashboards elsewhere and a driver that moves will not see it; a "
                       f"postgresql:// --storage serves a cluster", file=sys.stderr)
             storage = RetryingStorage(open_storage(opts.storage))
-            study = _open_study(storage, opts.study_name(), opts)
+            study = _open_study(storage, opts.study_name(), opts, study_attrs or {})
             lease = DriverLease(study)
             lease.acquire()
             try:
@@ -226,7 +229,8 @@ def _enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_pa
     return arch
 
 
-def _open_study(storage: optuna.storages.BaseStorage, name: str, opts: RunOptions) -> optuna.Study:
+def _open_study(storage: optuna.storages.BaseStorage, name: str, opts: RunOptions,
+                attrs: dict[str, Any] | None = None) -> optuna.Study:
     sampler = _sampler(opts)
     if name in study_names(storage):
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
@@ -246,7 +250,8 @@ def _open_study(storage: optuna.storages.BaseStorage, name: str, opts: RunOption
     for key, value in (("space", opts.space), ("dataset", opts.dataset), ("max_params", opts.max_params),
                        ("max_macs", opts.max_macs), ("max_latency_ms", opts.max_latency_ms),
                        ("epochs", opts.epochs), ("sampler", opts.sampler), ("metric", METRIC), ("seed", opts.seed),
-                       ("train_fraction", opts.train_fraction), ("train_images", opts.train_images)):
+                       ("train_fraction", opts.train_fraction), ("train_images", opts.train_images),
+                       *(attrs or {}).items()):
         study.set_user_attr(key, value)
     return study
 

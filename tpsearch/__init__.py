@@ -20,6 +20,7 @@ _API = {
     "Outcome": "tpsearch.search", "best_trial": "tpsearch.search",
     "CalibrateOptions": "tpsearch.search", "calibrate": "tpsearch.search",
     "AblateOptions": "tpsearch.search", "ablate": "tpsearch.search",
+    "RerankOptions": "tpsearch.search", "rerank": "tpsearch.search",
     "ExportOptions": "tpsearch.search.export", "ExportResult": "tpsearch.search.export",
     "export": "tpsearch.search.export", "load_checkpoint": "tpsearch.search.export",
     "evaluate_checkpoint": "tpsearch.search.export",

@@ -29,7 +29,8 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     add_study(p)
     add_storage(p)
     p.add_argument("--trial", type=int, default=None, metavar="N",
-                   help="export trial N (default: the best feasible completed trial)")
+                   help="export trial N (default: the re-ranked winner where `tpsearch rerank` has run, else the "
+                        "best feasible completed trial)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.pt",
                    help="checkpoint to write; its folder is created")
     p.add_argument("--format", dest="formats", action="append", default=[], choices=FORMATS,
@@ -77,7 +78,9 @@ def run_export(args: argparse.Namespace) -> int:
                                                       ("test", result.test_accuracy)) if v is not None]
     print(f"wrote {result.path}: {trial_label(result.trial, result.trained)} of {result.study!r} ({result.source}, "
           f"{result.epochs} epochs), "
-          f"{result.params:,} parameters, {', '.join(acc) or 'accuracy not measured'}")
+          f"{result.params:,} parameters, {', '.join(acc) or 'accuracy not measured'}"
+          + (f"; chosen by rerank: {result.rerank['mean']:.2%} ± {result.rerank['std']:.2%} over "
+             f"{result.rerank['n']} seeds in {result.rerank['study']!r}" if result.rerank else ""))
     for path in (result.pt2, result.onnx, result.torchscript):
         if path:
             print(f"wrote {path}")

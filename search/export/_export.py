@@ -24,6 +24,7 @@ from tpsearch._files import write_or_refuse
 from tpsearch.exceptions import UsageError
 from tpsearch.search._options import usable_device
 from tpsearch.search._outcome import Outcome, best_trial, outcome_of, trained_index
+from tpsearch.search._rerank import rerank_winner
 from tpsearch.search.export._checkpoint import build_model, json_safe, make_checkpoint, read_plain, save_atomic
 from tpsearch.search.export._formats import FORMATS, WRITERS, need_onnx, sibling
 from tpsearch.search.storages import DEFAULT_STORAGE, load_study, open_storage, redact
@@ -49,7 +50,7 @@ class ExportOptions:
     out: str
     study: str | None = None
     storage: str = DEFAULT_STORAGE
-    trial: int | None = None          # None: the best feasible completed trial
+    trial: int | None = None          # None: the re-ranked winner if STUDY-rerank holds one, else the best trial
     data_dir: str = "data"
     runs_dir: str = "runs"            # the search's; the study records kept weights relative to it
     test: bool = True                 # measure the test accuracy before writing
@@ -81,6 +82,8 @@ class ExportResult:
     onnx: str | None = None
     torchscript: str | None = None
     seconds: float = 0.0
+    chosen_by: str | None = None      # without --trial: "rerank" (the re-ranked winner) or "search" (its best)
+    rerank: dict[str, Any] | None = None  # then: the rerank study, and the winner's mean, std and seeds (n) there
 
 
 def resume_path(out: Path) -> Path:
@@ -93,12 +96,18 @@ def export(opts: ExportOptions) -> ExportResult:
     out = Path(opts.out)
     storage = open_storage(opts.storage, create=False)
     study = load_study(storage, opts.study)
-    trial = pick_trial(study, opts.trial)
+    winner = rerank_winner(storage, study.study_name) if opts.trial is None else None
+    trial = pick_trial(study, winner["source_trial"] if winner else opts.trial)
     space = spaces.get(_study_attr(study, "space"))
     arch = trial.user_attrs.get("arch")
     if not isinstance(arch, dict):
         raise UsageError(f"trial {trial.number} of study {study.study_name!r} records no architecture")
-    kept = None if opts.retrain else kept_weights(study, trial, opts.runs_dir)  # before the data: a missing file fails
+    try:
+        kept = None if opts.retrain else kept_weights(study, trial, opts.runs_dir)  # before the data: fail at once
+    except UsageError as e:
+        if winner is None:
+            raise
+        raise UsageError(f"the re-ranked winner ({winner['study']!r}): {e}") from None
     _prepare_out(out)
 
     from tpsearch import trainers
@@ -147,7 +156,8 @@ def export(opts: ExportOptions) -> ExportResult:
         trained=trained_index(study.get_trials(deepcopy=False)).get(trial.number), source=training["source"],
         epochs=training["epochs"], val_accuracy=val_accuracy, test_accuracy=test_accuracy,
         params=meta["metrics"]["params"], macs=meta["metrics"]["macs"], weights_sha256=ckpt["weights_sha256"],
-        resumed_from_epoch=resumed)
+        resumed_from_epoch=resumed, chosen_by=None if opts.trial is not None else "rerank" if winner else "search",
+        rerank={k: winner[k] for k in ("study", "mean", "std", "n")} if winner else None)
     meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
     for fmt in opts.formats:
         path = sibling(out, fmt)

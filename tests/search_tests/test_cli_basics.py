@@ -10,8 +10,8 @@ import pytest
 
 from tpsearch.search import cli
 
-COMMANDS = ["spaces", "describe", "train", "run", "calibrate", "ablate", "status", "dashboard", "compare", "trials",
-            "export", "evaluate"]
+COMMANDS = ["spaces", "describe", "train", "run", "calibrate", "ablate", "rerank", "status", "dashboard", "compare",
+            "trials", "export", "evaluate"]
 
 
 def test_every_command_of_the_design_card_is_there_with_help(capsys):
