@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from tpsearch.search.cli._flags import (add_data_dir, add_device, add_json, add_progress, add_runs_dir,
+from tpsearch.search.cli._flags import (add_data_dir, add_device, add_fidelity, add_json, add_progress, add_runs_dir,
                                         add_storage, add_study, emit_json, options_from)
 
 
@@ -38,11 +38,7 @@ def add_rerank_parser(sub: argparse._SubParsersAction) -> None:
                    help="the first seed of the trainings (the data split stays the search's) (default: %(default)s)")
     g = p.add_argument_group("the fidelity of each training")
     g.add_argument("--epochs", type=int, default=None, help="(default: the search's)")
-    fidelity = g.add_mutually_exclusive_group()
-    fidelity.add_argument("--train-fraction", type=float, default=d.train_fraction, metavar="F",
-                          help="train on this share of the training split (default: %(default)s, the whole split)")
-    fidelity.add_argument("--train-images", type=int, default=None, metavar="N",
-                          help="train on the first N images of the (shuffled) training split")
+    add_fidelity(g, d.train_fraction)
     g.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs,
                    help="learning-rate warm-up, in epochs' worth of images (default: %(default)s)")
     add_data_dir(g, d.data_dir)
