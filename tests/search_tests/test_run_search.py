@@ -233,7 +233,7 @@ def test_a_macs_budget_is_applied_before_training_and_recorded(ray_session, tmp_
     assert out["studies"][opts.study_name()]["max_macs"] == out["detail"]["max_macs"] == max_macs
     assert out["detail"]["best"] and all(0 < row["macs"] <= max_macs for row in out["detail"]["best"])
     assert main(["status", "--storage", opts.storage, "--study", opts.study_name()]) == 0
-    assert "(at most 3,000,000 MACs per image)" in capsys.readouterr().out
+    assert "(at most 3,000,000 MACs per image;" in capsys.readouterr().out
     again = run_search(RunOptions(**{**vars(opts), "max_macs": None, "enqueue": []}))  # resumed with no MACs budget
     assert again.finished == opts.trials
     assert optuna.load_study(study_name=opts.study_name(), storage=opts.storage).user_attrs["max_macs"] is None
