@@ -37,7 +37,7 @@ def test_tpe_and_random_over_three_seeds_grouped_against_trained_trials(ray_sess
     for sampler in ("tpe", "random"):
         code = main(["run", "--dataset", "digits", "--storage", storage, "--runs-dir", str(tmp_path / "runs"),
                      "--trials", str(TRIALS), "--epochs", "1", "--train-images", "128", "--max-params", "60000",
-                     "--sampler", sampler, "--repeat", str(SEEDS), "--scheduler", "none", "--concurrency", "2",
+                     "--sampler", sampler, "--repeat", str(SEEDS), "--scheduler", "none", "--concurrency", "1",
                      "--cpus-per-trial", "1", "--no-progress", "--json"])
         out = capsys.readouterr().out
         assert code == 0

@@ -39,7 +39,7 @@ def test_tpsearch_run_space_on_digits(name, ray_session, tmp_path, capsys):
     code = main(["run", "--space", name, "--dataset", "digits", "--data-dir", str(tmp_path / "data"),
                  "--storage", storage, "--runs-dir", str(tmp_path / "runs"), "--no-progress", "--trials", "2",
                  "--epochs", "1", "--train-images", "256", "--max-params", str(budget), "--sampler", "random",
-                 "--seed", "0", "--scheduler", "none", "--concurrency", "2", "--cpus-per-trial", "1",
+                 "--seed", "0", "--scheduler", "none", "--concurrency", "1", "--cpus-per-trial", "1",
                  "--enqueue", str(tmp_path / "arch.json")])
     assert code == 0, capsys.readouterr().err
     study = optuna.load_study(study_name=f"{name}-digits", storage=storage)  # plain Optuna, no tpsearch
