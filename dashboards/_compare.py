@@ -51,9 +51,16 @@ def _at(steps: np.ndarray, best: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return out
 
 
+def spread(values: np.ndarray) -> np.ndarray:
+    """The standard deviation over studies (axis 0) with n - 1, as ablate's and rerank's tables give it over seeds;
+    0 for a single study."""
+    return values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros(values.shape[1:])
+
+
 @dataclass
 class Band:
-    """A group's curve: the mean over its studies of their best so far, and the standard deviation around it."""
+    """A group's curve: the mean over its studies of their best so far, and the standard deviation around it
+    (`spread`)."""
 
     name: str
     studies: list[str]
@@ -73,7 +80,7 @@ def band(name: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], x: str) ->
     values = np.vstack([_at(steps, best, grid) for steps, best in curves.values()])
     everyone = ~np.isnan(values).any(axis=0)
     mean, std = np.full(len(grid), np.nan), np.full(len(grid), np.nan)
-    mean[everyone], std[everyone] = values[:, everyone].mean(axis=0), values[:, everyone].std(axis=0)
+    mean[everyone], std[everyone] = values[:, everyone].mean(axis=0), spread(values[:, everyone])
     return Band(name, list(curves), grid, mean, std)
 
 

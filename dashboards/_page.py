@@ -237,11 +237,13 @@ def comparison_html(studies: Iterable[optuna.Study], *, group_by: str | None = N
 
 
 def _mean_spread(values: Sequence[float]) -> str:
-    """"98.1% ± 0.4 (n 3)": the mean and the standard deviation over the studies that have a value."""
-    seen = [v for v in values if not np.isnan(v)]
-    if not seen:
+    """"98.1% ± 0.4 (n 2)": the mean and the standard deviation (n - 1) over the studies that have a value, n
+    said where some have none."""
+    seen = np.array([v for v in values if not np.isnan(v)])
+    if not len(seen):
         return ""
-    return f"{np.mean(seen):.2%} ± {100 * np.std(seen):.2f}" + (f" (n {len(seen)})" if len(seen) < len(values) else "")
+    return (f"{seen.mean():.2%} ± {100 * float(C.spread(seen)):.2f}"
+            + (f" (n {len(seen)})" if len(seen) < len(values) else ""))
 
 
 def write_comparison(studies: Iterable[optuna.Study], path: str | os.PathLike, **options: Any) -> Path:

@@ -74,9 +74,9 @@ def test_tpe_and_random_over_three_seeds_grouped_against_trained_trials(ray_sess
         curves = np.array([_best_so_far(loaded[n]) for n in group])
         mean = means[f"{sampler} (mean of {SEEDS})"]
         assert mean["x"] == list(range(1, TRIALS + 1))
-        np.testing.assert_allclose(mean["y"], np.nanmean(curves, axis=0), rtol=1e-9)
+        np.testing.assert_allclose(mean["y"], curves.mean(axis=0), rtol=1e-9)
         band = [t for t in traces if t["name"].startswith(f"{sampler} (mean of {SEEDS}) ")]
         upper = next(t for t in band if t["name"].endswith("upper"))
-        np.testing.assert_allclose(upper["y"], np.nanmean(curves, axis=0) + np.nanstd(curves, axis=0), rtol=1e-9)
+        np.testing.assert_allclose(upper["y"], curves.mean(axis=0) + curves.std(axis=0, ddof=1), rtol=1e-9)
     assert [r[0] for r in rows] == ["tpe", "random"] and all(r[1] == str(SEEDS) for r in rows)
     assert all(r[3].count("±") == 1 for r in rows)  # best after 2 trained: mean ± sd over the seeds
