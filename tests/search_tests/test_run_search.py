@@ -298,26 +298,29 @@ def test_status_reports_counts_and_best(small_search, tmp_path):
     assert all(trained[b["trained"] - 1] == b["trial"] for b in best)  # Optuna's number and the trained index
 
 
-def test_status_of_several_studies_shows_each_best_and_one_study_its_failure_reasons(small_search, tmp_path):
-    opts, _ = small_search
+def test_status_of_several_studies_shows_each_best_and_one_study_its_failure_reasons(tmp_path, capsys):
+    from tpsearch.search.cli import main
+
     storage = f"sqlite:///{tmp_path}/two.db"
-    for name in ("first", "second"):
-        optuna.copy_study(from_study_name=opts.study_name(), from_storage=opts.storage, to_storage=storage,
-                          to_study_name=name)
+    for name, values in (("first", (0.5, 0.75)), ("second", (0.6, 0.25))):
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+        study.set_user_attr("space", "resnet_5m")
+        for value in values:
+            study.add_trial(optuna.trial.create_trial(value=value, user_attrs={"feasible": True, "params": 1000}))
     second = optuna.load_study(study_name="second", storage=storage)
     for _ in range(2):
         trial = second.ask()
         trial.set_user_attr("reason", "the worker raised or died")
         second.tell(trial, state=TrialState.FAIL)
-    r = _cli("status", "--storage", storage, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    best = f"{second.best_value:.4f}"
-    assert [line.split()[5] for line in r.stdout.splitlines()[1:3]] == [best, best]
-    assert "2 studies: add --study NAME" in r.stdout
-    r = _cli("status", "--storage", storage, "--study", "second", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    failed = [t.number for t in second.trials if t.state == TrialState.FAIL]
-    assert f"2 x the worker raised or died (trials {', '.join(map(str, failed))})" in r.stdout
+    assert main(["status", "--storage", storage]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[5] for line in out.splitlines()[1:3]] == ["0.7500", "0.6000"]
+    assert "2 studies: add --study NAME" in out
+    assert main(["status", "--storage", storage, "--study", "second"]) == 0
+    out = capsys.readouterr().out
+    assert "2 x the worker raised or died (trials 2, 3)" in out
+    assert [line.split()[:3] for line in out.splitlines() if line.split()[:1] in (["0"], ["1"])] == \
+        [["0", "1", "0.6000"], ["1", "2", "0.2500"]]  # trial, trained index, accuracy
 
 
 def test_dashboard_of_the_real_study_renders_in_chromium(small_search, tmp_path):
