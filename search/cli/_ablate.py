@@ -7,13 +7,12 @@ per row, and print each row's accuracy and error with the spread over the seeds.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from tpsearch.search.cli._flags import (add_data_dir, add_dataset, add_device, add_fidelity, add_json,
-                                        add_progress, add_runs_dir, add_storage, emit_json, names_list,
-                                        options_from)
+                                        add_progress, add_runs_dir, add_storage, add_trial_resources, names_list,
+                                        options_from, report)
 
 
 def add_ablate_parser(sub: argparse._SubParsersAction) -> None:
@@ -46,10 +45,7 @@ def add_ablate_parser(sub: argparse._SubParsersAction) -> None:
                    help="learning-rate warm-up, in epochs' worth of images (default: %(default)s)")
     add_fidelity(g, d.train_fraction)
     add_device(g, d.device)
-    g.add_argument("--gpus-per-trial", type=float, default=None,
-                   help="GPUs per training, fractions allowed; default 1 where there are GPUs, else 0")
-    g.add_argument("--cpus-per-trial", type=float, default=d.cpus_per_trial, help="(default: %(default)s)")
-    g.add_argument("--concurrency", type=int, default=None, help="at most this many trainings at once")
+    add_trial_resources(g, d.cpus_per_trial)
     g = p.add_argument_group("where it is recorded")
     g.add_argument("--study", default=None, help="study name (default: ablate-PRESET-DATASET)")
     add_storage(g)
@@ -61,20 +57,12 @@ def add_ablate_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_ablate(args: argparse.Namespace) -> int:
     from tpsearch import dashboards
-    from tpsearch._files import write_or_refuse
     from tpsearch.search import AblateOptions, ablate
 
     opts = options_from(AblateOptions, args)
     result = ablate(opts)
     page = Path(opts.runs_dir) / result["study"] / "ablation.html"
-    result["html"] = str(write_or_refuse("page", page, lambda: dashboards.write_ablation(result, page)))
-    _print_table(result, sys.stderr if args.json else sys.stdout)
-    if args.json:
-        emit_json(result)
-    if result["error"]:
-        print(f"tpsearch ablate: error: {result['error']}", file=sys.stderr)
-        return 1
-    return 0
+    return report(args, "ablate", result, page, dashboards.write_ablation, _print_table)
 
 
 def _print_table(result: dict[str, Any], stream: TextIO) -> None:

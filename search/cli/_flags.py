@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from tpsearch import spaces
-from tpsearch._files import read_json
+from tpsearch._files import read_json, write_or_refuse
 from tpsearch.exceptions import UsageError
 from tpsearch.search.storages import DEFAULT_STORAGE
 
@@ -60,6 +60,28 @@ def add_runs_dir(p: argparse.ArgumentParser, default: str = "runs") -> None:
     p.add_argument("--runs-dir", default=default,
                    help=f"the search's folder: kept weights and Ray's logs are under RUNS_DIR/STUDY/, and the study "
                         f"records kept weights relative to it (default: {default})")
+
+
+def add_trial_resources(g: argparse.ArgumentParser | argparse._ArgumentGroup, cpus_default: float) -> None:
+    """What each training of a small study of fixed trials takes from Ray (ablate, rerank)."""
+    g.add_argument("--gpus-per-trial", type=float, default=None,
+                   help="GPUs per training, fractions allowed; default 1 where there are GPUs, else 0")
+    g.add_argument("--cpus-per-trial", type=float, default=cpus_default, help="(default: %(default)s)")
+    g.add_argument("--concurrency", type=int, default=None, help="at most this many trainings at once")
+
+
+def report(args: argparse.Namespace, command: str, result: dict[str, Any], page: Path, write: Any,
+           print_table: Any) -> int:
+    """A small study's ending (ablate, rerank): its page written, its table (on stderr when --json claims stdout),
+    the JSON line, and exit 1 with one line if the study's run ended in error."""
+    result["html"] = str(write_or_refuse("page", page, lambda: write(result, page)))
+    print_table(result, sys.stderr if args.json else sys.stdout)
+    if args.json:
+        emit_json(result)
+    if result["error"]:
+        print(f"tpsearch {command}: error: {result['error']}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def dashboard_path(runs_dir: str | Path, study: str) -> Path:

@@ -8,12 +8,11 @@ without --trial then takes the re-ranked winner.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from tpsearch.search.cli._flags import (add_data_dir, add_device, add_fidelity, add_json, add_progress, add_runs_dir,
-                                        add_storage, add_study, emit_json, options_from)
+                                        add_storage, add_study, add_trial_resources, options_from, report)
 
 
 def add_rerank_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,10 +42,7 @@ def add_rerank_parser(sub: argparse._SubParsersAction) -> None:
                    help="learning-rate warm-up, in epochs' worth of images (default: %(default)s)")
     add_data_dir(g, d.data_dir)
     add_device(g, d.device)
-    g.add_argument("--gpus-per-trial", type=float, default=None,
-                   help="GPUs per training, fractions allowed; default 1 where there are GPUs, else 0")
-    g.add_argument("--cpus-per-trial", type=float, default=d.cpus_per_trial, help="(default: %(default)s)")
-    g.add_argument("--concurrency", type=int, default=None, help="at most this many trainings at once")
+    add_trial_resources(g, d.cpus_per_trial)
     add_runs_dir(p, d.runs_dir)
     add_progress(p)
     add_json(p)
@@ -55,20 +51,12 @@ def add_rerank_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_rerank(args: argparse.Namespace) -> int:
     from tpsearch import dashboards
-    from tpsearch._files import write_or_refuse
     from tpsearch.search import RerankOptions, rerank
 
     opts = options_from(RerankOptions, args)
     result = rerank(opts)
     page = Path(opts.runs_dir) / result["rerank_study"] / "rerank.html"
-    result["html"] = str(write_or_refuse("page", page, lambda: dashboards.write_rerank(result, page)))
-    _print_table(result, sys.stderr if args.json else sys.stdout)
-    if args.json:
-        emit_json(result)
-    if result["error"]:
-        print(f"tpsearch rerank: error: {result['error']}", file=sys.stderr)
-        return 1
-    return 0
+    return report(args, "rerank", result, page, dashboards.write_rerank, _print_table)
 
 
 def _print_table(result: dict[str, Any], stream: TextIO) -> None:
