@@ -280,8 +280,11 @@ def _communicate(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
 
 
 # -- 1. the driver SIGKILLed three times, then resumed ------------------------------------------------------------
-KILL_ARGS = ["--trials", "5", "--epochs", "2", "--max-params", "60000", "--train-images", "256", "--scheduler",
-             "none", "--sampler", "random", "--concurrency", "2", "--seed", "3"]
+KILL_ARGS = ["--epochs", "2", "--max-params", "60000", "--train-images", "256", "--scheduler", "none", "--sampler",
+             "random", "--concurrency", "2", "--seed", "3"]
+# The killed runs ask for far more trials than a run trains between its next trained trial and the kill (at most
+# 2 s later), so none can end before it is killed; the resume then asks for two more than the study holds.
+KILL_TRIALS = 40
 
 
 def driver_sigkill(tmp: Path, kills: int = 3, seed: int = 0) -> Case:
@@ -295,7 +298,7 @@ def driver_sigkill(tmp: Path, kills: int = 3, seed: int = 0) -> Case:
     before = []
     for _ in range(kills):
         base = len(trained(trials(storage, STUDY)))
-        proc = start_run(tmp, *KILL_ARGS)
+        proc = start_run(tmp, "--trials", str(KILL_TRIALS), *KILL_ARGS)
         wait_for(lambda: len(trained(trials(storage, STUDY))) > base, 300, proc)
         time.sleep(rng.uniform(0.0, 2.0))
         try:
@@ -304,10 +307,11 @@ def driver_sigkill(tmp: Path, kills: int = 3, seed: int = 0) -> Case:
             pass
         proc.communicate()
         before.append(snapshot(trials(storage, STUDY)))
-    proc = start_run(tmp, *KILL_ARGS)
+    requested = len(trained(trials(storage, STUDY))) + 2
+    proc = start_run(tmp, "--trials", str(requested), *KILL_ARGS)
     _, err = _communicate(proc, 600)
     ts = trials(storage, STUDY)
-    return Case("driver SIGKILL x3, resumed", 5, ts, before,
+    return Case("driver SIGKILL x3, resumed", requested, ts, before,
                 retried=sum(1 for t in ts if "retry_of" in t.user_attrs), rc=proc.returncode,
                 error=None if proc.returncode == 0 else last_line(err), extra={"stderr": err})
 
