@@ -10,17 +10,19 @@ deviation, so that "is TPE better than random here?" is read off one figure and 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from tpsearch.dashboards._axes import X_AXES
+from tpsearch.search._objectives import dominates, hypervolume
 
 GRID = 200  # points of the shared seconds axis of a group
 
 
-def best_so_far(frame: pd.DataFrame, x: str = "trained") -> tuple[np.ndarray, np.ndarray]:
-    """The best validation accuracy so far (NaN before the first completed trial) at each step of `x`."""
+def _in_order(frame: pd.DataFrame, x: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows a curve against `x` walks through, in order, and the step of each."""
     if x not in X_AXES:
         raise ValueError(f"x must be one of {', '.join(X_AXES)}, but got {x!r}")
     if x == "trial":
@@ -36,8 +38,32 @@ def best_so_far(frame: pd.DataFrame, x: str = "trained") -> tuple[np.ndarray, np
             seconds = pd.to_numeric(rows.get("user_attrs_seconds", pd.Series(0.0, index=rows.index)),
                                     errors="coerce").fillna(0.0)
             steps = seconds.cumsum().to_numpy(dtype=float)
+    return rows, steps
+
+
+def best_so_far(frame: pd.DataFrame, x: str = "trained") -> tuple[np.ndarray, np.ndarray]:
+    """The best validation accuracy so far (NaN before the first completed trial) at each step of `x`."""
+    rows, steps = _in_order(frame, x)
     # A pruned trial has no value: the best so far carries over it (pandas' cummax leaves its row NaN).
     return steps, rows["value"].cummax().ffill().to_numpy(dtype=float)
+
+
+def hypervolume_so_far(frame: pd.DataFrame, costs: Sequence[str], scales: Sequence[float], x: str = "trained"
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """The hypervolume of the completed trials so far at each step of `x`: of the points (1 - accuracy,
+    cost / scale, ...) for the frame's cost columns `costs`, inside the unit box (a trial costing more than a
+    scale adds nothing). One number that grows when a search finds a more accurate or a cheaper network: the
+    multi-objective counterpart of the best so far, comparable between studies given the same scales."""
+    rows, steps = _in_order(frame, x)
+    points: list[tuple[float, ...]] = []
+    out = np.zeros(len(rows))
+    for i, (_, r) in enumerate(rows.iterrows()):
+        values = [r["value"], *(r.get(c) for c in costs)]
+        if r["status"] == "complete" and not any(v is None or pd.isna(v) for v in values):
+            points.append((1.0 - float(values[0]), *(float(v) / s for v, s in zip(values[1:], scales))))
+            points = [tuple(p) for p in points if not any(dominates(q, p) for q in points)]
+        out[i] = hypervolume(points, [1.0] * (1 + len(costs)))
+    return steps, out
 
 
 def _at(steps: np.ndarray, best: np.ndarray, grid: np.ndarray) -> np.ndarray:

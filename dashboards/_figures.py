@@ -17,12 +17,12 @@ from optuna.trial import FrozenTrial
 
 from tpsearch.dashboards import _compare
 from tpsearch.dashboards._frame import STATUSES, numeric
-from tpsearch.search._outcome import Outcome, outcome_of
+from tpsearch.search._outcome import Outcome, accuracy_of, outcome_of
 
 GROUP_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 COLORS = {"complete": "#1f77b4", "pruned": "#a0a0a0", "diverged": "#9467bd", "infeasible": "#ff7f0e",
           "failed": "#d62728", "running": "#2ca02c", "waiting": "#bcbd22"}
-PARAMS, MACS = "user_attrs_params", "user_attrs_macs"
+PARAMS, MACS, LATENCY = "user_attrs_params", "user_attrs_macs", "user_attrs_latency_ms"
 # SVG draws one element per marker: past a few thousand points WebGL (scattergl) keeps the page responsive.
 GL_ABOVE = 3000
 MAX_CURVES = (200, 100)  # learning curves drawn: the best completed trials, and pruned trials spread over the run
@@ -84,13 +84,17 @@ def pareto_mask(cost: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
 
 
 def accuracy_vs(frame: pd.DataFrame, column: str = PARAMS, *, label: str = "parameters",
-                budget: float | None = None, title: str | None = None) -> go.Figure:
-    """Validation accuracy of completed trials against a cost (parameters, MACs), with the Pareto front."""
+                budget: float | None = None, title: str | None = None, front: Sequence[int] | None = None,
+                joined: bool = True) -> go.Figure:
+    """Validation accuracy of completed trials against a cost (parameters, MACs, latency), with the Pareto front:
+    of accuracy and this cost, or `front` (trial numbers) where the study has its own over several objectives,
+    joined as a staircase when `joined` (a front of accuracy and this cost alone)."""
     fig = _figure(title or f"Validation accuracy vs {label}", label, "validation accuracy")
     cost, acc = numeric(frame, column), frame["value"]
     done = frame[(frame["status"] == "complete") & cost.notna() & acc.notna()]
     stopped = frame[(frame["status"] == "pruned") & cost.notna() & frame["accuracy"].notna()]
-    tip = "trial %{customdata}<br>" + label + " %{x:,.0f}<br>accuracy %{y:.2%}<extra>%{fullData.name}</extra>"
+    fmt = ",.0f" if column != LATENCY else ".3g"  # counts in full; milliseconds to three figures
+    tip = "trial %{customdata}<br>" + label + " %{x:" + fmt + "}<br>accuracy %{y:.2%}<extra>%{fullData.name}</extra>"
     if not stopped.empty:
         fig.add_trace(_scatter(len(stopped))(
             x=numeric(stopped, column).to_numpy(), y=stopped["accuracy"].to_numpy(), mode="markers",
@@ -101,15 +105,16 @@ def accuracy_vs(frame: pd.DataFrame, column: str = PARAMS, *, label: str = "para
         fig.add_trace(_scatter(len(done))(
             x=x, y=y, mode="markers", name="completed", customdata=done["number"].to_numpy(), hovertemplate=tip,
             marker=dict(color=COLORS["complete"], size=5, opacity=0.8)))
-        front = pareto_mask(x, y)
-        order = np.argsort(x[front])
+        on = pareto_mask(x, y) if front is None else done["number"].isin(list(front)).to_numpy()
+        order = np.argsort(x[on], kind="stable")
         fig.add_trace(go.Scatter(
-            x=x[front][order], y=y[front][order], mode="lines+markers", name="Pareto front",
-            customdata=done["number"].to_numpy()[front][order], hovertemplate=tip,
+            x=x[on][order], y=y[on][order], mode="lines+markers" if joined else "markers", name="Pareto front",
+            customdata=done["number"].to_numpy()[on][order], hovertemplate=tip,
             line=dict(color="#111", width=2, shape="hv"), marker=dict(color="#111", size=7, symbol="diamond")))
     if budget:
         fig.add_vline(x=budget, line=dict(color=COLORS["infeasible"], dash="dash", width=2),
-                      annotation_text=f"budget {budget / 1e6:g}M", annotation_position="top left")
+                      annotation_text=f"budget {budget / 1e6:g}M" if budget >= 1e4 else f"budget {budget:g}",
+                      annotation_position="top left")
     fig.update_xaxes(type="log")
     _percent_axis(fig)
     return fig
@@ -156,7 +161,8 @@ def importances(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure | s
     # Optuna's storage cache answers that from memory.
     evaluator = optuna.importance.FanovaImportanceEvaluator(n_trees=32, max_depth=8, seed=0)
     try:
-        scores = optuna.importance.get_param_importances(study, evaluator=evaluator)
+        multi = {} if len(study.directions) == 1 else dict(target=accuracy_of)
+        scores = optuna.importance.get_param_importances(study, evaluator=evaluator, **multi)
     except (RuntimeError, ValueError) as e:  # a single distinct value, no parameter in common, ...
         return f"Importances are not available for this study: {str(e).splitlines()[0] if str(e) else repr(e)}"
     if not scores:
@@ -315,8 +321,47 @@ def best_so_far(frames: Mapping[str, pd.DataFrame], *, x: str = "trained",
     """The best validation accuracy so far of several studies against what they spent (`_compare.X_AXES`): a line
     per study, or per group of studies their mean with a band of one standard deviation."""
     fig = _figure("Best validation accuracy so far", _compare.X_AXES[x], "best validation accuracy")
-    curves = {name: _compare.best_so_far(frame, x) for name, frame in frames.items()}
-    tip = "%{x:,.4~r}<br>best %{y:.2%}<extra>%{fullData.name}</extra>"
+    _progress(fig, {name: _compare.best_so_far(frame, x) for name, frame in frames.items()}, x, groups,
+              "%{x:,.4~r}<br>best %{y:.2%}<extra>%{fullData.name}</extra>")
+    _percent_axis(fig)
+    return fig
+
+
+def hypervolume_so_far(frames: Mapping[str, pd.DataFrame], costs: Sequence[str], scales: Sequence[float], *,
+                       x: str = "trained", groups: Mapping[str, Sequence[str]] | None = None,
+                       labels: Sequence[str] = ()) -> go.Figure:
+    """The hypervolume of several multi-objective studies so far (`_compare.hypervolume_so_far`), drawn like the
+    best so far: a line per study, or a mean and band per group."""
+    scale = ", ".join(f"{esc(label)} / {v:.4g}" for label, v in zip(labels or costs, scales))
+    fig = _figure(f"Hypervolume so far (1 - accuracy, {scale})", _compare.X_AXES[x], "hypervolume")
+    _progress(fig, {n: _compare.hypervolume_so_far(f, costs, scales, x) for n, f in frames.items()}, x, groups,
+              "%{x:,.4~r}<br>hypervolume %{y:.4f}<extra>%{fullData.name}</extra>")
+    return fig
+
+
+def fronts(frames: Mapping[str, pd.DataFrame], front: Mapping[str, Sequence[int]], column: str, label: str
+           ) -> go.Figure:
+    """Several studies' Pareto fronts overlaid on accuracy against one cost, a staircase each."""
+    fig = _figure(f"Pareto fronts: validation accuracy vs {label}", label, "validation accuracy")
+    for i, (name, frame) in enumerate(frames.items()):
+        rows = frame[frame["number"].isin(list(front[name]))]
+        x, y = numeric(rows, column).to_numpy(), rows["value"].to_numpy()
+        order = np.argsort(x, kind="stable")
+        fig.add_trace(go.Scatter(
+            x=x[order], y=y[order], mode="lines+markers", name=esc(name),
+            customdata=rows["number"].to_numpy()[order], line=dict(width=2, shape="hv",
+                                                                   color=GROUP_COLORS[i % len(GROUP_COLORS)]),
+            hovertemplate="trial %{customdata}<br>" + esc(label) + " %{x:.4~r}<br>accuracy %{y:.2%}"
+                          "<extra>%{fullData.name}</extra>"))
+    fig.update_xaxes(type="log")
+    _percent_axis(fig)
+    return fig
+
+
+def _progress(fig: go.Figure, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], x: str,
+              groups: Mapping[str, Sequence[str]] | None, tip: str) -> None:
+    """Curves against spending: a line per study, or per group of studies their mean with a band of one
+    standard deviation (`_compare.band`)."""
     if not groups:
         for name, (steps, best) in curves.items():
             fig.add_trace(go.Scatter(x=steps, y=best, mode="lines", name=esc(name), line=dict(width=2, shape="hv"),
@@ -333,8 +378,6 @@ def best_so_far(frames: Mapping[str, pd.DataFrame], *, x: str = "trained",
                                      fillcolor=_fade(color)))
         fig.add_trace(go.Scatter(x=b.x[seen], y=b.mean[seen], mode="lines", name=label, legendgroup=label,
                                  line=dict(width=2.5, color=color, shape="hv"), hovertemplate=tip))
-    _percent_axis(fig)
-    return fig
 
 
 def _fade(color: str) -> str:

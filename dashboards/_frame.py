@@ -4,6 +4,7 @@ Columns follow `optuna.Study.trials_dataframe` where they overlap (`number`, `va
 `datetime_complete`, `params_<name>`, `user_attrs_<name>`), plus what the dashboards need:
   status           the trial's outcome (`tpsearch.search.Outcome`): complete | pruned | diverged | infeasible |
                    failed | running | waiting
+  value            the validation accuracy told (a multi-objective trial's first value: its costs are attributes)
   accuracy         the value, or else the last reported validation accuracy (a pruned trial's score at its rung)
   last_epoch       the last epoch reported
   best_value       the best value so far, by trial number
@@ -25,7 +26,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial
 
-from tpsearch.search._outcome import Outcome, outcome_of
+from tpsearch.search._outcome import Outcome, accuracy_of, outcome_of
 
 STATUSES = tuple(o.value for o in Outcome)
 
@@ -59,11 +60,12 @@ def _flat_arch(arch: Any) -> dict[str, Any]:
 def _row(t: FrozenTrial) -> dict[str, Any]:
     ivs = t.intermediate_values
     last_epoch = max(ivs) if ivs else None
-    accuracy = t.value if t.value is not None else (ivs[last_epoch] if last_epoch is not None else None)
+    value = accuracy_of(t)  # the value, or the first of a multi-objective trial's values
+    accuracy = value if value is not None else (ivs[last_epoch] if last_epoch is not None else None)
     if accuracy is not None and not math.isfinite(accuracy):
         accuracy = None  # a diverged trial may report NaN; it has no accuracy worth plotting
     row: dict[str, Any] = {
-        "number": t.number, "state": t.state.name, "status": status_of(t), "value": t.value,
+        "number": t.number, "state": t.state.name, "status": status_of(t), "value": value,
         "accuracy": accuracy, "last_epoch": last_epoch,
         "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
     }

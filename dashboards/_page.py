@@ -22,8 +22,10 @@ from optuna.trial import FrozenTrial
 from tpsearch._files import atomic_write
 from tpsearch.dashboards import _compare as C
 from tpsearch.dashboards import _figures as F
-from tpsearch.dashboards._frame import STATUSES, trials_frame, trials_of
+from tpsearch.dashboards._frame import STATUSES, numeric, trials_frame, trials_of
+from tpsearch.exceptions import UsageError
 from tpsearch.search._budget import ATTR as BUDGET_ATTR
+from tpsearch.search._objectives import objectives_of, pareto_rows
 from tpsearch.search._outcome import trial_label
 
 TOP = 10
@@ -130,10 +132,24 @@ def _summary(study: optuna.Study, frame: pd.DataFrame) -> str:
             f'<div class="meta">{"".join(parts)}<span>written {stamp}</span></div>')
 
 
-def _check_single_objective(study: optuna.Study) -> None:
-    if len(study.directions) != 1:
-        raise ValueError(f"the dashboards read one objective (validation accuracy), but study "
-                         f"{study.study_name!r} has {len(study.directions)}")
+# Each cost objective as the frame's column, its axis label and the study attribute holding its budget.
+COST_AXES = {"params": (F.PARAMS, "parameters", "max_params"), "macs": (F.MACS, "MACs per image", "max_macs"),
+             "latency": (F.LATENCY, "latency (ms per image, batch 1)", "max_latency_ms")}
+
+
+def _pareto_table(names: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
+    """The study's front over all its objectives, most accurate first."""
+    if not rows:
+        return '<p class="note">No completed trial yet: no Pareto front.</p>'
+    costs = list(names[1:])
+    head = ("<tr><th>trial</th><th>trained</th><th>accuracy</th>"
+            + "".join(f"<th>{esc(COST_AXES[c][1])}</th>" for c in costs) + "</tr>")
+    body = []
+    for r in rows:
+        cells = [str(r["trial"]), _fmt_int(r["trained"]), f"{r['accuracy']:.2%}"]
+        cells += [f"{r[c]:.3g}" if c == "latency" else _fmt_int(r[c]) for c in costs]
+        body.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
+    return f'<table id="pareto">{head}{"".join(body)}</table>'
 
 
 def _budget(study: optuna.Study, given: float | None, key: str = "max_params") -> float | None:
@@ -152,21 +168,32 @@ def _training_budget(study: optuna.Study) -> dict[str, Any] | None:
 
 def dashboard_html(study: optuna.Study, *, max_params: float | None = None, max_macs: float | None = None,
                    trials: Sequence[FrozenTrial] | None = None) -> str:
-    """The dashboard page of one study as a string; `trials` saves re-reading them when the caller has them."""
-    _check_single_objective(study)
+    """The dashboard page of one study as a string; `trials` saves re-reading them when the caller has them.
+
+    A multi-objective study (`tpsearch run --objectives`) gets its Pareto front as a table and marked on accuracy
+    against each of its costs (a latency card too where latency is one)."""
+    names = objectives_of(study)
     trials = list(trials_of(study) if trials is None else trials)
-    frame = trials_frame(trials, maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE)
-    budget = _budget(study, max_params)
+    frame = trials_frame(trials)
+    given = {"params": max_params, "macs": max_macs, "latency": None}
+    front = [r["trial"] for r in pareto_rows(trials, names)] if len(names) > 1 else None
+    costs = ["params", "macs"] + [c for c in names[1:] if c not in ("params", "macs")]
+    fronts = []
+    for cost in costs:
+        column, label, attr = COST_AXES[cost]
+        mine = front if cost in names else None  # a cost the study does not optimise: the 2-D front of the two
+        fronts.append(_card(F.accuracy_vs(frame, column, label=label, budget=_budget(study, given[cost], attr),
+                                          front=mine, joined=mine is None or len(names) == 2), cost))
     cards = [
         _card(F.history(frame), "history"),
-        _card(F.accuracy_vs(frame, F.PARAMS, label="parameters", budget=budget), "params"),
-        _card(F.accuracy_vs(frame, F.MACS, label="MACs per image", budget=_budget(study, max_macs, "max_macs")),
-              "macs"),
+        *fronts,
         _card(F.importances(study, trials), "importances"),
         _card(F.learning_curves(frame, budget=_training_budget(study)), "curves"),
         _card(F.states(frame), "states"),
     ]
-    body = (_summary(study, frame)
+    pareto = ("" if front is None else
+              f"<h2>Pareto front: {esc(', '.join(names))}</h2>{_pareto_table(names, pareto_rows(trials, names))}")
+    body = (_summary(study, frame) + pareto
             + f'<div class="grid">{"".join(cards)}</div>'
             + f"<h2>Architectures</h2>{_card(F.parallel_architecture(frame), 'parallel')}"
             + f"<h2>Run</h2>{_card(F.timeline(frame), 'timeline')}"
@@ -189,11 +216,16 @@ def comparison_html(studies: Iterable[optuna.Study], *, group_by: str | None = N
     """Several studies on one page: the best so far against what each spent (`x`: trained trials, training seconds
     or Optuna's trial numbers), grouped by the study attribute `group_by` (mean and spread over the group's seeds)
     if given; a table of the best after `at` trained trials (default: as many as the study with fewest trained);
-    then accuracy against parameters of each study."""
+    then accuracy against parameters of each study. Multi-objective studies (all of the same objectives) add their
+    hypervolume so far, drawn the same way, and their Pareto fronts overlaid on accuracy against each cost."""
     studies = list(studies)
-    for s in studies:
-        _check_single_objective(s)
-    frames = {s.study_name: trials_frame(s) for s in studies}
+    names_of = {s.study_name: objectives_of(s) for s in studies}
+    if len({tuple(v) for v in names_of.values()}) > 1:
+        raise UsageError("compare needs studies of the same objectives, but got "
+                         + "; ".join(f"{n}: {','.join(v)}" for n, v in names_of.items()))
+    objectives = next(iter(names_of.values()), ["accuracy"])
+    read = {s.study_name: list(trials_of(s)) for s in studies}
+    frames = {n: trials_frame(ts) for n, ts in read.items()}
     trained = {n: int(f["trained"].max()) if len(f) and f["trained"].notna().any() else 0 for n, f in frames.items()}
     at = at or min(trained.values())
     curves = {n: C.best_so_far(f, "trained") for n, f in frames.items()}
@@ -227,6 +259,15 @@ def comparison_html(studies: Iterable[optuna.Study], *, group_by: str | None = N
                  f'<th>seed</th><th>trials</th><th>trained</th><th>best after {at:,} trained</th>'
                  f'<th>best accuracy</th></tr>{"".join(rows)}</table>')
     cards = [_card(F.best_so_far(frames, x=x, groups=groups), "best")]
+    if len(objectives) > 1:
+        costs = objectives[1:]
+        scales = [_scale(studies, frames, c) for c in costs]
+        cards.append(_card(F.hypervolume_so_far(frames, [COST_AXES[c][0] for c in costs], scales, x=x,
+                                                groups=groups, labels=[COST_AXES[c][1] for c in costs]),
+                           "hypervolume"))
+        front = {n: [r["trial"] for r in pareto_rows(ts, objectives)] for n, ts in read.items()}
+        for c in costs:
+            cards.append(_card(F.fronts(frames, front, COST_AXES[c][0], COST_AXES[c][1]), f"fronts-{c}"))
     for i, s in enumerate(studies):
         fig = F.accuracy_vs(frames[s.study_name], F.PARAMS, label="parameters", budget=_budget(s, None),
                             title=f"{F.esc(s.study_name)}: accuracy vs parameters")
@@ -234,6 +275,18 @@ def comparison_html(studies: Iterable[optuna.Study], *, group_by: str | None = N
     names = ", ".join(s.study_name for s in studies)
     body = f"<h1>Comparison: {esc(names)}</h1>{table}<div class=\"grid\">{''.join(cards)}</div>"
     return _page(f"tpsearch: {names}", body)
+
+
+def _scale(studies: Sequence[optuna.Study], frames: dict[str, pd.DataFrame], cost: str) -> float:
+    """What a cost is divided by for the hypervolume: the largest budget of the studies where each has one, else
+    the largest cost any of their completed trials had."""
+    column, _, attr = COST_AXES[cost]
+    budgets = [_budget(s, None, attr) for s in studies]
+    if all(b is not None for b in budgets):
+        return float(max(budgets))  # type: ignore[type-var]
+    seen = [float(numeric(f[f["status"] == "complete"], column).max()) for f in frames.values() if len(f)]
+    seen = [v for v in seen if not np.isnan(v)]
+    return max(seen) if seen else 1.0
 
 
 def _mean_spread(values: Sequence[float]) -> str:

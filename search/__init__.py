@@ -19,11 +19,12 @@ from tpsearch.search._ablate import AblateOptions, ablate
 from tpsearch.search._calibrate import (CalibrateOptions, CalibrationResult, average_ranks, calibrate, kendall,
                                        spearman, topk_overlap)
 from tpsearch.search._driver import run_search
+from tpsearch.search._objectives import OBJECTIVES, objectives_of, pareto_front
 from tpsearch.search._options import METRIC, SAMPLERS, SCHEDULERS, RunOptions, RunSummary
-from tpsearch.search._outcome import Outcome, best_trial, count_outcomes, is_trained, outcome_of, ranked
+from tpsearch.search._outcome import Outcome, accuracy_of, best_trial, count_outcomes, is_trained, outcome_of, ranked
 from tpsearch.search._rerank import RerankOptions, rerank, rerank_winner, reranked
 
-__all__ = ["AblateOptions", "CalibrateOptions", "CalibrationResult", "METRIC", "Outcome", "RerankOptions", "RunOptions",
-           "RunSummary", "SAMPLERS", "SCHEDULERS", "ablate", "average_ranks", "best_trial", "calibrate",
-           "count_outcomes", "is_trained", "kendall", "outcome_of", "ranked", "rerank", "rerank_winner", "reranked",
-           "run_search", "spearman", "topk_overlap"]
+__all__ = ["AblateOptions", "CalibrateOptions", "CalibrationResult", "METRIC", "OBJECTIVES", "Outcome", "RerankOptions",
+           "RunOptions", "RunSummary", "SAMPLERS", "SCHEDULERS", "ablate", "accuracy_of", "average_ranks", "best_trial",
+           "calibrate", "count_outcomes", "is_trained", "kendall", "objectives_of", "outcome_of", "pareto_front",
+           "ranked", "rerank", "rerank_winner", "reranked", "run_search", "spearman", "topk_overlap"]

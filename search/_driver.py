@@ -23,8 +23,9 @@ from tpsearch import spaces
 from tpsearch.exceptions import UsageError
 from tpsearch.search._cluster import cluster_address, on_another_host, start_ray
 from tpsearch.search._budget import ATTR as BUDGET_ATTR, UNIT, Budget, budget_of
+from tpsearch.search._objectives import directions, objectives_of, pareto_rows
 from tpsearch.search._options import METRIC, RunOptions, RunSummary
-from tpsearch.search._outcome import Outcome, best_trial, count_outcomes, is_trained, trained_index
+from tpsearch.search._outcome import Outcome, accuracy_of, best_trial, count_outcomes, is_trained, trained_index
 from tpsearch.search._worker import run_trial
 from tpsearch._files import read_json
 from tpsearch._interrupts import HeldInterrupts
@@ -151,9 +152,11 @@ def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int
     return RunSummary(
         study=name, storage=redact(opts.storage), requested=opts.trials, finished=searcher.finished,
         counts={o.value: n for o, n in count_outcomes(trials).items()},
-        best_value=best.value if best else None, best_params=best.user_attrs.get("params") if best else None,
+        best_value=accuracy_of(best) if best else None, best_params=best.user_attrs.get("params") if best else None,
         best_trial=best.number if best else None, seconds=time.time() - started, interrupted=interrupted,
-        error=searcher.error, best_trained=trained_index(trials).get(best.number) if best else None)
+        error=searcher.error, best_trained=trained_index(trials).get(best.number) if best else None,
+        objectives=list(opts.objectives),
+        pareto=pareto_rows(trials, opts.objectives) if len(opts.objectives) > 1 else [])
 
 
 # -- validation: nothing here writes ---------------------------------------------------------------------------------
@@ -234,9 +237,10 @@ def _open_study(storage: optuna.storages.BaseStorage, name: str, opts: RunOption
     sampler = _sampler(opts)
     if name in study_names(storage):
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
-        if study.direction != optuna.study.StudyDirection.MAXIMIZE:
-            raise UsageError(f"study {name!r} exists with direction {study.direction.name}; tpsearch maximises "
-                             f"validation accuracy: pick another --study")
+        theirs = objectives_of(study)
+        if theirs != opts.objectives:
+            raise UsageError(f"study {name!r} exists with objectives {','.join(theirs)}, not "
+                             f"{','.join(opts.objectives)}: pick another --study")
         for key, mine in (("space", opts.space), ("dataset", opts.dataset)):
             theirs = study.user_attrs.get(key)
             if theirs != mine:
@@ -246,8 +250,10 @@ def _open_study(storage: optuna.storages.BaseStorage, name: str, opts: RunOption
             if study.user_attrs.get(key) != getattr(opts, key):
                 study.set_user_attr(key, getattr(opts, key))
         return study
-    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, direction="maximize")
-    for key, value in (("space", opts.space), ("dataset", opts.dataset), ("max_params", opts.max_params),
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
+                                directions=directions(opts.objectives))
+    for key, value in (("space", opts.space), ("objectives", opts.objectives), ("dataset", opts.dataset),
+                       ("max_params", opts.max_params),
                        ("max_macs", opts.max_macs), ("max_latency_ms", opts.max_latency_ms),
                        ("epochs", opts.epochs), ("sampler", opts.sampler), ("metric", METRIC), ("seed", opts.seed),
                        ("train_fraction", opts.train_fraction), ("train_images", opts.train_images),
@@ -259,6 +265,9 @@ def _open_study(storage: optuna.storages.BaseStorage, name: str, opts: RunOption
 def _sampler(opts: RunOptions) -> optuna.samplers.BaseSampler:
     if opts.sampler == "random":
         return optuna.samplers.RandomSampler(seed=opts.seed)
+    if opts.sampler == "nsga2":
+        # Its generations are of completed trials; constraints (the budgets) reach it through each trial's.
+        return optuna.samplers.NSGAIISampler(seed=opts.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         # multivariate+group model the conditional dimensions jointly; constant_liar spreads concurrent trials.

@@ -13,9 +13,9 @@ from typing import Any, Mapping
 from tpsearch.exceptions import UsageError
 from tpsearch.search.storages import DEFAULT_STORAGE
 
-SAMPLERS = ("tpe", "random")
+SAMPLERS = ("tpe", "random", "nsga2")
 SCHEDULERS = ("asha", "none")
-METRIC = "val_accuracy"  # what every trial reports and the study maximises
+METRIC = "val_accuracy"  # what every trial reports and the study maximises (first, with --objectives)
 CHECKPOINT_BYTES = "checkpoint_bytes"  # the report that carries a trial's weights to the driver
 
 
@@ -30,7 +30,8 @@ class RunOptions:
     trials: int = 200                     # trained trials wanted (completed or pruned; infeasible draws do not count)
     study: str | None = None              # None: SPACE-DATASET
     storage: str = DEFAULT_STORAGE
-    sampler: str = "tpe"
+    sampler: str = "tpe"                  # tpe | random | nsga2 (Optuna's NSGA-II, made for several objectives)
+    objectives: list[str] = field(default_factory=lambda: ["accuracy"])  # accuracy, then costs: params, macs, latency
     seed: int = 0                         # of the sampler, the data split and training
     max_params: int = 5_000_000           # parameter budget of a feasible model
     max_macs: int | None = None           # MACs per image of a feasible model (`Space.count_macs`); None: no limit
@@ -85,6 +86,9 @@ class RunOptions:
                             ("--dashboard-every", self.dashboard_every)):
             if value is not None and not math.isfinite(value):
                 raise UsageError(f"{flag} must be a finite number, but got {value}")
+        from tpsearch.search._objectives import check_objectives
+
+        self.objectives = check_objectives(self.objectives)
         from tpsearch.spaces._training import check_tricks
 
         try:
@@ -121,7 +125,10 @@ class RunOptions:
                              f"that no trial uses; drop it or give --device auto")
 
     def study_name(self) -> str:
-        return self.study or f"{self.space}-{self.dataset}"
+        """--study, else SPACE-DATASET, with the objectives after it for a multi-objective search (its study cannot
+        be the single-objective one's)."""
+        costs = "".join(f"-{n}" for n in self.objectives[1:])
+        return self.study or f"{self.space}-{self.dataset}" + (f"-accuracy{costs}" if costs else "")
 
     def rung_epochs(self) -> tuple[int, ...]:
         """Where ASHA compares trials, in epochs: --grace-epochs times powers of --reduction-factor, below --epochs
@@ -148,7 +155,8 @@ class RunOptions:
 
 @dataclass
 class RunSummary:
-    """How a run ended: the study's counts by outcome (see `tpsearch.search.Outcome`) and its best trial."""
+    """How a run ended: the study's counts by outcome (see `tpsearch.search.Outcome`), its most accurate trial and,
+    with several objectives, its Pareto front (`pareto_rows`)."""
 
     study: str
     storage: str
@@ -162,6 +170,8 @@ class RunSummary:
     interrupted: bool
     error: str | None
     best_trained: int | None = None  # the best trial's place among the trained ones (`trained_index`)
+    objectives: list[str] = field(default_factory=lambda: ["accuracy"])
+    pareto: list[dict[str, Any]] = field(default_factory=list)  # several objectives: the front, most accurate first
 
 
 def _choice(flag: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -69,13 +69,18 @@ def count_outcomes(trials: Iterable[FrozenTrial]) -> dict[Outcome, int]:
     return {o: counts.get(o, 0) for o in Outcome}
 
 
+def accuracy_of(trial: FrozenTrial) -> float | None:
+    """A trial's validation accuracy: its value, or its first value in a multi-objective study (`_objectives`)."""
+    return trial.values[0] if trial.values else None
+
+
 def ranked(trials: optuna.Study | Iterable[FrozenTrial]) -> list[FrozenTrial]:
-    """Completed trials with a finite value, best first (tpsearch maximises validation accuracy)."""
+    """Completed trials with a finite accuracy, most accurate first (in a multi-objective study too)."""
     if isinstance(trials, optuna.Study):
         trials = trials.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    done = [t for t in trials if outcome_of(t) is Outcome.COMPLETE and t.value is not None
-            and math.isfinite(t.value)]
-    return sorted(done, key=lambda t: (-t.value, t.number))
+    done = [t for t in trials if outcome_of(t) is Outcome.COMPLETE and accuracy_of(t) is not None
+            and math.isfinite(accuracy_of(t))]
+    return sorted(done, key=lambda t: (-accuracy_of(t), t.number))
 
 
 def best_trial(trials: optuna.Study | Iterable[FrozenTrial]) -> FrozenTrial | None:

@@ -30,7 +30,8 @@ from tpsearch import spaces
 from tpsearch._files import atomic_write
 from tpsearch.search._options import CHECKPOINT_BYTES, METRIC, RunOptions
 from tpsearch.search.storages import redact
-from tpsearch.search._outcome import TOO_SLOW, Outcome, best_trial, diverged_value, is_trained
+from tpsearch.search._objectives import pareto_front, values_for
+from tpsearch.search._outcome import TOO_SLOW, Outcome, accuracy_of, best_trial, diverged_value, is_trained
 from tpsearch.trainers import DIVERGED, OUT_OF_MEMORY
 
 # The names of the constraints; Optuna's samplers read feasibility from `trial.constraints`. Every finished trial
@@ -79,7 +80,7 @@ class StudySearcher(Searcher):
         self.kept: dict[str, str] = dict(study.user_attrs.get("checkpoints", {}))
         best = best_trial(trials)
         if best is not None:
-            self.tally.best_value, self.tally.best_params = best.value, best.user_attrs.get("params")
+            self.tally.best_value, self.tally.best_params = accuracy_of(best), best.user_attrs.get("params")
 
     # -- Ray Tune's Searcher interface -------------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
@@ -245,15 +246,31 @@ class StudySearcher(Searcher):
             return
         if isinstance(value, float) and not math.isfinite(value):
             return
-        trial.report(float(value), step=int(epoch))
+        if len(self.opts.objectives) > 1:
+            # Optuna's `report` is single-objective only; the learning curve goes where one study keeps it anyway.
+            self.study._storage.set_trial_intermediate_value(trial._trial_id, int(epoch), float(value))
+        else:
+            trial.report(float(value), step=int(epoch))
         self.reported[trial_id].add(int(epoch))
+
+    def _values(self, trial: optuna.Trial, accuracy: float) -> float | list[float] | None:
+        """What the study is told: the accuracy, or with several objectives the accuracy and each cost; None where
+        a cost was never measured (a trainable that does not time the model, with latency an objective)."""
+        try:
+            return values_for(self.opts.objectives, accuracy, trial.user_attrs)
+        except (KeyError, TypeError):
+            return None
 
     def _complete(self, trial: optuna.Trial, result: dict[str, Any]) -> None:
         value = float(result[METRIC])
+        values = self._values(trial, value)
+        if values is None:
+            self._fail(trial, f"no value for every objective ({','.join(self.opts.objectives)}) was recorded")
+            return
         checkpoint = result.get("checkpoint")
         if checkpoint:
             trial.set_user_attr("checkpoint", checkpoint)
-        self.study.tell(trial, value)
+        self.study.tell(trial, values)
         self.tally.counts[Outcome.COMPLETE] += 1
         self.finished += 1
         if checkpoint:
@@ -273,7 +290,11 @@ class StudySearcher(Searcher):
         """COMPLETE at chance accuracy (`diverged_value`): TPE ranks it with the worst completed trials, so it
         learns to avoid the learning rates and shapes that diverge. It counts toward `--trials`."""
         trial.set_user_attr("reason", Outcome.DIVERGED.value)
-        self.study.tell(trial, diverged_value(self.shape["num_classes"]))
+        values = self._values(trial, diverged_value(self.shape["num_classes"]))
+        if values is None:
+            self._fail(trial, Outcome.DIVERGED.value)
+            return
+        self.study.tell(trial, values)
         self.tally.counts[Outcome.DIVERGED] += 1
         self.finished += 1
 
@@ -304,13 +325,18 @@ class StudySearcher(Searcher):
             self.error = f"{self.untrained} trials failed or ran out of memory (last: {reason}); stopping the search"
 
     def _keep_best(self, number: int, value: float, path: str) -> None:
-        """Keep the weights of the best K completed trials; delete the rest and record the kept set (paths relative
-        to the runs folder, so that a study moved with its runs folder still exports)."""
+        """Keep the weights of the best K completed trials (and, with several objectives, of every trial on the
+        Pareto front, which `export --pareto` writes); delete the rest and record the kept set (paths relative to
+        the runs folder, so that a study moved with its runs folder still exports)."""
         values = {int(n): v for n, v in self.study.user_attrs.get("checkpoint_values", {}).items()}
         values[number] = value
         self.kept[str(number)] = path
         ranked = sorted(self.kept, key=lambda n: values.get(int(n), -1.0), reverse=True)
-        for n in ranked[self.opts.keep_checkpoints:]:
+        front: set[str] = set()
+        if len(self.opts.objectives) > 1:
+            front = {str(t.number) for t in pareto_front(self.study.get_trials(deepcopy=False),
+                                                         self.opts.objectives)}
+        for n in [n for n in ranked[self.opts.keep_checkpoints:] if n not in front]:
             try:
                 os.remove(Path(self.opts.runs_dir) / self.kept.pop(n))  # an absolute path (older studies) stays one
             except OSError:

@@ -12,6 +12,7 @@ from pathlib import Path
 import optuna
 
 from tpsearch._files import write_or_refuse
+from tpsearch.search._objectives import objectives_of
 from tpsearch.exceptions import UsageError
 from tpsearch.search.cli._flags import add_json, add_runs_dir, add_storage, add_study, dashboard_path, emit_json
 from tpsearch.dashboards._axes import X_AXES
@@ -25,10 +26,9 @@ def _file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "study"
 
 
-def _single_objective(study: optuna.Study) -> optuna.Study:
-    if len(study.directions) != 1:
-        raise UsageError(f"study {study.study_name!r} has {len(study.directions)} objectives; the dashboards read "
-                         "one (validation accuracy)")
+def _ours(study: optuna.Study) -> optuna.Study:
+    """The study, once its directions are known to be tpsearch's (accuracy, then costs: `--objectives`)."""
+    objectives_of(study)
     return study
 
 
@@ -52,7 +52,7 @@ def add_dashboard_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_dashboard(args: argparse.Namespace) -> int:
     from tpsearch import dashboards
-    study = _single_objective(load_study(open_storage(args.storage, create=False), args.study))
+    study = _ours(load_study(open_storage(args.storage, create=False), args.study))
     out = args.out or dashboard_path(args.runs_dir, study.study_name)
     trials = study.get_trials(deepcopy=False)
     return _write_page(args, out, lambda: dashboards.write_dashboard(study, out, max_params=args.max_params,
@@ -106,7 +106,7 @@ def run_compare(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise UsageError(f"each study once, please: {' '.join(names)}")
     storage = open_storage(args.storage, create=False)
-    studies = [_single_objective(load_study(storage, n)) for n in names]
+    studies = [_ours(load_study(storage, n)) for n in names]
     if args.at is not None and args.at < 1:
         raise UsageError(f"--at must be at least 1, but got {args.at}")
     if args.group_by is not None:

@@ -12,10 +12,14 @@ import argparse
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tpsearch.search._outcome import trial_label
 from tpsearch.search.cli._flags import (add_data_dir, add_device, add_json, add_progress, add_runs_dir,
                                         add_storage, add_study, emit_json, options_from)
+
+if TYPE_CHECKING:
+    from tpsearch.search.export import ExportResult
 
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,9 +34,12 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     add_storage(p)
     p.add_argument("--trial", type=int, default=None, metavar="N",
                    help="export trial N (default: the re-ranked winner where `tpsearch rerank` has run, else the "
-                        "best feasible completed trial)")
-    p.add_argument("--out", type=Path, required=True, metavar="FILE.pt",
-                   help="checkpoint to write; its folder is created")
+                        "most accurate feasible completed trial)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, metavar="FILE.pt", help="checkpoint to write; its folder is created")
+    where.add_argument("--pareto", type=Path, metavar="DIR",
+                       help="a study searched with several --objectives: write every trial of its Pareto front, "
+                            "DIR/trial_N.pt each")
     p.add_argument("--format", dest="formats", action="append", default=[], choices=FORMATS,
                    help="also write FILE.pt2 (torch.export: what PyTorch prefers for deployment), FILE.onnx or "
                         "FILE.torchscript.pt (deprecated by PyTorch; for runtimes that load only it) beside it; "
@@ -61,19 +68,27 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from tpsearch.search.export import ExportOptions, export
+    from tpsearch.search.export import ExportOptions, export, export_pareto
 
+    opts = options_from(ExportOptions, args, out=None if args.out is None else str(args.out),
+                        pareto=None if args.pareto is None else str(args.pareto),
+                        formats=list(dict.fromkeys(args.formats)))
     try:
-        result = export(options_from(ExportOptions, args, out=str(args.out),
-                                     formats=list(dict.fromkeys(args.formats))))
+        results = export_pareto(opts) if opts.pareto is not None else [export(opts)]
     except KeyboardInterrupt:
         hint = "; run the same command again to resume the retrain from its last finished epoch" if args.retrain \
             else ""
         print(f"tpsearch export: interrupted, nothing exported{hint}", file=sys.stderr)
         return 130
     if args.json:
-        emit_json(asdict(result))
+        emit_json({"pareto": [asdict(r) for r in results]} if opts.pareto is not None else asdict(results[0]))
         return 0
+    for result in results:
+        _say(result)
+    return 0
+
+
+def _say(result: ExportResult) -> None:
     acc = [f"{name} accuracy {v:.4f}" for name, v in (("validation", result.val_accuracy),
                                                       ("test", result.test_accuracy)) if v is not None]
     print(f"wrote {result.path}: {trial_label(result.trial, result.trained)} of {result.study!r} ({result.source}, "
@@ -84,4 +99,3 @@ def run_export(args: argparse.Namespace) -> int:
     for path in (result.pt2, result.onnx, result.torchscript):
         if path:
             print(f"wrote {path}")
-    return 0

@@ -14,6 +14,7 @@ from dataclasses import asdict, replace
 
 from tpsearch.exceptions import UsageError
 from tpsearch.search import SAMPLERS, SCHEDULERS, RunOptions, run_search
+from tpsearch.search._objectives import OBJECTIVES
 from tpsearch.search._outcome import trial_label
 from tpsearch.search.cli._flags import (add_data_dir, add_dataset, add_device, add_json, add_progress,
                                         add_runs_dir, add_storage, dashboard_path, emit_json, names_list,
@@ -39,7 +40,14 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--max-latency-ms", type=float, default=_D.max_latency_ms, metavar="MS",
                    help="milliseconds per image at batch 1 on the trial's device (`tpsearch latency` measures one), "
                         "timed before training; default: no limit")
-    g.add_argument("--sampler", default=_D.sampler, choices=SAMPLERS, help="Optuna sampler")
+    g.add_argument("--objectives", type=names_list(OBJECTIVES, "objective"), default=_D.objectives,
+                   metavar="accuracy[,COST...]",
+                   help="what the study optimises: accuracy alone (default), or accuracy then costs, "
+                        "comma-separated, from params, macs, latency (ms per image at batch 1 on the trial's "
+                        "device): a multi-objective study whose Pareto front `status`, `dashboard` and "
+                        "`export --pareto` show; the budgets still apply")
+    g.add_argument("--sampler", default=_D.sampler, choices=SAMPLERS,
+                   help="Optuna sampler: tpe (multi-objective with --objectives), random, or nsga2 (NSGA-II)")
     g.add_argument("--seed", type=int, default=_D.seed, help="seed of the sampler, the data split and training")
     g.add_argument("--enqueue", action="append", default=[], metavar="PRESET|FILE.json",
                    help="train a known architecture first (warm start); repeatable")
@@ -55,7 +63,8 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                         "its own, STUDY-seedK (SPACE-DATASET-SAMPLER-seedK without --study): `tpsearch compare "
                         "--group-by sampler` then tells samplers apart from luck")
     g = p.add_argument_group("where it is recorded")
-    g.add_argument("--study", default=None, help="study name (default: SPACE-DATASET)")
+    g.add_argument("--study", default=None,
+                   help="study name (default: SPACE-DATASET, with -accuracy-COST... for several --objectives)")
     add_storage(g)
     add_runs_dir(g, _D.runs_dir)
     g.add_argument("--keep-checkpoints", type=int, default=_D.keep_checkpoints,
@@ -141,6 +150,13 @@ def _run_one(args: argparse.Namespace, opts: RunOptions, json_line: bool = True)
           f"({c['complete']} completed, {c['pruned']} pruned, {c['diverged']} diverged), {c['failed']} failed, "
           f"{c['infeasible']} infeasible draws; best {best}; {summary.seconds:.1f} s{page}",
           file=sys.stderr if args.json else sys.stdout)
+    if summary.pareto:
+        costs = summary.objectives[1:]
+        points = "; ".join(f"trial {r['trial']}: {r['accuracy']:.4f}, "
+                           + ", ".join(f"{r[c]:.3g} ms" if c == "latency" else f"{r[c]:,.0f} {c}" for c in costs)
+                           for r in summary.pareto)
+        print(f"Pareto front ({len(summary.pareto)} trials; accuracy, {', '.join(costs)}): {points}",
+              file=sys.stderr if args.json else sys.stdout)
     if args.json and json_line:
         emit_json(asdict(summary))
     if summary.interrupted:  # first: an interrupt's FAILs may also have tripped the failure limit

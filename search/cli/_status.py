@@ -6,7 +6,9 @@ from typing import Any
 
 import optuna
 
-from tpsearch.search._outcome import Outcome, best_trial, count_outcomes, outcome_of, ranked, trained_index
+from tpsearch.exceptions import UsageError
+from tpsearch.search._objectives import objectives_of, pareto_rows
+from tpsearch.search._outcome import Outcome, accuracy_of, best_trial, count_outcomes, outcome_of, ranked, trained_index
 from tpsearch.search.cli._flags import add_json, add_storage, add_study, emit_json
 from tpsearch.search.storages import load_study, open_storage, redact, study_names
 
@@ -30,7 +32,7 @@ def study_counts(study: optuna.Study) -> dict[str, int]:
 
 def best_rows(study: optuna.Study, top: int) -> list[dict[str, Any]]:
     index = trained_index(study.get_trials(deepcopy=False))
-    return [{"trial": t.number, "trained": index.get(t.number), "val_accuracy": t.value,
+    return [{"trial": t.number, "trained": index.get(t.number), "val_accuracy": accuracy_of(t),
              "params": t.user_attrs.get("params"), "macs": t.user_attrs.get("macs"),
              "epochs": t.user_attrs.get("epochs"), "seconds": t.user_attrs.get("seconds"),
              "arch": t.user_attrs.get("arch")} for t in ranked(study)[:top]]
@@ -57,6 +59,23 @@ def _number(value: Any, width: int, millions: bool = False) -> str:
     return f"{value / 1e6:{width}.1f}" if millions else f"{value:>{width},}"
 
 
+def _objectives(study: optuna.Study) -> list[str] | None:
+    """A tpsearch study's objectives; None for a study of another tool's (its directions are not ours)."""
+    try:
+        return objectives_of(study)
+    except UsageError:
+        return None
+
+
+def _print_front(objectives: list[str], rows: list[dict[str, Any]]) -> None:
+    costs = objectives[1:]
+    print(f"\nPareto front over {', '.join(objectives)} ({len(rows)} trials, most accurate first):")
+    print(f"{'trial':>6} {'trained':>7} {'val_acc':>8} " + " ".join(f"{c:>12}" for c in costs))
+    for r in rows:
+        cells = [f"{r[c]:>12.4g}" if c == "latency" else f"{r[c] or 0:>12,.0f}" for c in costs]
+        print(f"{r['trial']:>6} {r['trained'] or '-':>7} {r['accuracy']:>8.4f} " + " ".join(cells))
+
+
 def status(args: argparse.Namespace) -> int:
     # One cached storage for every read: each optuna.load_study on a bare RDBStorage would read all trials again.
     storage = optuna.storages.get_storage(open_storage(args.storage, create=False))
@@ -65,13 +84,18 @@ def status(args: argparse.Namespace) -> int:
     studies = {}
     for name in names:
         study = optuna.load_study(study_name=name, storage=storage)
-        best = best_trial(study.get_trials(deepcopy=False)) if len(study.directions) == 1 else None
+        best = best_trial(study.get_trials(deepcopy=False)) if _objectives(study) else None
         studies[name] = {"space": study.user_attrs.get("space"), "dataset": study.user_attrs.get("dataset"),
-                         **budgets(study), **study_counts(study), "best": None if best is None else best.value}
+                         "objectives": _objectives(study), **budgets(study), **study_counts(study),
+                         "best": None if best is None else accuracy_of(best)}
     detail = None
     if detail_study is not None:
         detail = {"study": detail_study.study_name, **budgets(detail_study), "best": best_rows(detail_study, args.top),
                   "failures": failure_reasons(detail_study)}
+        objectives = _objectives(detail_study)
+        if objectives and len(objectives) > 1:
+            detail.update(objectives=objectives,
+                          pareto=pareto_rows(detail_study.get_trials(deepcopy=False), objectives))
     if args.json:
         emit_json({"storage": redact(args.storage), "studies": studies, **({"detail": detail} if detail else {})})
         return 0
@@ -98,6 +122,8 @@ def status(args: argparse.Namespace) -> int:
         macs = _number(r["macs"], 9, millions=True)
         print(f"{r['trial']:>6} {r['trained'] or '-':>7} {r['val_accuracy']:>8.4f} {r['params'] or 0:>10,} {macs} "
               f"{r['epochs'] or 0:>6}  {r['arch']}")
+    if detail.get("pareto") is not None:
+        _print_front(detail["objectives"], detail["pareto"])
     if detail["failures"]:
         print("\nfailed trials, by reason:")
         for f in detail["failures"]:

@@ -9,11 +9,11 @@ A checkpoint holds tensors and plain containers only, so `torch.load(path, weigh
 from tpsearch.search.export._checkpoint import (FORMAT, TRIAL_FORMAT, load_checkpoint, make_checkpoint, read_plain,
                                                 save_atomic, save_checkpoint, weights_sha256)
 from tpsearch.search.export._evaluate import evaluate_checkpoint
-from tpsearch.search.export._export import (RECIPES, SPLITS, ExportOptions, ExportResult, export, pick_trial,
-                                            resume_path)
+from tpsearch.search.export._export import (RECIPES, SPLITS, ExportOptions, ExportResult, export, export_pareto,
+                                            pick_trial, resume_path)
 from tpsearch.search.export._formats import FORMATS, sibling, write_onnx, write_pt2, write_torchscript
 
 __all__ = ["FORMAT", "FORMATS", "RECIPES", "SPLITS", "TRIAL_FORMAT", "ExportOptions", "ExportResult",
-           "evaluate_checkpoint", "export", "load_checkpoint", "make_checkpoint", "pick_trial", "read_plain",
-           "resume_path", "save_atomic", "save_checkpoint", "sibling", "weights_sha256", "write_onnx",
+           "evaluate_checkpoint", "export", "export_pareto", "load_checkpoint", "make_checkpoint", "pick_trial",
+           "read_plain", "resume_path", "save_atomic", "save_checkpoint", "sibling", "weights_sha256", "write_onnx",
            "write_pt2", "write_torchscript"]

@@ -23,7 +23,8 @@ from tpsearch import spaces
 from tpsearch._files import write_or_refuse
 from tpsearch.exceptions import UsageError
 from tpsearch.search._options import usable_device
-from tpsearch.search._outcome import Outcome, best_trial, outcome_of, trained_index
+from tpsearch.search._objectives import objectives_of, pareto_front
+from tpsearch.search._outcome import Outcome, accuracy_of, best_trial, outcome_of, trained_index
 from tpsearch.search._rerank import rerank_winner
 from tpsearch.search.export._checkpoint import build_model, json_safe, make_checkpoint, read_plain, save_atomic
 from tpsearch.search.export._formats import FORMATS, WRITERS, need_onnx, sibling
@@ -47,7 +48,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 class ExportOptions:
     """Everything `tpsearch export` takes; the CLI maps its flags one to one onto these fields."""
 
-    out: str
+    out: str | None = None            # the checkpoint to write; or, with `pareto`, None
+    pareto: str | None = None         # a folder: write one checkpoint per trial on the study's Pareto front
     study: str | None = None
     storage: str = DEFAULT_STORAGE
     trial: int | None = None          # None: the re-ranked winner if STUDY-rerank holds one, else the best trial
@@ -90,10 +92,31 @@ def resume_path(out: Path) -> Path:
     return out.with_name(out.name + ".resume.pt")
 
 
+def export_pareto(opts: ExportOptions) -> list[ExportResult]:
+    """One checkpoint per trial on the Pareto front of a multi-objective study (`tpsearch run --objectives`):
+    PARETO/trial_N.pt, most accurate first, each written as `export` writes one (so --retrain, --format and the
+    test accuracy apply to each)."""
+    if opts.out is not None or opts.trial is not None:
+        raise UsageError("--pareto writes every trial of the front: drop --out and --trial")
+    folder = Path(opts.pareto or "")
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--pareto {str(folder)!r} is a file; give a folder")
+    study = load_study(open_storage(opts.storage, create=False), opts.study)
+    objectives = objectives_of(study)
+    if len(objectives) == 1:
+        raise UsageError(f"study {study.study_name!r} has one objective (accuracy): its front is its best trial; "
+                         f"export it with --out FILE.pt, or search with --objectives accuracy,COST")
+    front = pareto_front(study.get_trials(deepcopy=False), objectives)
+    if not front:
+        raise UsageError(f"study {study.study_name!r} has no completed trial yet: no Pareto front to export")
+    return [export(dataclasses.replace(opts, pareto=None, study=study.study_name, trial=t.number,
+                                       out=str(folder / f"trial_{t.number}.pt"))) for t in front]
+
+
 def export(opts: ExportOptions) -> ExportResult:
     started = time.time()
     _check_options(opts)
-    out = Path(opts.out)
+    out = Path(opts.out)  # type: ignore[arg-type]
     storage = open_storage(opts.storage, create=False)
     study = load_study(storage, opts.study)
     winner = rerank_winner(storage, study.study_name) if opts.trial is None else None
@@ -117,7 +140,7 @@ def export(opts: ExportOptions) -> ExportResult:
     resumed = 0
     if kept is not None:
         model = _load_trial_weights(kept, trial, study.user_attrs["space"], space, arch, shape)
-        val_accuracy = trial.value
+        val_accuracy = accuracy_of(trial)
         training = {"source": "search", "epochs": int(trial.user_attrs.get("epochs") or 0),
                     "hparams": trial.user_attrs.get("hparams"), "on": "train", "seed": seed,
                     "val_accuracy_meaningful": True,
@@ -170,7 +193,7 @@ def export(opts: ExportOptions) -> ExportResult:
 # -- 1. options --------------------------------------------------------------------------------------------------
 def _check_options(opts: ExportOptions) -> None:
     if not opts.out:
-        raise UsageError("give --out FILE.pt")
+        raise UsageError("give --out FILE.pt (or --pareto DIR for every trial of a multi-objective study's front)")
     if opts.on not in SPLITS:
         raise UsageError(f"--on must be one of {', '.join(SPLITS)}, but got {opts.on!r}")
     if opts.recipe not in RECIPES:
@@ -231,7 +254,7 @@ def pick_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTr
         budget = study.user_attrs.get("max_params")
         raise UsageError(f"trial {number} is an infeasible draw ({_count(t.user_attrs.get('params'))} parameters, "
                          f"over the budget of {_count(budget)}): it was never trained{hint}")
-    if outcome is not Outcome.COMPLETE or t.value is None:
+    if outcome is not Outcome.COMPLETE or accuracy_of(t) is None:
         why = {Outcome.PRUNED: f"was pruned after {t.user_attrs.get('epochs', '?')} epochs",
                Outcome.DIVERGED: "diverged (its training loss stopped being finite)",
                Outcome.FAILED: f"failed ({t.user_attrs.get('reason', 'no reason recorded')})",
