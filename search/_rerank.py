@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from tpsearch.exceptions import UsageError
+from tpsearch.search._objectives import objectives_of, pareto_front
 from tpsearch.search._options import RunOptions
+from tpsearch.search._outcome import accuracy_of
 
 DEFAULT_TOP = 5
 _SEARCH = RunOptions()
@@ -105,7 +107,7 @@ def rerank(opts: RerankOptions) -> dict[str, Any]:
                          f" give the search's study")
     source_trials = source.get_trials(deepcopy=False)
     order = ranked(source_trials)
-    candidates = _candidates(order, opts)
+    candidates = _candidates(order, opts, objectives_of(source))
     if not candidates:
         raise UsageError(f"study {source.study_name!r} has no completed trial yet ({len(source_trials)} trials): "
                          f"run the search longer, or wait for it")
@@ -134,8 +136,8 @@ def rerank(opts: RerankOptions) -> dict[str, Any]:
     rows += [_row(t.number, [], t.user_attrs) for t in untrained]
     for row in rows:
         t = by_number.get(row["source_trial"])
-        row.update(search_value=t.value if t is not None else None, search_rank=search_rank.get(row["source_trial"]),
-                   trained=index.get(row["source_trial"]))
+        row.update(search_value=accuracy_of(t) if t is not None else None,
+                   search_rank=search_rank.get(row["source_trial"]), trained=index.get(row["source_trial"]))
     best = order[0]
     return {
         "study": source.study_name, "rerank_study": run.study_name(), "storage": summary.storage,
@@ -199,17 +201,21 @@ def _row(number: int, trials: list[Any], attrs: dict[str, Any]) -> dict[str, Any
             "trials": [{"number": t.number, "seed": t.user_attrs.get("seed"), "value": t.value} for t in trials]}
 
 
-def _candidates(order: list[Any], opts: RerankOptions) -> list[Any]:
-    """The source trials to retrain, best first: the K best, or the Pareto front of parameters and accuracy (its K
-    best with --top)."""
+def _candidates(order: list[Any], opts: RerankOptions, objectives: list[str]) -> list[Any]:
+    """The source trials to retrain, best first: the K best, or the Pareto front (its K best with --top): the
+    study's own over its objectives where it has several (`run --objectives`), else of parameters and accuracy."""
     if not opts.pareto:
         return order[:opts.top or DEFAULT_TOP]
+    if len(objectives) > 1:
+        on = {t.number for t in pareto_front(order, objectives)}
+        front = [t for t in order if t.number in on]
+        return front[:opts.top] if opts.top else front
     import numpy as np
 
     from tpsearch.dashboards import pareto_mask  # the dashboards' front, so the page and this agree
 
     cost = np.array([float(t.user_attrs.get("params") or 0) for t in order])
-    mask = pareto_mask(cost, np.array([float(t.value) for t in order]))
+    mask = pareto_mask(cost, np.array([float(accuracy_of(t)) for t in order]))
     front = [t for t, on in zip(order, mask) if on]
     return front[:opts.top] if opts.top else front
 

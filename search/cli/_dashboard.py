@@ -37,7 +37,8 @@ def add_dashboard_parser(sub: argparse._SubParsersAction) -> None:
                        description="Write one HTML page (plotly.js inlined, opens with no network) with the "
                                    "optimization history, accuracy against parameters and MACs with the Pareto "
                                    "front, architectures, importances, learning curves, states, the timeline of "
-                                   "the run and the ten best trials.")
+                                   "the run and the ten best trials; a study searched with several --objectives "
+                                   "gets its own front over all of them as a table, marked on each cost.")
     add_study(p)
     add_storage(p)
     p.add_argument("--out", type=Path, help="page to write (default: RUNS_DIR/STUDY/dashboard.html)")
@@ -79,7 +80,10 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
                                    "validation accuracy against what each spent (trained trials by default: Optuna's "
                                    "trial numbers also count infeasible draws, which cost milliseconds), grouped by a "
                                    "study attribute into a mean with a band of one standard deviation, a table of "
-                                   "the best after N trained trials, and accuracy against parameters of each.",
+                                   "the best after N trained trials, and accuracy against parameters of each. Studies "
+                                   "searched with several --objectives (the same ones) add their hypervolume so far, "
+                                   "drawn the same way, and their Pareto fronts overlaid on accuracy against each "
+                                   "cost.",
                        epilog="Example: tpsearch run --sampler tpe --repeat 3 ...; tpsearch run --sampler random "
                               "--repeat 3 ...; tpsearch compare --group-by sampler STUDY-seed0 ... ")
     p.add_argument("studies", nargs="+", metavar="STUDY", help="two or more study names")

@@ -16,7 +16,8 @@ from tpsearch.search.storages import load_study, open_storage, redact, study_nam
 def add_status_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="studies in the storage, trial counts by state, the best trials",
                        description="List the studies of a storage with their trial counts by state; with "
-                                   "--study (or when there is one study), the best trials as a table.")
+                                   "--study (or when there is one study), the best trials as a table, and the "
+                                   "Pareto front of a study searched with several --objectives.")
     add_study(p, help="the study to detail")
     add_storage(p)
     p.add_argument("--top", type=int, default=10, help="best trials shown")

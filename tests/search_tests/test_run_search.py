@@ -269,7 +269,7 @@ def test_existing_study_with_other_space_or_direction_is_refused(tmp_path):
     optuna.create_study(study_name="taken", storage=db, direction="minimize")
     optuna.create_study(study_name="other", storage=db, direction="maximize").set_user_attr("space", "x")
     before = _dump(tmp_path / "studies.db")
-    for study, message in (("taken", "direction MINIMIZE"), ("other", "space 'x'")):
+    for study, message in (("taken", "directions minimize"), ("other", "space 'x'")):
         r = _cli("run", "--dataset", "digits", "--study", study, "--storage", db, cwd=tmp_path)
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
     assert _dump(tmp_path / "studies.db") == before
