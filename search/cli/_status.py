@@ -57,6 +57,15 @@ def _number(value: Any, width: int, millions: bool = False) -> str:
     return f"{value / 1e6:{width}.1f}" if millions else f"{value:>{width},}"
 
 
+def _dataset_label(dataset: object) -> str:
+    """The table's short name: an image folder's own name and side, not its path (--json keeps the path)."""
+    from tpsearch.trainers import dataset_label
+
+    if isinstance(dataset, str) and dataset.startswith("imagefolder:"):
+        return dataset_label(dataset)
+    return str(dataset)
+
+
 def status(args: argparse.Namespace) -> int:
     # One cached storage for every read: each optuna.load_study on a bare RDBStorage would read all trials again.
     storage = optuna.storages.get_storage(open_storage(args.storage, create=False))
@@ -84,7 +93,7 @@ def status(args: argparse.Namespace) -> int:
     for name, s in studies.items():
         counts = " ".join(f"{s[o.value]:>{len(o.value)}}" for o in shown)
         best = f"{'-':>7}" if s["best"] is None else f"{s['best']:>7.4f}"
-        print(f"{name:<32} {str(s['space']):<12} {str(s['dataset']):<10} {_number(s['max_params'], 11)} "
+        print(f"{name:<32} {str(s['space']):<12} {_dataset_label(s['dataset']):<10} {_number(s['max_params'], 11)} "
               f"{_number(s['max_macs'], 9, millions=True)} {best} {s['trained']:>7} {counts}")
     if not detail:
         print(f"\n{len(names)} studies: add --study NAME for one study's best trials and failure reasons")

@@ -30,6 +30,8 @@ def test_a_folder_of_images_is_searched_exported_and_evaluated_with_top5(ray_ses
     assert study.user_attrs["dataset"] == f"imagefolder:{root}@16"  # canonical: absolute, the side explicit
     trained = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert len(trained) == 2 and all(0.0 <= t.value <= 1.0 for t in trained)
+    assert main(["status", "--storage", storage]) == 0
+    assert "pics-16px" in capsys.readouterr().out.splitlines()[1]  # the table names the folder, not its path
 
     monkeypatch.chdir(tmp_path / "runs")  # export and evaluate find the folder by the study's record
     best = tmp_path / "best.pt"
