@@ -312,6 +312,8 @@ def evaluation_html(result: dict[str, Any]) -> str:
     parts = [f"<span>data set: <b>{esc(result['dataset'])}</b> ({esc(result['split'])}, "
              f"{int(result['images']):,} images)</span>",
              f"<span>test accuracy: <b>{result['test_accuracy']:.2%}</b></span>"]
+    if result.get("top5_accuracy") is not None:
+        parts.append(f"<span>top-5: <b>{result['top5_accuracy']:.2%}</b></span>")
     if recorded.get("val_accuracy") is not None:
         parts.append(f"<span>validation accuracy at export: {recorded['val_accuracy']:.2%}</span>")
     if recorded.get("params") is not None:

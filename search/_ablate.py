@@ -68,10 +68,12 @@ class AblateOptions:
         if self.batch_size not in BATCH_SIZES:  # the chain's trials are a study's: their params must be drawable
             raise UsageError(f"--batch-size must be one of {', '.join(map(str, BATCH_SIZES))} (the batch sizes a "
                              f"search draws), but got {self.batch_size}")
-        self.run_options()  # the search's own checks of the rest (epochs, fidelity, seed, devices)
+        self.dataset = self.run_options().dataset  # the search's own checks of the rest, the data set made canonical
 
     def study_name(self) -> str:
-        return self.study or f"ablate-{self.preset}-{self.dataset}"
+        from tpsearch.trainers import dataset_label
+
+        return self.study or f"ablate-{self.preset}-{dataset_label(self.dataset)}"
 
     def run_options(self, space: str | None = None, max_params: int = _SEARCH.max_params) -> RunOptions:
         from tpsearch.spaces._training import SEARCHED_TRICKS

@@ -28,7 +28,7 @@ class RunOptions:
 
     space: str = "resnet_5m"              # a registered name, or MODULE:CLASS / FILE.py:CLASS of your own
     trials: int = 200                     # trained trials wanted (completed or pruned; infeasible draws do not count)
-    study: str | None = None              # None: SPACE-DATASET
+    study: str | None = None              # None: SPACE-DATASET (an image folder: SPACE-FOLDER-SIDEpx)
     storage: str = DEFAULT_STORAGE
     sampler: str = "tpe"                  # tpe | random | nsga2 (Optuna's NSGA-II, made for several objectives)
     objectives: list[str] = field(default_factory=lambda: ["accuracy"])  # accuracy, then costs: params, macs, latency
@@ -36,7 +36,7 @@ class RunOptions:
     max_params: int = 5_000_000           # parameter budget of a feasible model
     max_macs: int | None = None           # MACs per image of a feasible model (`Space.count_macs`); None: no limit
     max_latency_ms: float | None = None   # ms per image at batch 1 on the trial's device; None: no limit
-    dataset: str = "cifar10"
+    dataset: str = "cifar10"              # a registered name, or imagefolder:PATH[@SIDE]
     data_dir: str = "data"
     epochs: int = 15                      # of a trial that is not stopped early
     train_fraction: float = 1.0           # fidelity: train on this share of the training split ...
@@ -101,6 +101,14 @@ class RunOptions:
             self.options = list(_options.check_names(self.options))
         except ValueError as e:
             raise UsageError(f"--options: {e}") from None
+        from tpsearch.trainers import canonical_dataset
+
+        # One spelling per data set: the study records it, a resume compares it, and a worker that runs elsewhere
+        # (another directory, another node) finds an image folder by its absolute path.
+        try:
+            self.dataset = canonical_dataset(self.dataset)
+        except UsageError as e:
+            raise UsageError(f"--dataset: {e}") from None
         if not 0 <= self.seed < 2**32:  # the samplers' and NumPy's seed range
             raise UsageError(f"--seed must be 0..{2**32 - 1}, but got {self.seed}")
         if not (math.isfinite(self.warmup_epochs) and 0 <= self.warmup_epochs):
@@ -125,10 +133,12 @@ class RunOptions:
                              f"that no trial uses; drop it or give --device auto")
 
     def study_name(self) -> str:
-        """--study, else SPACE-DATASET, with the objectives after it for a multi-objective search (its study cannot
-        be the single-objective one's)."""
+        """--study, else SPACE-DATASET (an image folder: SPACE-FOLDER-SIDEpx), with the objectives after it for a
+        multi-objective search (its study cannot be the single-objective one's)."""
+        from tpsearch.trainers import dataset_label
+
         costs = "".join(f"-{n}" for n in self.objectives[1:])
-        return self.study or f"{self.space}-{self.dataset}" + (f"-accuracy{costs}" if costs else "")
+        return self.study or f"{self.space}-{dataset_label(self.dataset)}" + (f"-accuracy{costs}" if costs else "")
 
     def rung_epochs(self) -> tuple[int, ...]:
         """Where ASHA compares trials, in epochs: --grace-epochs times powers of --reduction-factor, below --epochs

@@ -11,7 +11,8 @@
 Knows nothing of Optuna or Ray: it takes a model, a data set, a config and a callback.
 """
 from tpsearch.trainers._augment import PAD_MODES, DeviceLoader, normalize, pad_images
-from tpsearch.trainers._data import DATASETS, SHAPES, DataError, Dataset, load_dataset, make_synthetic
+from tpsearch.trainers._data import (DATASETS, SHAPES, DataError, Dataset, canonical_dataset, dataset_label,
+                                     dataset_shape, load_dataset, make_synthetic)
 from tpsearch.trainers._latency import Latency, measure_latency
 from tpsearch.trainers._loop import (DIVERGED, HPARAM_KEYS, OPTIMIZERS, OUT_OF_MEMORY, SCHEDULES, EpochReport,
                                      LRSchedule, TrainConfig, TrainResult, evaluate, images_per_epoch, lr_schedule,
@@ -19,5 +20,6 @@ from tpsearch.trainers._loop import (DIVERGED, HPARAM_KEYS, OPTIMIZERS, OUT_OF_M
 
 __all__ = ["DATASETS", "DIVERGED", "DataError", "Dataset", "DeviceLoader", "EpochReport", "HPARAM_KEYS", "Latency",
            "LRSchedule", "OPTIMIZERS", "OUT_OF_MEMORY", "PAD_MODES", "SCHEDULES", "SHAPES", "TrainConfig",
-           "TrainResult", "evaluate", "images_per_epoch", "load_dataset", "lr_schedule", "make_synthetic",
-           "measure_latency", "normalize", "pad_images", "resolve_device", "train", "training_loss"]
+           "TrainResult", "canonical_dataset", "dataset_label", "dataset_shape", "evaluate", "images_per_epoch",
+           "load_dataset", "lr_schedule", "make_synthetic", "measure_latency", "normalize", "pad_images",
+           "resolve_device", "train", "training_loss"]

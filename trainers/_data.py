@@ -1,5 +1,8 @@
 """Datasets by name, held as uint8 tensors with a fixed, seeded train/validation split.
 
+A name is a registered one (`DATASETS`) or a folder of class sub-folders, `imagefolder:PATH[@SIDE]`
+(`trainers/_imagefolder.py`); `canonical_dataset` gives the one spelling a study and a checkpoint record.
+
 Searches select on the validation split only; the test split is read only by final evaluation. Every data set is
 loaded once per process (`load_dataset` is cached), so a worker running many trials reads the files once.
 """
@@ -18,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from tpsearch.exceptions import DataError
+from tpsearch.trainers import _imagefolder
 
 DATASETS: dict[str, str] = {
     "cifar10": "CIFAR-10: 32x32 colour photos, 10 classes, 45,000 train / 5,000 validation / 10,000 test "
@@ -29,10 +33,16 @@ DATASETS: dict[str, str] = {
     "synthetic-hard": "generated, harder: 16x16 colour, 10 classes of 4 fine-grained templates each, shifted up to "
                       "3 pixels, heavy noise; 9,000 / 1,000 / 2,000 (works offline; small and large networks "
                       "differ clearly, for ranking them: `tpsearch calibrate`)",
+    "imagefolder": "any folder of class sub-folders (ROOT/<class>/<images>, Caltech-256's layout), named "
+                   "imagefolder:PATH or imagefolder:PATH@SIDE: every image converted to RGB, its shorter side resized "
+                   "to SIDE pixels (default 32) and the centre cropped square; classes are the sub-folders sorted "
+                   "by name; per class a fifth for test and a tenth of the rest for validation; unreadable images "
+                   "skipped and counted; decoded once, cached under the data directory",
 }
 
 # What each data set feeds a network (classes, channels, side), known without loading it: `tpsearch describe
-# --dataset` counts an architecture for a data set that may not be on this machine.
+# --dataset` counts an architecture for a data set that may not be on this machine. An image folder's shape depends
+# on the folder and the side: `dataset_shape` reads it from the folder's listing.
 SHAPES: dict[str, dict[str, int]] = {
     "cifar10": dict(num_classes=10, in_channels=3, image_size=32),
     "cifar100": dict(num_classes=100, in_channels=3, image_size=32),
@@ -51,7 +61,7 @@ SYNTHETIC_TASKS: dict[str, dict[str, Any]] = {
     "synthetic": {},
     "synthetic-hard": dict(size=10_000, image_size=16, detail=8, prototypes=4, shift=3, contrast=200.0, noise=60.0),
 }
-_TEST_SPLIT_SEED = 0  # digits and synthetic have no official test split: fix one that no `seed` moves
+_TEST_SPLIT_SEED = 0  # digits, synthetic and image folders have no official test split: fix one no `seed` moves
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +84,7 @@ class Dataset:
     test_y: torch.Tensor = field(repr=False)
     default_padding: int = 4
     flip: bool = True
+    skipped: tuple[str, ...] = ()  # image folders: files that could not be read, relative to the folder
 
     @property
     def num_classes(self) -> int:
@@ -96,21 +107,51 @@ class Dataset:
         return {"train": len(self.train_y), "val": len(self.val_y), "test": len(self.test_y)}
 
 
+def canonical_dataset(name: str) -> str:
+    """`name` as a study, a checkpoint and every command record it: a registered name as it is, an image folder
+    as `imagefolder:/absolute/path@SIDE`. An unknown or malformed name is a `DataError` listing the known ones."""
+    if isinstance(name, str) and name.startswith(_imagefolder.PREFIX):
+        return _imagefolder.parse_spec(name).name
+    if name == "imagefolder":
+        raise DataError("imagefolder needs its folder: imagefolder:PATH or imagefolder:PATH@SIDE")
+    if name not in DATASETS:
+        known = [n for n in DATASETS if n != "imagefolder"] + ["imagefolder:PATH[@SIDE]"]
+        raise DataError(f"unknown dataset {name!r}; known datasets: {', '.join(known)}")
+    return name
+
+
+def dataset_label(name: str) -> str:
+    """A data set's short name for study and file names: a registered name, or an image folder's own name and its
+    side (`caltech256-32px`), where the full spelling would put a path inside a folder name."""
+    name = canonical_dataset(name)
+    return _imagefolder.parse_spec(name).label if name.startswith(_imagefolder.PREFIX) else name
+
+
+def dataset_shape(name: str) -> dict[str, int]:
+    """What data set `name` feeds a network (`num_classes`, `in_channels`, `image_size`) without loading it: from
+    `SHAPES`, or an image folder's class sub-folders and side (nothing decoded)."""
+    name = canonical_dataset(name)
+    if name.startswith(_imagefolder.PREFIX):
+        return _imagefolder.shape(_imagefolder.parse_spec(name))
+    return dict(SHAPES[name])
+
+
 def load_dataset(name: str, data_dir: str | Path = "data", *, seed: int = 0, download: bool = True,
                  synthetic_size: int | None = None) -> Dataset:
     """The data set `name` (see `DATASETS`), its validation split drawn with `seed`; cached per process.
 
     CIFAR is read from `data_dir` (the extracted `cifar-10-batches-py/` or the `cifar-10-python.tar.gz` archive),
-    downloaded there first when absent and `download` allows. `synthetic_size` is a generated set's training set
-    size (train + validation; default 5,000 for synthetic, 10,000 for synthetic-hard); its test split holds a fifth
-    as many.
+    downloaded there first when absent and `download` allows. An image folder's decoded images are cached in
+    `data_dir/imagefolder/`. `synthetic_size` is a generated set's training set size (train + validation; default
+    5,000 for synthetic, 10,000 for synthetic-hard); its test split holds a fifth as many.
     """
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
+    name = canonical_dataset(name)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise DataError(f"seed must be an integer, but got {seed!r}")
-    # Only CIFAR reads the directory or the size; normalising the others keeps one cache entry per data set.
-    directory = str(Path(data_dir).expanduser().resolve()) if name in _CIFAR else ""
+    # Only CIFAR and image folders read the directory, only generated sets the size; normalising the others keeps
+    # one cache entry per data set.
+    reads_dir = name in _CIFAR or name.startswith(_imagefolder.PREFIX)
+    directory = str(Path(data_dir).expanduser().resolve()) if reads_dir else ""
     size = 0
     if name in SYNTHETIC_TASKS:
         size = synthetic_size if synthetic_size is not None else SYNTHETIC_TASKS[name].get("size", SYNTHETIC_SIZE)
@@ -119,6 +160,8 @@ def load_dataset(name: str, data_dir: str | Path = "data", *, seed: int = 0, dow
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(name: str, directory: str, seed: int, download: bool, synthetic_size: int) -> Dataset:
+    if name.startswith(_imagefolder.PREFIX):
+        return _load_image_folder(_imagefolder.parse_spec(name), Path(directory), seed)
     if name in _CIFAR:
         return _load_cifar(_CIFAR[name], Path(directory), seed, download)
     if name == "digits":
@@ -329,6 +372,21 @@ def _load_cifar(fmt: _CifarFormat, data_dir: Path, seed: int, download: bool) ->
     test_x, test_y = _read_split(fmt, data_dir, folder, fmt.test_files, len(classes))
     name = "cifar10" if fmt is _CIFAR["cifar10"] else "cifar100"
     return _assemble(name, classes, x, y, test_x, test_y, seed, default_padding=4, flip=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Image folders (the reading and the cache are in _imagefolder.py)
+
+
+def _load_image_folder(spec: _imagefolder.FolderSpec, data_dir: Path, seed: int) -> Dataset:
+    classes, x, y, skipped = _imagefolder.read_folder(spec, data_dir)
+    rest, test = _imagefolder.stratified_split(y, _imagefolder.TEST_FRACTION, _TEST_SPLIT_SEED)
+    train, val = _imagefolder.stratified_split(y[rest], VAL_FRACTION, seed)
+    train, val = rest[train], rest[val]
+    mean, std = _channel_stats(x[train])
+    return Dataset(spec.name, classes, mean, std, x[train].contiguous(), y[train], x[val].contiguous(), y[val],
+                   x[test].contiguous(), y[test], default_padding=max(1, spec.side // 8), flip=True,
+                   skipped=skipped)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Faults for tests: a model wrapped so that training fails the way it fails on a GPU, with no hook in the loop.
+"""For tests: faults (a model wrapped so that training fails the way it fails on a GPU, with no hook in the loop)
+and image folders written on disk.
 
     >>> from tpsearch.trainers.testing import inject_fault
     >>> model = inject_fault(model, "oom")  # the first forward pass raises torch.OutOfMemoryError  # doctest: +SKIP
@@ -9,7 +10,9 @@ fault suite of `tpsearch run` injects them into chosen trials (`RunOptions.fault
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -51,3 +54,33 @@ def _fits(fault: str) -> float:
 
 def inject_fault(model: nn.Module, fault: str) -> FaultyModel:
     return FaultyModel(model, fault)
+
+
+def write_image_folder(root: Path, classes: int = 12, per_class: int = 15, seed: int = 0,
+                       truncated: int = 1) -> list[str]:
+    """ROOT/class_NN/<images> as a photo collection holds them: PNG and JPEG files of varied sizes and aspect
+    ratios, some grayscale or with a palette, each class a colour of its own under noise (learnable in an epoch or
+    two), a stray text file that is no image, and the first `truncated` images of class 00 cut short. Returns the
+    truncated files, relative to `root`."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for c in range(classes):
+        folder = root / f"class_{c:02d}"
+        folder.mkdir(parents=True)
+        colour = rng.integers(0, 256, 3)
+        for i in range(per_class):
+            h, w = (int(v) for v in rng.integers(12, 72, 2))
+            pixels = np.clip(colour + rng.normal(0, 40, (h, w, 3)), 0, 255).astype(np.uint8)
+            image = Image.fromarray(pixels)
+            if i % 5 == 3:
+                image = image.convert("L")
+            elif i % 5 == 4:
+                image = image.convert("P")
+            image.save(folder / f"img_{i:03d}.{'jpg' if i % 2 and image.mode != 'P' else 'png'}")
+    (root / "class_00" / "notes.txt").write_text("not an image: ignored, not counted")
+    cut = []
+    for path in sorted((root / "class_00").glob("img_*"))[:truncated]:
+        path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 3])
+        cut.append(path.relative_to(root).as_posix())
+    return cut

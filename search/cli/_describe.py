@@ -63,10 +63,10 @@ def _add_shape(p: argparse.ArgumentParser) -> None:
 
 
 def _resolve_shape(args: argparse.Namespace) -> tuple[spaces.Space, dict[str, Any], dict[str, int]]:
-    from tpsearch.trainers import SHAPES
+    from tpsearch.trainers import dataset_shape
 
     space, arch = resolve_arch(args)
-    shape = dict(SHAPES[args.dataset or "cifar10"])
+    shape = dataset_shape(args.dataset or "cifar10")
     shape.update({k: getattr(args, k) for k in shape if getattr(args, k) is not None})
     arch = space.validate(arch, in_channels=shape["in_channels"], image_size=shape["image_size"])
     return space, arch, shape

@@ -16,8 +16,9 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate", help="test accuracy, per-class accuracy and confusion matrix of an exported checkpoint",
         description="Evaluate a checkpoint written by `tpsearch export` on the test split of its data set (or "
-                    "--dataset), normalised as it was trained. The file is read with weights_only=True and its "
-                    "weights' SHA-256 checked: a file holding pickled code, truncated or altered is refused.")
+                    "--dataset), normalised as it was trained; above 10 classes the top-5 accuracy too. The file is "
+                    "read with weights_only=True and its weights' SHA-256 checked: a file holding pickled code, "
+                    "truncated or altered is refused.")
     p.add_argument("checkpoint", type=Path, help="checkpoint file (FILE.pt)")
     add_dataset(p, None,
                 help="data set to test on (default: the one recorded in the checkpoint)")
@@ -39,8 +40,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(result)
         return 0
+    top5 = "" if result["top5_accuracy"] is None else f", top-5 {result['top5_accuracy']:.4f}"
     print(f"{result['checkpoint']} on {result['dataset']} test ({result['images']:,} images): "
-          f"accuracy {result['test_accuracy']:.4f}")
+          f"accuracy {result['test_accuracy']:.4f}{top5}")
     classes = result["classes"]
     width = max(len(c) for c in classes)
     for c, acc in result["per_class_accuracy"].items():

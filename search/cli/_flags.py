@@ -30,10 +30,21 @@ def add_storage(p: argparse.ArgumentParser) -> None:
 
 
 def add_dataset(p: argparse.ArgumentParser, default: str | None, help: str = "data set") -> None:
-    """`--dataset`, with the same choices everywhere (`tpsearch train --help` describes each)."""
+    """`--dataset`, with the same choices everywhere (`tpsearch train --help` describes each): a registered name or
+    `imagefolder:PATH[@SIDE]`, made canonical as it is parsed (an image folder's path absolute, its side explicit)."""
     from tpsearch.trainers import DATASETS
 
-    p.add_argument("--dataset", default=default, choices=list(DATASETS), help=help)
+    names = [n for n in DATASETS if n != "imagefolder"] + ["imagefolder:PATH[@SIDE]"]
+    p.add_argument("--dataset", default=default, type=_dataset, metavar="{" + ",".join(names) + "}", help=help)
+
+
+def _dataset(value: str) -> str:
+    from tpsearch.trainers import canonical_dataset
+
+    try:
+        return canonical_dataset(value)
+    except UsageError as e:  # argparse's own one-line error, as for a bad choice
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_fidelity(p: argparse.ArgumentParser | argparse._ArgumentGroup, default_fraction: float = 1.0,

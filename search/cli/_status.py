@@ -77,6 +77,15 @@ def _print_front(objectives: list[str], rows: list[dict[str, Any]]) -> None:
         print(f"{r['trial']:>6} {r['trained'] or '-':>7} {r['accuracy']:>8.4f} " + " ".join(cells))
 
 
+def _dataset_label(dataset: object) -> str:
+    """The table's short name: an image folder's own name and side, not its path (--json keeps the path)."""
+    from tpsearch.trainers import dataset_label
+
+    if isinstance(dataset, str) and dataset.startswith("imagefolder:"):
+        return dataset_label(dataset)
+    return str(dataset)
+
+
 def status(args: argparse.Namespace) -> int:
     # One cached storage for every read: each optuna.load_study on a bare RDBStorage would read all trials again.
     storage = optuna.storages.get_storage(open_storage(args.storage, create=False))
@@ -109,7 +118,7 @@ def status(args: argparse.Namespace) -> int:
     for name, s in studies.items():
         counts = " ".join(f"{s[o.value]:>{len(o.value)}}" for o in shown)
         best = f"{'-':>7}" if s["best"] is None else f"{s['best']:>7.4f}"
-        print(f"{name:<32} {str(s['space']):<12} {str(s['dataset']):<10} {_number(s['max_params'], 11)} "
+        print(f"{name:<32} {str(s['space']):<12} {_dataset_label(s['dataset']):<10} {_number(s['max_params'], 11)} "
               f"{_number(s['max_macs'], 9, millions=True)} {best} {s['trained']:>7} {counts}")
     if not detail:
         print(f"\n{len(names)} studies: add --study NAME for one study's best trials and failure reasons")

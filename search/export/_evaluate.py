@@ -10,18 +10,22 @@ from tpsearch.search._options import usable_device
 from tpsearch.search.export._checkpoint import load_checkpoint
 from tpsearch.exceptions import UsageError
 
+# Top-5 accuracy is reported above this many classes: with ten or fewer, five guesses are half the answers.
+TOP5_CLASSES = 10
+
 
 def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, data_dir: str = "data",
                         device: str = "auto", batch_size: int = 1024) -> dict[str, Any]:
     """Test-split figures of the checkpoint at `path`, normalised with the mean and std it recorded.
 
     `dataset` defaults to the checkpoint's own; another one must have the same image shape and class count.
-    The confusion matrix is indexed [true class][predicted class].
+    The confusion matrix is indexed [true class][predicted class]. With more than `TOP5_CLASSES` classes the top-5
+    accuracy is reported too (the true class among the five highest logits); with fewer it is None.
     """
     from tpsearch import trainers
     model, meta = load_checkpoint(path)
     recorded = meta.get("dataset") or {}
-    name = dataset or recorded.get("name")
+    name = trainers.canonical_dataset(dataset) if dataset else recorded.get("name")
     if not name:
         raise UsageError(f"checkpoint {str(path)!r} records no data set: give --dataset")
     seed = recorded.get("seed", 0) if name == recorded.get("name") else 0
@@ -38,11 +42,15 @@ def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, 
     dev = usable_device(device)
     model = model.to(dev)
     k = data.num_classes
-    preds = []
+    preds, top5 = [], []
     with torch.no_grad():
         for i in range(0, len(data.test_y), batch_size):
             images = trainers.normalize(data.test_x[i:i + batch_size].to(dev), mean, std)
-            preds.append(model(images).argmax(1).cpu())
+            logits = model(images)
+            preds.append(logits.argmax(1).cpu())
+            if k > TOP5_CLASSES:
+                hits = logits.topk(5, dim=1).indices.cpu() == data.test_y[i:i + batch_size, None]
+                top5.append(hits.any(1))
     pred = torch.cat(preds)
     truth = data.test_y
     confusion = torch.bincount(truth * k + pred, minlength=k * k).view(k, k)
@@ -52,7 +60,8 @@ def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, 
     per_class = {c: (float(confusion[i, i] / per_true[i]) if per_true[i] else None) for i, c in enumerate(classes)}
     return {
         "checkpoint": str(path), "dataset": data.name, "split": "test", "images": len(truth),
-        "test_accuracy": float((pred == truth).float().mean()), "per_class_accuracy": per_class,
+        "test_accuracy": float((pred == truth).float().mean()),
+        "top5_accuracy": float(torch.cat(top5).float().mean()) if top5 else None, "per_class_accuracy": per_class,
         "classes": classes, "confusion_matrix": confusion.tolist(),
         "recorded": meta.get("metrics", {}), "trial": (meta.get("provenance") or {}).get("trial"),
         "study": (meta.get("provenance") or {}).get("study"), "space": meta["space"], "arch": meta["arch"],

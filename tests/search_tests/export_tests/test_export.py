@@ -145,6 +145,7 @@ def test_evaluate_reports_accuracy_per_class_and_confusion(small_study, exported
     result = json.loads(out.strip().splitlines()[-1])
     meta = torch.load(exported, weights_only=True)
     assert result["test_accuracy"] == pytest.approx(meta["metrics"]["test_accuracy"])
+    assert result["top5_accuracy"] is None  # 10 classes: five guesses would be half the answers
     confusion = np.array(result["confusion_matrix"])
     assert confusion.shape == (10, 10) and confusion.sum() == result["images"] == 359
     assert np.trace(confusion) / confusion.sum() == pytest.approx(result["test_accuracy"])
