@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from tpsearch.exceptions import UsageError
 from tpsearch.search._objectives import objectives_of, pareto_front
@@ -201,14 +201,14 @@ def _row(number: int, trials: list[Any], attrs: dict[str, Any]) -> dict[str, Any
             "trials": [{"number": t.number, "seed": t.user_attrs.get("seed"), "value": t.value} for t in trials]}
 
 
-def _candidates(order: list[Any], opts: RerankOptions, objectives: list[str]) -> list[Any]:
+def _candidates(order: list[Any], opts: RerankOptions, objectives: Sequence[str] = ("accuracy",)) -> list[Any]:
     """The source trials to retrain, best first: the K best, or the Pareto front (its K best with --top): the
     study's own over its objectives where it has several (`run --objectives`), else of parameters and accuracy."""
     if not opts.pareto:
         return order[:opts.top or DEFAULT_TOP]
     if len(objectives) > 1:
-        on = {t.number for t in pareto_front(order, objectives)}
-        front = [t for t in order if t.number in on]
+        on = {id(t) for t in pareto_front(order, objectives)}
+        front = [t for t in order if id(t) in on]
         return front[:opts.top] if opts.top else front
     import numpy as np
 

@@ -155,3 +155,8 @@ def test_pareto_takes_the_front_of_parameters_and_accuracy_best_first():
     assert [(t.value, t.user_attrs["params"]) for t in front] == [(0.95, 9000), (0.94, 5000), (0.90, 1000)]
     assert len(_candidates(order, RerankOptions(pareto=True, top=2))) == 2
     assert [t.value for t in _candidates(order, RerankOptions(top=3))] == [0.95, 0.94, 0.93]
+    # A study searched with --objectives accuracy,macs: its own front, over MACs, not parameters.
+    multi = [create_trial(values=[v, m], params={}, distributions={}, user_attrs={"params": 1, "macs": m})
+             for v, m in ((0.93, 800), (0.95, 900), (0.90, 100), (0.94, 950))]
+    front = _candidates(ranked(multi), RerankOptions(pareto=True), ["accuracy", "macs"])
+    assert [(t.values[0], t.values[1]) for t in front] == [(0.95, 900), (0.93, 800), (0.90, 100)]
