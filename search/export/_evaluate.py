@@ -1,8 +1,12 @@
-"""`tpsearch evaluate`: an exported checkpoint on a data set's test split: accuracy, per class, confusion matrix."""
+"""`tpsearch evaluate`: an exported checkpoint on a data set's test split: accuracy, per class, confusion matrix.
+
+`checkpoint_data` and `logits_of` are how every command that runs a checkpoint on data (evaluate, explain,
+delegate) finds the data set it was trained on and normalises the images as it was trained.
+"""
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -11,15 +15,13 @@ from tpsearch.search.export._checkpoint import load_checkpoint
 from tpsearch.exceptions import UsageError
 
 
-def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, data_dir: str = "data",
-                        device: str = "auto", batch_size: int = 1024) -> dict[str, Any]:
-    """Test-split figures of the checkpoint at `path`, normalised with the mean and std it recorded.
-
-    `dataset` defaults to the checkpoint's own; another one must have the same image shape and class count.
-    The confusion matrix is indexed [true class][predicted class].
-    """
+def checkpoint_data(path: str | os.PathLike, meta: Mapping[str, Any], *, dataset: str | None = None,
+                    data_dir: str = "data") -> tuple[Any, list[float], list[float]]:
+    """(data set, mean, std): the checkpoint's data set (or `dataset`, which must have the same image shape and
+    class count), its validation split drawn with the checkpoint's seed, and the per-channel normalisation the
+    checkpoint recorded."""
     from tpsearch import trainers
-    model, meta = load_checkpoint(path)
+
     recorded = meta.get("dataset") or {}
     name = dataset or recorded.get("name")
     if not name:
@@ -34,16 +36,35 @@ def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, 
     mean, std = recorded.get("mean"), recorded.get("std")
     if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == data.in_channels):
         raise UsageError(f"checkpoint {str(path)!r} records no per-channel mean and std for its inputs")
+    return data, mean, std
 
-    dev = usable_device(device)
-    model = model.to(dev)
-    k = data.num_classes
-    preds = []
+
+def logits_of(model: torch.nn.Module, images: torch.Tensor, mean: Sequence[float], std: Sequence[float], *,
+              device: torch.device, batch_size: int = 1024) -> torch.Tensor:
+    """float32 logits [N, classes] on the CPU of uint8 images [N, C, H, W], normalised as in training, unaugmented."""
+    from tpsearch.trainers import normalize
+
+    model = model.to(device).eval()
+    out = []
     with torch.no_grad():
-        for i in range(0, len(data.test_y), batch_size):
-            images = trainers.normalize(data.test_x[i:i + batch_size].to(dev), mean, std)
-            preds.append(model(images).argmax(1).cpu())
-    pred = torch.cat(preds)
+        for i in range(0, len(images), batch_size):
+            out.append(model(normalize(images[i:i + batch_size].to(device), mean, std)).float().cpu())
+    return torch.cat(out) if out else torch.empty(0, 0)
+
+
+def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, data_dir: str = "data",
+                        device: str = "auto", batch_size: int = 1024) -> dict[str, Any]:
+    """Test-split figures of the checkpoint at `path`, normalised with the mean and std it recorded.
+
+    `dataset` defaults to the checkpoint's own; another one must have the same image shape and class count.
+    The confusion matrix is indexed [true class][predicted class].
+    """
+    model, meta = load_checkpoint(path)
+    data, mean, std = checkpoint_data(path, meta, dataset=dataset, data_dir=data_dir)
+    recorded = meta.get("dataset") or {}
+    name = data.name
+    pred = logits_of(model, data.test_x, mean, std, device=usable_device(device), batch_size=batch_size).argmax(1)
+    k = data.num_classes
     truth = data.test_y
     confusion = torch.bincount(truth * k + pred, minlength=k * k).view(k, k)
     per_true = confusion.sum(1)
