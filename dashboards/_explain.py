@@ -86,8 +86,9 @@ def explanation_figure(result: Any, e: Any) -> go.Figure:
     fig.add_trace(go.Image(z=overlay(e.image, e.map), hovertemplate="(%{x}, %{y})<extra></extra>"), row=1, col=3)
     for col in (1, 2, 3):
         fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain", row=1, col=col)
-        fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, scaleanchor=f"x{'' if col == 1 else col}",
-                         autorange="reversed", constrain="domain", row=1, col=col)
+        # Square pixels, row 0 at the top, as the images are drawn.
+        fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed",
+                         scaleanchor=f"x{'' if col == 1 else col}", constrain="domain", row=1, col=col)
     fig.update_layout(title=dict(text=fig_esc(_caption(result, e))), template="plotly_white", height=320,
                       margin=dict(l=10, r=10, t=70, b=10))
     return fig

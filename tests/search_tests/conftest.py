@@ -20,7 +20,14 @@ class DigitsPair:
 @pytest.fixture(scope="session")
 def digits_pair(tmp_path_factory) -> DigitsPair:
     """A small and a large `resnet_5m` trained on digits and saved in `tpsearch export`'s format."""
+    import torch
+
     from tpsearch.search.testing import train_checkpoint
 
     folder = tmp_path_factory.mktemp("checkpoints")
-    return DigitsPair(train_checkpoint(folder / "small.pt", SMALL), train_checkpoint(folder / "large.pt", LARGE))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as a search's trial has: on a shared CPU, more threads were measured many times slower
+    try:
+        return DigitsPair(train_checkpoint(folder / "small.pt", SMALL), train_checkpoint(folder / "large.pt", LARGE))
+    finally:
+        torch.set_num_threads(threads)

@@ -60,7 +60,8 @@ def test_the_noise_is_gaussian_with_sigma_a_fraction_of_the_input_range():
     torch.manual_seed(0)
     a, x = torch.randn(3, *shape), torch.randn(shape)
     samples, noise, seed = 70, 0.2, 5  # more than one chunk of copies
-    raw = input_gradient(Quadratic(a), x, 1, samples=samples, noise=noise, generator=torch.Generator().manual_seed(seed))
+    raw = input_gradient(Quadratic(a), x, 1, samples=samples, noise=noise,
+                         generator=torch.Generator().manual_seed(seed))
     # The same draws, in the same order: 64 copies, then 6.
     g = torch.Generator().manual_seed(seed)
     eps = torch.cat([torch.randn((64, *shape), generator=g), torch.randn((6, *shape), generator=g)])
