@@ -58,8 +58,7 @@ def threshold_curve(result: Mapping[str, Any]) -> go.Figure:
     """Accuracy and the share delegated against the threshold, in nats."""
     sweep = result["sweep"]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.update_layout(title=dict(text=f"Accuracy and share delegated vs threshold (max entropy "
-                                      f"{result['entropy']['max']:.3g} nats)"), **_LAYOUT)
+    fig.update_layout(title=dict(text="Accuracy and share delegated vs threshold"), **_LAYOUT)
     x = [p["threshold"] for p in sweep]
     fig.add_trace(_scatter(len(sweep))(
         x=x, y=[p["accuracy"] for p in sweep], mode="lines", name="accuracy", line=dict(color=COLORS["complete"]),
@@ -70,7 +69,7 @@ def threshold_curve(result: Mapping[str, Any]) -> go.Figure:
         secondary_y=True)
     fig.update_xaxes(title_text="threshold: the small model answers where its entropy is at most this (nats)")
     fig.update_yaxes(title_text="accuracy", tickformat=".0%", secondary_y=False)
-    fig.update_yaxes(title_text="share delegated to the large model", tickformat=".0%", range=[0, 1],
+    fig.update_yaxes(title_text="share delegated to the large model", tickformat=".0%", range=[0, 1], dtick=0.2,
                      secondary_y=True, showgrid=False)
     return fig
 
