@@ -163,7 +163,7 @@ def explain(opts: ExplainOptions) -> ExplainResult:
     from tpsearch import trainers
     from tpsearch.search._options import usable_device
     from tpsearch.search.export import load_checkpoint
-    from tpsearch.search.export._evaluate import checkpoint_data
+    from tpsearch.search.export._evaluate import checkpoint_data, logits_of, normalisation
 
     device = usable_device(opts.device)
     model, meta = load_checkpoint(opts.checkpoint)
@@ -173,9 +173,7 @@ def explain(opts: ExplainOptions) -> ExplainResult:
     if opts.images:
         images = torch.stack([read_image(p, shape["in_channels"], shape["image_size"]) for p in opts.images])
         sources, labels = [str(p) for p in opts.images], [None] * len(opts.images)
-        mean, std = recorded.get("mean"), recorded.get("std")
-        if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == shape["in_channels"]):
-            raise UsageError(f"checkpoint {opts.checkpoint!r} records no per-channel mean and std for its inputs")
+        mean, std = normalisation(opts.checkpoint, meta)
         name, classes = str(recorded.get("name") or "?"), recorded.get("classes")
     else:
         data, mean, std = checkpoint_data(opts.checkpoint, meta, dataset=opts.dataset, data_dir=opts.data_dir)
@@ -192,13 +190,11 @@ def explain(opts: ExplainOptions) -> ExplainResult:
     classes = [str(c) for c in (classes or range(shape["num_classes"]))]
     target = None if opts.target is None else class_index(opts.target, classes)
 
-    model = model.to(device).eval()
-    inputs = trainers.normalize(images.to(device), mean, std)
-    with torch.no_grad():
-        probabilities = torch.softmax(model(inputs).float(), dim=1).cpu()
+    probabilities = torch.softmax(logits_of(model, images, mean, std, device=device), dim=1)
     generator = torch.Generator().manual_seed(opts.seed)
     explanations = []
-    for i, x in enumerate(inputs):
+    for i in range(len(images)):
+        x = trainers.normalize(images[i:i + 1].to(device), mean, std)[0]
         predicted = int(probabilities[i].argmax())
         aim = predicted if target is None else target
         if opts.method == "smoothgrad":

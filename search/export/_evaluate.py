@@ -33,10 +33,17 @@ def checkpoint_data(path: str | os.PathLike, meta: Mapping[str, Any], *, dataset
     if got != {k: shape[k] for k in got}:
         raise UsageError(f"data set {name!r} has {got}, but the checkpoint's model takes "
                          f"{ {k: shape[k] for k in got} }")
+    return (data, *normalisation(path, meta))
+
+
+def normalisation(path: str | os.PathLike, meta: Mapping[str, Any]) -> tuple[list[float], list[float]]:
+    """The per-channel (mean, std) of the inputs, on the 0..1 scale, that the checkpoint recorded."""
+    recorded = meta.get("dataset") or {}
     mean, std = recorded.get("mean"), recorded.get("std")
-    if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == data.in_channels):
+    channels = meta["shape"]["in_channels"]
+    if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == channels):
         raise UsageError(f"checkpoint {str(path)!r} records no per-channel mean and std for its inputs")
-    return data, mean, std
+    return mean, std
 
 
 def logits_of(model: torch.nn.Module, images: torch.Tensor, mean: Sequence[float], std: Sequence[float], *,
