@@ -10,7 +10,7 @@ import torch.nn as nn
 from PIL import Image
 
 from tpsearch.search import cli
-from tpsearch.search._explain import input_gradient, saliency_map, smoothgrad
+from tpsearch.search._explain import _CHUNK, input_gradient, saliency_map, smoothgrad
 
 
 def reference_map(gradient: np.ndarray) -> np.ndarray:
@@ -59,12 +59,12 @@ def test_the_noise_is_gaussian_with_sigma_a_fraction_of_the_input_range():
     shape = (2, 4, 4)
     torch.manual_seed(0)
     a, x = torch.randn(3, *shape), torch.randn(shape)
-    samples, noise, seed = 70, 0.2, 5  # more than one chunk of copies
+    samples, noise, seed = _CHUNK + 6, 0.2, 5  # more than one pass of copies
     raw = input_gradient(Quadratic(a), x, 1, samples=samples, noise=noise,
                          generator=torch.Generator().manual_seed(seed))
-    # The same draws, in the same order: 64 copies, then 6.
+    # The same draws, in the same order: a pass of copies, then 6.
     g = torch.Generator().manual_seed(seed)
-    eps = torch.cat([torch.randn((64, *shape), generator=g), torch.randn((6, *shape), generator=g)])
+    eps = torch.cat([torch.randn((_CHUNK, *shape), generator=g), torch.randn((6, *shape), generator=g)])
     sigma = noise * float(x.max() - x.min())
     torch.testing.assert_close(raw, (2 * a[1] * (x + sigma * eps)).mean(0), rtol=1e-5, atol=1e-5)
 
