@@ -9,7 +9,9 @@
 
 `write_comparison([study_a, study_b], path)` puts studies side by side; `write_evaluation(result, path)` draws a
 `tpsearch evaluate` result, `write_calibration(result, path)` a `tpsearch calibrate` one, `write_ablation(result,
-path)` a `tpsearch ablate` one, `write_rerank(result, path)` a `tpsearch rerank` one. The package never opens
+path)` a `tpsearch ablate` one, `write_rerank(result, path)` a `tpsearch rerank` one,
+`write_explanation(result, path)` and `write_overlays(result, path)` a `tpsearch explain` one (the page, the PNGs
+beside it), `write_delegation(result, path)` a `tpsearch delegate` one. The package never opens
 storage: callers pass an `optuna.Study` (the CLI opens it
 through `tpsearch.search.storages`). `tpsearch.dashboards.testing` makes synthetic studies for tests and benchmarks.
 """
@@ -23,7 +25,9 @@ from typing import Any
 _API = {"pareto_mask": "_figures", "STATUSES": "_frame", "status_of": "_frame", "trials_frame": "_frame",
         **{name: "_page" for name in ("ablation_html", "calibration_html", "comparison_html", "dashboard_html",
                                       "evaluation_html", "rerank_html", "write_ablation", "write_calibration",
-                                      "write_comparison", "write_dashboard", "write_evaluation", "write_rerank")}}
+                                      "write_comparison", "write_dashboard", "write_evaluation", "write_rerank")},
+        "delegation_html": "_delegate", "write_delegation": "_delegate",
+        "explanation_html": "_explain", "write_explanation": "_explain", "write_overlays": "_explain"}
 
 __all__ = sorted(_API)
 

@@ -10,6 +10,8 @@ says how far the two rankings agree (Spearman, Kendall, top-k overlap). `ablate(
 preset bare and with training tricks added in turn, several seeds each, as a small study;
 `rerank(RerankOptions(...))` retrains a search's best trials over several seeds at a higher fidelity, as a study
 linked to the search's, and `export` then takes its winner.
+On an exported checkpoint, `explain(ExplainOptions(...))` draws SmoothGrad maps of its images and
+`delegate(DelegateOptions(...))` measures a small model that hands its doubtful images to a large one.
 
 Subpackages: `cli` (the `tpsearch` command), `storages` (opening, retries, the driver lease), `export`
 (the checkpoint format, export, evaluate, ONNX/TorchScript); `testing` holds the fault cases that tests and
@@ -18,13 +20,17 @@ benchmarks share.
 from tpsearch.search._ablate import AblateOptions, ablate
 from tpsearch.search._calibrate import (CalibrateOptions, CalibrationResult, average_ranks, calibrate, kendall,
                                        spearman, topk_overlap)
+from tpsearch.search._delegate import DelegateOptions, delegate
 from tpsearch.search._driver import run_search
+from tpsearch.search._explain import ExplainOptions, ExplainResult, Explanation, explain, smoothgrad
 from tpsearch.search._objectives import OBJECTIVES, objectives_of, pareto_front
 from tpsearch.search._options import METRIC, SAMPLERS, SCHEDULERS, RunOptions, RunSummary
 from tpsearch.search._outcome import Outcome, accuracy_of, best_trial, count_outcomes, is_trained, outcome_of, ranked
 from tpsearch.search._rerank import RerankOptions, rerank, rerank_winner, reranked
 
-__all__ = ["AblateOptions", "CalibrateOptions", "CalibrationResult", "METRIC", "OBJECTIVES", "Outcome", "RerankOptions",
-           "RunOptions", "RunSummary", "SAMPLERS", "SCHEDULERS", "ablate", "accuracy_of", "average_ranks", "best_trial",
-           "calibrate", "count_outcomes", "is_trained", "kendall", "objectives_of", "outcome_of", "pareto_front",
-           "ranked", "rerank", "rerank_winner", "reranked", "run_search", "spearman", "topk_overlap"]
+__all__ = ["AblateOptions", "CalibrateOptions", "CalibrationResult", "DelegateOptions", "ExplainOptions",
+           "ExplainResult", "Explanation", "METRIC", "OBJECTIVES", "Outcome", "RerankOptions", "RunOptions",
+           "RunSummary", "SAMPLERS", "SCHEDULERS", "ablate", "accuracy_of", "average_ranks", "best_trial", "calibrate",
+           "count_outcomes", "delegate", "explain", "is_trained", "kendall", "objectives_of", "outcome_of",
+           "pareto_front", "ranked", "rerank", "rerank_winner", "reranked", "run_search", "smoothgrad", "spearman",
+           "topk_overlap"]

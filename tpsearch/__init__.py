@@ -21,6 +21,8 @@ _API = {
     "CalibrateOptions": "tpsearch.search", "calibrate": "tpsearch.search",
     "AblateOptions": "tpsearch.search", "ablate": "tpsearch.search",
     "RerankOptions": "tpsearch.search", "rerank": "tpsearch.search",
+    "ExplainOptions": "tpsearch.search", "explain": "tpsearch.search",
+    "DelegateOptions": "tpsearch.search", "delegate": "tpsearch.search",
     "ExportOptions": "tpsearch.search.export", "ExportResult": "tpsearch.search.export",
     "export": "tpsearch.search.export", "load_checkpoint": "tpsearch.search.export",
     "evaluate_checkpoint": "tpsearch.search.export",

@@ -161,8 +161,7 @@ def export(opts: ExportOptions) -> ExportResult:
     model = model.to("cpu").eval()
     meta = {
         "space": study.user_attrs["space"], "arch": arch, "shape": shape,
-        "dataset": {"name": data.name, "classes": list(data.classes), "in_channels": data.in_channels,
-                    "image_size": data.image_size, "mean": list(data.mean), "std": list(data.std), "seed": seed},
+        "dataset": dataset_meta(data, seed),
         "metrics": {"val_accuracy": val_accuracy, "test_accuracy": test_accuracy,
                     "params": space.count_params(arch, **shape), "macs": space.count_macs(arch, **shape)},
         "training": training,
@@ -188,6 +187,12 @@ def export(opts: ExportOptions) -> ExportResult:
         setattr(result, fmt, str(path))
     result.seconds = round(time.time() - started, 3)
     return result
+
+
+def dataset_meta(data: Dataset, seed: int) -> dict[str, Any]:
+    """A checkpoint's record of its data: what the inputs were, how they were normalised, the split's seed."""
+    return {"name": data.name, "classes": list(data.classes), "in_channels": data.in_channels,
+            "image_size": data.image_size, "mean": list(data.mean), "std": list(data.std), "seed": seed}
 
 
 # -- 1. options --------------------------------------------------------------------------------------------------

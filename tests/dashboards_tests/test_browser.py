@@ -120,3 +120,42 @@ def test_the_evaluation_page_fits_a_1000_pixel_window(browser: Browser, tmp_path
         assert width <= window <= 1000
     finally:
         browser.send("Emulation.clearDeviceMetricsOverride")
+
+
+def test_the_explanation_and_delegation_pages_draw_every_plot(browser: Browser, tmp_path: Path) -> None:
+    """Results made by hand (no model): a name with markup in it stays text, every plot has its data."""
+    import numpy as np
+
+    from tpsearch.dashboards._delegate import table_points
+    from tpsearch.search import ExplainResult, Explanation
+    from tpsearch.search._delegate import delegation_curve, sweep_thresholds
+
+    rng = np.random.default_rng(0)
+    hostile = '<img src=x onerror="alert(1)">.png'
+    explanations = [Explanation(source=hostile if i == 0 else f"test[{i}]",
+                                image=rng.integers(0, 256, (8, 8, c), dtype=np.uint8),
+                                map=rng.random((8, 8)).astype(np.float32), predicted=i, probability=0.9, target=i,
+                                target_probability=0.9, label=i) for i, c in enumerate((1, 3))]
+    result = ExplainResult(checkpoint=hostile, dataset="digits", classes=[str(i) for i in range(10)],
+                           method="smoothgrad", samples=50, noise=0.15, seed=0, device="cpu",
+                           explanations=explanations)
+    plots = _open(browser, dashboards.write_explanation(result, tmp_path / "explain.html"))
+    assert [p["id"] for p in plots] == ["fig-image-0", "fig-image-1"]
+    # Image and heatmap traces are drawn as SVG <image> elements: the image, the map and the overlay.
+    drawn = browser.eval("[...document.querySelectorAll('.js-plotly-plot')].map(gd => gd.querySelectorAll("
+                         "'image').length)")
+    assert drawn == [3, 3], drawn
+    assert hostile in browser.eval("document.querySelector('#title').textContent")
+
+    h = rng.random(500) * 2
+    sweep = delegation_curve(h, h < 1, rng.random(500) < 0.9, sweep_thresholds(h), 1e6, 8e6)
+    alone = {"checkpoint": hostile, "space": "resnet_5m", "params": 1000}
+    delegation = {"dataset": "digits", "split": "test", "images": 500, "small": {**alone, "accuracy": 0.6,
+                  "macs": 1e6}, "large": {**alone, "accuracy": 0.9, "macs": 8e6}, "point": sweep[100],
+                  "entropy": {"unit": "nats", "min": float(h.min()), "max": float(h.max()), "mean": 1.0,
+                              "uniform": 2.3}, "sweep": sweep, "cheapest_matching": None}
+    plots = _open(browser, dashboards.write_delegation(delegation, tmp_path / "delegate.html"))
+    assert [p["id"] for p in plots] == ["fig-cost", "fig-threshold"]
+    assert plots[0]["points"] == len(sweep) + 3 and plots[1]["points"] == 2 * len(sweep)
+    rows = browser.eval("document.querySelectorAll('#sweep tr').length")
+    assert rows == 1 + len(table_points(sweep)) == 22

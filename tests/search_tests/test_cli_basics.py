@@ -11,7 +11,7 @@ import pytest
 from tpsearch.search import cli
 
 COMMANDS = ["spaces", "describe", "train", "run", "calibrate", "ablate", "rerank", "status", "dashboard", "compare",
-            "trials", "export", "evaluate"]
+            "trials", "export", "evaluate", "explain", "delegate"]
 
 
 def test_every_command_of_the_design_card_is_there_with_help(capsys):
@@ -58,6 +58,7 @@ def test_spaces_lists_dimensions_and_presets(capsys):
     ["calibrate", "--dataset", "mnist"], ["export", "--recipe", "short"], ["evaluate", "x.pt", "--dataset", "svhn"],
     ["run", "--tricks", "mixup,cutout"], ["train", "--schedule", "linear"], ["ablate", "--tricks", "cosine,nope"],
     ["ablate", "--tricks", "mixup,mixup"], ["ablate", "--batch-size", "32"],
+    ["explain", "x.pt", "--method", "gradcam"], ["delegate", "a.pt", "b.pt", "--split", "train"],
     *([command, "--no-such-flag"] for command in [*COMMANDS, "latency"]), ["no-such-command"],
 ])
 def test_a_bad_flag_or_choice_is_one_line_and_exit_2(args, capsys):
