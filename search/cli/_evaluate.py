@@ -17,7 +17,9 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
         "evaluate", help="test accuracy, per-class accuracy and confusion matrix of an exported checkpoint",
         description="Evaluate a checkpoint written by `tpsearch export` on the test split of its data set (or "
                     "--dataset), normalised as it was trained. The file is read with weights_only=True and its "
-                    "weights' SHA-256 checked: a file holding pickled code, truncated or altered is refused.")
+                    "weights' SHA-256 checked: a file holding pickled code, truncated or altered is refused. "
+                    "A quantized checkpoint (export --quantize) is evaluated with its quantized weights, beside "
+                    "the full-precision accuracy and size it recorded at export.")
     p.add_argument("checkpoint", type=Path, help="checkpoint file (FILE.pt)")
     add_dataset(p, None,
                 help="data set to test on (default: the one recorded in the checkpoint)")
@@ -41,6 +43,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return 0
     print(f"{result['checkpoint']} on {result['dataset']} test ({result['images']:,} images): "
           f"accuracy {result['test_accuracy']:.4f}")
+    if result.get("quantization"):
+        from tpsearch.search.cli._export import quantization_line
+
+        print(quantization_line(result["quantization"], result["test_accuracy"]))
     classes = result["classes"]
     width = max(len(c) for c in classes)
     for c, acc in result["per_class_accuracy"].items():

@@ -8,6 +8,7 @@ import torch
 
 from tpsearch.search._options import usable_device
 from tpsearch.search.export._checkpoint import load_checkpoint
+from tpsearch.search.export._quantize import summary as quantize_summary
 from tpsearch.exceptions import UsageError
 
 
@@ -16,7 +17,9 @@ def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, 
     """Test-split figures of the checkpoint at `path`, normalised with the mean and std it recorded.
 
     `dataset` defaults to the checkpoint's own; another one must have the same image shape and class count.
-    The confusion matrix is indexed [true class][predicted class].
+    The confusion matrix is indexed [true class][predicted class]. For a quantized checkpoint, `quantization` holds
+    its method, sizes and the full-precision model's accuracy measured at export (else None); an int8 model is
+    evaluated on the CPU whatever `device` says.
     """
     from tpsearch import trainers
     model, meta = load_checkpoint(path)
@@ -35,7 +38,9 @@ def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, 
     if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == data.in_channels):
         raise UsageError(f"checkpoint {str(path)!r} records no per-channel mean and std for its inputs")
 
-    dev = usable_device(device)
+    quantization = quantize_summary(meta.get("quantization"))
+    # PyTorch's int8 kernels are CPU kernels
+    dev = torch.device("cpu") if quantization and quantization["method"] == "int8" else usable_device(device)
     model = model.to(dev)
     k = data.num_classes
     preds = []
@@ -56,4 +61,5 @@ def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, 
         "classes": classes, "confusion_matrix": confusion.tolist(),
         "recorded": meta.get("metrics", {}), "trial": (meta.get("provenance") or {}).get("trial"),
         "study": (meta.get("provenance") or {}).get("study"), "space": meta["space"], "arch": meta["arch"],
+        "quantization": quantization,
     }
