@@ -109,8 +109,11 @@ def run_export(args: argparse.Namespace) -> int:
 def quantization_line(q: dict, accuracy: float | None) -> str:
     """One line: the quantized model's size and accuracy beside the full-precision model's (export, evaluate)."""
     fp = (q.get("full_precision") or {}).get("test_accuracy")
-    acc = (f"test accuracy {accuracy:.4f} against {fp:.4f} in full precision"
-           if accuracy is not None and fp is not None else "test accuracy not measured")
+    if accuracy is None:
+        acc = "test accuracy not measured"
+    else:
+        acc = f"test accuracy {accuracy:.4f} against " + (f"{fp:.4f} in full precision" if fp is not None else
+                                                          "full precision's, not measured at export (--no-test)")
     zeros = f", {q['zero_fraction']:.1%} zeros" if "zero_fraction" in q else ""
     return (f"{q['method']} ({q['bits']}-bit) weights in {q['quantized_layers']} layers{zeros}: {acc}; "
             f"{q['packed_bytes']:,} bytes packed against {q['full_precision_bytes']:,} "

@@ -2,9 +2,10 @@
 
 The full-precision model is a one-layer resnet_5m (16 channels, 15,034 parameters) trained 10 epochs on digits in
 this process (`trained_study`): trained to the end, so that the quantized models have something to lose. The
-margins are measured, not hoped for: over seeds 0-2 of that training, 2 fine-tune epochs left ternary weights
-0.8-2.8 points and binary weights 3.3-6.4 points below the full-precision test accuracy (README: "Quantized
-export"). On CPU the runs are bit-reproducible, so this test sees the seed-0 figures every time.
+margins are measured, not hoped for: over seeds 0-2 of the whole pipeline (`benchmarks/bench_quantize.py`), 2
+fine-tune epochs left ternary weights 0.6-2.8 points, binary weights 2.5-4.2 points and int8 0-0.6 points below
+the full-precision test accuracy (README: "Quantized export"). On the CPU the runs are bit-reproducible, so this
+test sees seed 0's figures (2.8, 4.2, 0.6) every time; the margins leave room for another torch's arithmetic.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from tpsearch.search.export._quantize import _TernaryFn, pack, unpack
 from tpsearch.search.testing import trained_study
 
 TERNARY_MARGIN = 0.04  # test accuracy after 2 fine-tune epochs: at most this far below full precision
-BINARY_MARGIN = 0.08
+BINARY_MARGIN = 0.06
 INT8_MARGIN = 0.02     # int8 is not fine-tuned: calibration alone
 ARCH = {"layers": 1, "blocks": [1], "channels": 16}
 HPARAMS = {"optimizer": "adamw", "batch_size": 64}
