@@ -29,7 +29,8 @@ from tpsearch.search._outcome import Outcome, best_trial, outcome_of, trained_in
 from tpsearch.search._rerank import rerank_winner
 from tpsearch.search.export._checkpoint import build_model, json_safe, make_checkpoint, read_plain, save_atomic
 from tpsearch.search.export._formats import FORMATS, WRITERS, need_onnx, sibling
-from tpsearch.search.export._quantize import DEFAULT_EPOCHS, DEFAULT_THRESHOLD, METHODS, QuantizeConfig
+from tpsearch.search.export._quantize import (CALIBRATION_IMAGES, DEFAULT_EPOCHS, DEFAULT_THRESHOLD, METHODS,
+                                               QuantizeConfig, quantize_model, sealed)
 from tpsearch.search.export._quantize import summary as quantize_summary
 from tpsearch.search.storages import DEFAULT_STORAGE, load_study, open_storage, redact
 
@@ -459,8 +460,6 @@ def _quantize(model: torch.nn.Module, training: dict[str, Any], data: "Dataset",
             raise UsageError(f"fine-tuning the {config.method} weights failed: {result.reason}; nothing exported")
         return {"epochs": result.epochs, "hparams": hparams, "on": on, "device": result.device,
                 "history": [dataclasses.asdict(r) for r in result.history]}
-
-    from tpsearch.search.export._quantize import CALIBRATION_IMAGES, quantize_model, sealed
 
     calibration = trainers.normalize(data.train_x[:CALIBRATION_IMAGES], data.mean, data.std)
     q = quantize_model(model, config, shape, finetune=finetune, calibration=calibration)
