@@ -148,6 +148,40 @@ def train_checkpoint(path: Path, arch: dict[str, Any], *, dataset: str = "digits
     return save_checkpoint(model.eval(), path, meta)
 
 
+def trained_study(tmp: Path, arch: dict[str, Any], hparams: dict[str, Any], *, epochs: int,
+                  space: str = "resnet_5m", dataset: str = "digits", seed: int = 0, device: str = "cpu"
+                  ) -> tuple[str, str]:
+    """(storage, study name) of a one-trial study in the driver's format, its trial `arch` trained in this process
+    for `epochs` under `hparams` (no Ray, no search) and its weights kept under `tmp/runs`, as `tpsearch run` keeps
+    them: what `tpsearch export` needs, with a model trained as long as a test or a benchmark wants."""
+    import torch
+
+    from tpsearch import spaces, trainers
+    from tpsearch.search.export import save_checkpoint
+
+    sp = spaces.get(space)
+    data = trainers.load_dataset(dataset, str(tmp / "data"), seed=seed)
+    arch = sp.validate(arch, in_channels=data.in_channels, image_size=data.image_size)
+    torch.manual_seed(seed)
+    model = sp.build(arch, **data.shape)
+    result = trainers.train(model, data, trainers.TrainConfig.from_hparams(hparams, epochs=epochs, seed=seed,
+                                                                           device=device))
+    assert result.status == "completed", result.reason
+    name, kept = f"{space}-{dataset}", f"{space}-{dataset}/checkpoints/trial_0.pt"
+    save_checkpoint(model, tmp / "runs" / kept, {"space": space, "arch": arch, "shape": data.shape}, kind="trial")
+    storage = f"sqlite:///{tmp}/studies.db"
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    study.add_trial(optuna.trial.create_trial(
+        value=result.val_accuracy, params={}, distributions={},
+        intermediate_values={r.epoch: r.val_accuracy for r in result.history if r.val_accuracy is not None},
+        user_attrs={"arch": arch, "hparams": dict(hparams), "feasible": True, "epochs": epochs,
+                    "params": sp.count_params(arch, **data.shape), "macs": sp.count_macs(arch, **data.shape)}))
+    for key, value in (("space", space), ("dataset", dataset), ("epochs", epochs), ("seed", seed),
+                       ("metric", METRIC), ("checkpoints", {"0": kept})):
+        study.set_user_attr(key, value)
+    return storage, name
+
+
 def faults_from_env() -> dict[int, str]:
     """TPSEARCH_FAULTS='{"3": "nan"}' injects a fault into trial 3 of a `tpsearch run` started as a process."""
     raw = os.environ.get("TPSEARCH_FAULTS")

@@ -18,7 +18,8 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
         description="Evaluate a checkpoint written by `tpsearch export` on the test split of its data set (or "
                     "--dataset), normalised as it was trained; above 10 classes the top-5 accuracy too. The file is "
                     "read with weights_only=True and its weights' SHA-256 checked: a file holding pickled code, "
-                    "truncated or altered is refused.")
+                    "truncated or altered is refused. A quantized checkpoint (export --quantize) is evaluated with "
+                    "its quantized weights, beside the full-precision accuracy and size it recorded at export.")
     p.add_argument("checkpoint", type=Path, help="checkpoint file (FILE.pt)")
     add_dataset(p, None,
                 help="data set to test on (default: the one recorded in the checkpoint)")
@@ -43,6 +44,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     top5 = "" if result["top5_accuracy"] is None else f", top-5 {result['top5_accuracy']:.4f}"
     print(f"{result['checkpoint']} on {result['dataset']} test ({result['images']:,} images): "
           f"accuracy {result['test_accuracy']:.4f}{top5}")
+    if result.get("quantization"):
+        from tpsearch.search.cli._export import quantization_line
+
+        print(quantization_line(result["quantization"], result["test_accuracy"]))
     classes = result["classes"]
     width = max(len(c) for c in classes)
     for c, acc in result["per_class_accuracy"].items():

@@ -2,7 +2,9 @@
 classes and normalisation, the validation and test accuracy, parameters and MACs, and where it came from. It holds
 tensors and plain containers only, so torch.load(path, weights_only=True) reads it; `from tpsearch import
 load_checkpoint` rebuilds the model. The weights are those the search kept for the trial, or with --retrain those
-of a training from scratch at full budget, which resumes after a kill when the same command runs again.
+of a training from scratch at full budget, which resumes after a kill when the same command runs again. With
+--quantize the weights are ternary (TTQ) or binary and fine-tuned, or int8; the checkpoint records the packed size
+and the full-precision accuracy beside the quantized one.
 
 (`tpsearch export`: its flags are `ExportOptions`' fields, one to one.)
 """
@@ -23,7 +25,8 @@ if TYPE_CHECKING:
 
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
-    from tpsearch.search.export import FORMATS, RECIPES, SPLITS
+    from tpsearch.search.export import FORMATS, QUANTIZE_METHODS, RECIPES, SPLITS
+    from tpsearch.search.export._quantize import DEFAULT_EPOCHS, DEFAULT_THRESHOLD
 
     p = sub.add_parser(
         "export", help="write the best trial of a study (or trial N) as a checkpoint",
@@ -62,6 +65,19 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=int, default=None,
                    help="seed of the data split and the retrain (default: the study's, else 0)")
     add_device(g)
+    q = p.add_argument_group("quantization")
+    q.add_argument("--quantize", default=None, choices=QUANTIZE_METHODS,
+                   help="ternary: trained ternary quantization (TTQ: -Wn, 0, +Wp per layer, 2 bits a weight); "
+                        "binary: mean|w| x sign(w) per layer, 1 bit a weight; both keep the first conv and the last "
+                        "linear layer in float32 and are fine-tuned; int8: torch.ao static quantization of every "
+                        "layer, calibrated on training images, CPU only")
+    q.add_argument("--quantize-epochs", type=int, default=None, metavar="E",
+                   help=f"ternary, binary: epochs of the fine-tune, under the hyperparameters that trained the "
+                        f"weights (default: {DEFAULT_EPOCHS})")
+    q.add_argument("--ternary-threshold", type=float, default=None, metavar="T",
+                   help=f"ternary: weights within T x max|w| of zero become 0 (default: {DEFAULT_THRESHOLD})")
+    q.add_argument("--quantize-first-last", action="store_true",
+                   help="ternary, binary: quantize the first conv and the last linear layer too")
     add_progress(p)
     add_json(p)
     p.set_defaults(func=run_export)
@@ -96,6 +112,23 @@ def _say(result: ExportResult) -> None:
           f"{result.params:,} parameters, {', '.join(acc) or 'accuracy not measured'}"
           + (f"; chosen by rerank: {result.rerank['mean']:.2%} ± {result.rerank['std']:.2%} over "
              f"{result.rerank['n']} seeds in {result.rerank['study']!r}" if result.rerank else ""))
+    q = result.quantization
+    if q:
+        print(quantization_line(q, result.test_accuracy))
     for path in (result.pt2, result.onnx, result.torchscript):
         if path:
             print(f"wrote {path}")
+
+
+def quantization_line(q: dict, accuracy: float | None) -> str:
+    """One line: the quantized model's size and accuracy beside the full-precision model's (export, evaluate)."""
+    fp = (q.get("full_precision") or {}).get("test_accuracy")
+    if accuracy is None:
+        acc = "test accuracy not measured"
+    else:
+        acc = f"test accuracy {accuracy:.4f} against " + (f"{fp:.4f} in full precision" if fp is not None else
+                                                          "full precision's, not measured at export (--no-test)")
+    zeros = f", {q['zero_fraction']:.1%} zeros" if "zero_fraction" in q else ""
+    return (f"{q['method']} ({q['bits']}-bit) weights in {q['quantized_layers']} layers{zeros}: {acc}; "
+            f"{q['packed_bytes']:,} bytes packed against {q['full_precision_bytes']:,} "
+            f"({q['ratio']:.1f}x smaller)")

@@ -1,4 +1,5 @@
-"""The winner of a study as a checkpoint: its format, export (with an optional full retrain), evaluate, ONNX.
+"""The winner of a study as a checkpoint: its format, export (with an optional full retrain and quantization),
+evaluate, ONNX.
 
     >>> from tpsearch.search.export import ExportOptions, export, load_checkpoint
     >>> result = export(ExportOptions(out="best.pt", storage="sqlite:///studies.db"))  # doctest: +SKIP
@@ -12,8 +13,11 @@ from tpsearch.search.export._evaluate import evaluate_checkpoint
 from tpsearch.search.export._export import (RECIPES, SPLITS, ExportOptions, ExportResult, export, export_pareto,
                                             pick_trial, resume_path)
 from tpsearch.search.export._formats import FORMATS, sibling, write_onnx, write_pt2, write_torchscript
+from tpsearch.search.export._quantize import METHODS as QUANTIZE_METHODS
+from tpsearch.search.export._quantize import QuantizeConfig, Quantized, quantize_model
 
-__all__ = ["FORMAT", "FORMATS", "RECIPES", "SPLITS", "TRIAL_FORMAT", "ExportOptions", "ExportResult",
-           "evaluate_checkpoint", "export", "export_pareto", "load_checkpoint", "make_checkpoint", "pick_trial",
-           "read_plain", "resume_path", "save_atomic", "save_checkpoint", "sibling", "weights_sha256", "write_onnx",
-           "write_pt2", "write_torchscript"]
+__all__ = ["FORMAT", "FORMATS", "QUANTIZE_METHODS", "RECIPES", "SPLITS", "TRIAL_FORMAT", "ExportOptions",
+           "ExportResult", "QuantizeConfig", "Quantized", "evaluate_checkpoint", "export", "export_pareto",
+           "load_checkpoint", "make_checkpoint", "pick_trial", "quantize_model", "read_plain", "resume_path",
+           "save_atomic", "save_checkpoint", "sibling", "weights_sha256", "write_onnx", "write_pt2",
+           "write_torchscript"]

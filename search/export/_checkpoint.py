@@ -13,6 +13,9 @@ bool, None), so `torch.load(path, weights_only=True)` reads it without unpicklin
     training         {source: "search" or "retrain", epochs, hparams, on, seed, history, val_accuracy_meaningful}
     provenance       {study, trial, storage (password redacted), tpsearch, torch, created (UTC, ISO 8601)}
     weights_sha256   hex digest of the weights (names, dtypes, shapes and bytes, in name order)
+    quantization     only in a quantized export (`tpsearch export --quantize`): the method, the packed codes and
+                     scales, sizes and the full-precision accuracy (see `_quantize`); the state_dict then holds
+                     the dequantized weights, and `load_checkpoint` returns the model that computes with them
 
 The per-trial files that `tpsearch run` keeps are written by the same `save_checkpoint`, with format
 "tpsearch-trial" and only `space`, `arch` and `shape` beside the weights, so a reader of one reads the other.
@@ -150,7 +153,9 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
 
     The file is read with `torch.load(..., weights_only=True)`, its weights checked against their SHA-256 and their
     names and shapes against the architecture; anything else raises `CheckpointError` (a `ValueError`) with one
-    line. `meta` is every key but `state_dict` (see the module docstring).
+    line. `meta` is every key but `state_dict` (see the module docstring). A quantized checkpoint's model computes
+    with its quantized weights: ternary and binary ones are the space's module (checked against their codes),
+    an int8 one is torch.ao's converted module, which runs on the CPU only.
     """
     ckpt = read_plain(path)
     meta = check_meta(ckpt, path)
@@ -160,6 +165,14 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
         raise CheckpointError(f"checkpoint {str(path)!r} is damaged or was altered: its weights' SHA-256 is "
                               f"{digest[:16]}..., but it records {str(meta['weights_sha256'])[:16]}...")
     model = build_model(meta, state, path)
+    if meta.get("quantization") is not None:
+        from tpsearch.search.export._quantize import apply_quantization
+
+        where = f"checkpoint {str(path)!r}"
+        model = apply_quantization(model, meta["quantization"], meta["shape"], where)
+        if meta["quantization"]["method"] == "int8" and torch.device(device).type != "cpu":
+            raise UsageError(f"{where} holds an int8 model, which runs on the CPU only, but device {str(device)!r} "
+                             f"was asked for")
     return model.to(device).eval(), meta
 
 

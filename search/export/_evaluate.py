@@ -12,6 +12,7 @@ import torch
 
 from tpsearch.search._options import usable_device
 from tpsearch.search.export._checkpoint import load_checkpoint
+from tpsearch.search.export._quantize import summary as quantize_summary
 from tpsearch.exceptions import UsageError
 
 # Top-5 accuracy is reported above this many classes: with ten or fewer, five guesses are half the answers.
@@ -68,13 +69,18 @@ def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, 
 
     `dataset` defaults to the checkpoint's own; another one must have the same image shape and class count.
     The confusion matrix is indexed [true class][predicted class]. With more than `TOP5_CLASSES` classes the top-5
-    accuracy is reported too (the true class among the five highest logits); with fewer it is None.
+    accuracy is reported too (the true class among the five highest logits); with fewer it is None. For a quantized
+    checkpoint, `quantization` holds its method, sizes and the full-precision model's accuracy measured at export
+    (else None); an int8 model is evaluated on the CPU whatever `device` says.
     """
     model, meta = load_checkpoint(path)
     data, mean, std = checkpoint_data(path, meta, dataset=dataset, data_dir=data_dir)
     recorded = meta.get("dataset") or {}
     name = data.name
-    logits = logits_of(model, data.test_x, mean, std, device=usable_device(device), batch_size=batch_size)
+    quantization = quantize_summary(meta.get("quantization"))
+    # PyTorch's int8 kernels are CPU kernels
+    dev = torch.device("cpu") if quantization and quantization["method"] == "int8" else usable_device(device)
+    logits = logits_of(model, data.test_x, mean, std, device=dev, batch_size=batch_size)
     pred = logits.argmax(1)
     k = data.num_classes
     top5 = (logits.topk(5, dim=1).indices == data.test_y[:, None]).any(1) if k > TOP5_CLASSES else None
@@ -91,4 +97,5 @@ def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, 
         "classes": classes, "confusion_matrix": confusion.tolist(),
         "recorded": meta.get("metrics", {}), "trial": (meta.get("provenance") or {}).get("trial"),
         "study": (meta.get("provenance") or {}).get("study"), "space": meta["space"], "arch": meta["arch"],
+        "quantization": quantization,
     }

@@ -3,7 +3,9 @@
 Steps: 1. check the options and open the study (nothing written yet); 2. pick the trial: a feasible COMPLETE one;
 3. its weights: the file the search kept for it, or a retrain from scratch at full budget that saves its state
 after every epoch to `<out>.resume.pt`, so the same command run again after a kill continues where it stopped;
-4. the test accuracy; 5. the checkpoint, written atomically, then ONNX and TorchScript beside it when asked.
+4. the test accuracy; 5. with --quantize, the quantized model (ternary and binary fine-tuned by the same trainer,
+under the hyperparameters that trained the weights; see `_quantize`) and its test accuracy, the full-precision
+figures kept beside them; 6. the checkpoint, written atomically, then ONNX and TorchScript beside it when asked.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import optuna
 import torch
@@ -28,10 +30,13 @@ from tpsearch.search._outcome import Outcome, accuracy_of, best_trial, outcome_o
 from tpsearch.search._rerank import rerank_winner
 from tpsearch.search.export._checkpoint import build_model, json_safe, make_checkpoint, read_plain, save_atomic
 from tpsearch.search.export._formats import FORMATS, WRITERS, need_onnx, sibling
+from tpsearch.search.export._quantize import (CALIBRATION_IMAGES, DEFAULT_EPOCHS, DEFAULT_THRESHOLD, METHODS,
+                                               QuantizeConfig, quantize_model, sealed)
+from tpsearch.search.export._quantize import summary as quantize_summary
 from tpsearch.search.storages import DEFAULT_STORAGE, load_study, open_storage, redact
 
 if TYPE_CHECKING:
-    from tpsearch.trainers import Dataset
+    from tpsearch.trainers import Dataset, TrainConfig
 
 SPLITS = ("train", "train+val")
 # The retrain's recipes. "long" suits a 200-300 epoch run of a CIFAR ResNet whatever won the short race: SGD with
@@ -63,6 +68,10 @@ class ExportOptions:
     seed: int | None = None           # of the data split and a retrain; None: the study's seed, else 0
     device: str = "auto"              # of a retrain and the test evaluation
     formats: list[str] = field(default_factory=list)  # also write these of FORMATS beside `out`
+    quantize: str | None = None       # one of METHODS: ternary (TTQ), binary, int8
+    quantize_epochs: int | None = None  # ternary, binary: fine-tune epochs; None: DEFAULT_EPOCHS
+    ternary_threshold: float | None = None  # ternary: delta = t x max|w| per layer; None: DEFAULT_THRESHOLD
+    quantize_first_last: bool = False  # ternary, binary: also the first conv and the last linear layer
     progress: bool = True
 
 
@@ -86,6 +95,7 @@ class ExportResult:
     seconds: float = 0.0
     chosen_by: str | None = None      # without --trial: "rerank" (the re-ranked winner) or "search" (its best)
     rerank: dict[str, Any] | None = None  # then: the rerank study, and the winner's mean, std and seeds (n) there
+    quantization: dict[str, Any] | None = None  # with --quantize: method, bits, sizes, full-precision accuracy, ...
 
 
 def resume_path(out: Path) -> Path:
@@ -158,6 +168,10 @@ def export(opts: ExportOptions) -> ExportResult:
         device = trainers.resolve_device(opts.device)  # checked by _check_options
         # float32 even on CUDA: the figure recorded is the one `tpsearch evaluate` reproduces
         test_accuracy, _ = trainers.evaluate(model, data.test_x, data.test_y, data, device=device, bf16=False)
+    quantization = None
+    if opts.quantize:
+        model, quantization, val_accuracy, test_accuracy = _quantize(
+            model, training, data, shape, opts, seed, val_accuracy, test_accuracy)
     model = model.to("cpu").eval()
     meta = {
         "space": study.user_attrs["space"], "arch": arch, "shape": shape,
@@ -165,6 +179,7 @@ def export(opts: ExportOptions) -> ExportResult:
         "metrics": {"val_accuracy": val_accuracy, "test_accuracy": test_accuracy,
                     "params": space.count_params(arch, **shape), "macs": space.count_macs(arch, **shape)},
         "training": training,
+        **({"quantization": quantization} if quantization else {}),
         "provenance": {"study": study.study_name, "trial": trial.number, "storage": redact(opts.storage),
                        "tpsearch": _version(), "torch": str(torch.__version__),
                        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
@@ -179,7 +194,8 @@ def export(opts: ExportOptions) -> ExportResult:
         epochs=training["epochs"], val_accuracy=val_accuracy, test_accuracy=test_accuracy,
         params=meta["metrics"]["params"], macs=meta["metrics"]["macs"], weights_sha256=ckpt["weights_sha256"],
         resumed_from_epoch=resumed, chosen_by=None if opts.trial is not None else "rerank" if winner else "search",
-        rerank={k: winner[k] for k in ("study", "mean", "std", "n")} if winner else None)
+        rerank={k: winner[k] for k in ("study", "mean", "std", "n")} if winner else None,
+        quantization=quantize_summary(ckpt.get("quantization")))
     meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
     for fmt in opts.formats:
         path = sibling(out, fmt)
@@ -218,6 +234,29 @@ def _check_options(opts: ExportOptions) -> None:
         raise UsageError(f"--out {str(out)!r} is a directory; give a file name such as {str(out / 'best.pt')!r}")
     if any(sibling(out, fmt) == out for fmt in opts.formats):
         raise UsageError(f"--out {str(out)!r} would be overwritten by its own --format file; use a .pt name")
+    if opts.quantize is None:
+        if opts.quantize_epochs is not None or opts.ternary_threshold is not None or opts.quantize_first_last:
+            raise UsageError("--quantize-epochs, --ternary-threshold and --quantize-first-last choose how "
+                             "--quantize quantizes; add --quantize ternary|binary")
+        return
+    if opts.quantize not in METHODS:
+        raise UsageError(f"--quantize must be one of {', '.join(METHODS)}, but got {opts.quantize!r}")
+    if opts.ternary_threshold is not None and opts.quantize != "ternary":
+        raise UsageError(f"--ternary-threshold is for --quantize ternary, not {opts.quantize}")
+    if opts.quantize == "int8":
+        if opts.quantize_epochs is not None or opts.quantize_first_last:
+            raise UsageError("--quantize int8 is post-training quantization of every layer: --quantize-epochs and "
+                             "--quantize-first-last are for ternary and binary")
+        if opts.formats:
+            raise UsageError("--format writes a float model; an int8 model runs in PyTorch (load_checkpoint) only")
+    _quantize_config(opts)  # its own checks of the epochs and the threshold
+
+
+def _quantize_config(opts: ExportOptions) -> QuantizeConfig:
+    return QuantizeConfig(
+        opts.quantize or "", epochs=DEFAULT_EPOCHS if opts.quantize_epochs is None else opts.quantize_epochs,
+        threshold=DEFAULT_THRESHOLD if opts.ternary_threshold is None else opts.ternary_threshold,
+        first_last=opts.quantize_first_last)
 
 
 def _prepare_out(out: Path) -> None:
@@ -318,8 +357,6 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, space: spaces
              data: "Dataset", shape: dict[str, int], epochs: int, opts: ExportOptions, out: Path, seed: int
              ) -> tuple[torch.nn.Module, dict[str, Any], int]:
     """Train `arch` from scratch under `opts.recipe` on the whole split; resumes a killed retrain."""
-    from tqdm import tqdm
-
     from tpsearch import trainers
 
     if opts.recipe == "trial":
@@ -328,17 +365,10 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, space: spaces
             raise UsageError(f"trial {trial.number} records no training hyperparameters: use --recipe long")
     else:
         hparams = dict(RECIPES[opts.recipe])
-    schedule = {k: hparams.pop(k) for k in list(hparams) if k not in trainers.HPARAM_KEYS}
-    try:
-        config = trainers.TrainConfig.from_hparams(hparams, epochs=epochs, seed=seed, device=opts.device, **schedule)
-        trainers.resolve_device(config.device)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    if opts.on == "train+val":
-        # Validation images join the training set; the trainer still scores them each epoch, which then says
-        # nothing about generalisation (recorded as such below).
-        data = dataclasses.replace(data, train_x=torch.cat([data.train_x, data.val_x]),
-                                   train_y=torch.cat([data.train_y, data.val_y]))
+    config = _train_config(hparams, epochs=epochs, seed=seed, device=opts.device)
+    schedule = {k: hparams[k] for k in hparams if k not in trainers.HPARAM_KEYS}
+    hparams = {k: hparams[k] for k in hparams if k in trainers.HPARAM_KEYS}
+    data = _training_data(data, opts.on)
 
     # What makes a saved state this retrain's: resuming another one would silently mix two runs.
     job = {"epochs": epochs, "on": opts.on, "seed": seed, "trial": trial.number, "study": study.study_name,
@@ -360,14 +390,9 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, space: spaces
 
     torch.manual_seed(seed)
     model = space.build(arch, **shape)
-    bar = tqdm(total=epochs, initial=resumed, desc=f"retrain trial {trial.number} on {opts.on}", unit="epoch",
-               file=sys.stderr, dynamic_ncols=True, disable=not opts.progress)
+    bar, on_epoch = _epoch_bar(f"retrain trial {trial.number} on {opts.on}", epochs, resumed, opts.progress)
     if resumed:
         bar.write(f"resuming the retrain from epoch {resumed} of {epochs} ({state_path})", file=sys.stderr)
-
-    def on_epoch(report: trainers.EpochReport) -> None:
-        bar.set_postfix({"loss": f"{report.train_loss:.4f}", "val": f"{report.val_accuracy:.4f}"}, refresh=False)
-        bar.update(1)
 
     def checkpoint(train_state: dict[str, Any]) -> None:
         write_or_refuse("retrain state", state_path,
@@ -393,3 +418,89 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, space: spaces
         "history": [dataclasses.asdict(r) for r in result.history],
     }
     return model, training, resumed
+
+
+def _train_config(hparams: dict[str, Any], *, epochs: int, seed: int, device: str) -> "TrainConfig":
+    """The trainer's config from a recipe or a trial's hyperparameters (schedule keys such as warmup_epochs
+    included), the device checked: one line for a value it refuses."""
+    from tpsearch import trainers
+
+    known = {k: v for k, v in hparams.items() if k in trainers.HPARAM_KEYS}
+    schedule = {k: v for k, v in hparams.items() if k not in trainers.HPARAM_KEYS}
+    try:
+        config = trainers.TrainConfig.from_hparams(known, epochs=epochs, seed=seed, device=device, **schedule)
+        trainers.resolve_device(config.device)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return config
+
+
+def _training_data(data: "Dataset", on: str) -> "Dataset":
+    if on == "train+val":
+        # Validation images join the training set; the trainer still scores them each epoch, which then says
+        # nothing about generalisation (recorded as such).
+        return dataclasses.replace(data, train_x=torch.cat([data.train_x, data.val_x]),
+                                   train_y=torch.cat([data.train_y, data.val_y]))
+    return data
+
+
+def _epoch_bar(desc: str, epochs: int, initial: int, enabled: bool) -> tuple[Any, Callable[..., None]]:
+    """A progress bar over epochs on stderr, and the trainer callback that advances it."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=epochs, initial=initial, desc=desc, unit="epoch", file=sys.stderr, dynamic_ncols=True,
+               disable=not enabled)
+
+    def on_epoch(report: Any) -> None:
+        val = "-" if report.val_accuracy is None else f"{report.val_accuracy:.4f}"
+        bar.set_postfix({"loss": f"{report.train_loss:.4f}", "val": val}, refresh=False)
+        bar.update(1)
+
+    return bar, on_epoch
+
+
+# -- 5. quantize --------------------------------------------------------------------------------------------------
+def _quantize(model: torch.nn.Module, training: dict[str, Any], data: "Dataset", shape: dict[str, int],
+              opts: ExportOptions, seed: int, val_accuracy: float | None, test_accuracy: float | None
+              ) -> tuple[torch.nn.Module, dict[str, Any], float | None, float | None]:
+    """(the model the checkpoint stores, its quantization record, validation and test accuracy of the quantized
+    model). Ternary and binary fine-tune with the trainer under the hyperparameters that trained the weights (the
+    trial's, or the retrain's recipe), on the same split, for --quantize-epochs; int8 calibrates on training
+    images. The full-precision accuracies go into the record."""
+    from tpsearch import trainers
+
+    config = _quantize_config(opts)
+    meaningful = bool(training.get("val_accuracy_meaningful", True))
+    on = training.get("on", "train")
+
+    def finetune(net: torch.nn.Module) -> dict[str, Any]:
+        hparams = training.get("hparams")
+        if not isinstance(hparams, dict):
+            raise UsageError("the trial records no training hyperparameters to fine-tune the quantized model "
+                             "with: add --retrain")
+        train_config = _train_config(hparams, epochs=config.epochs, seed=seed, device=opts.device)
+        bar, on_epoch = _epoch_bar(f"fine-tune {config.method} weights", config.epochs, 0, opts.progress)
+        try:
+            result = trainers.train(net, _training_data(data, on), train_config, callback=on_epoch)
+        finally:
+            bar.close()
+        if result.status != "completed":
+            raise UsageError(f"fine-tuning the {config.method} weights failed: {result.reason}; nothing exported")
+        return {"epochs": result.epochs, "hparams": hparams, "on": on, "device": result.device,
+                "history": [dataclasses.asdict(r) for r in result.history]}
+
+    calibration = trainers.normalize(data.train_x[:CALIBRATION_IMAGES], data.mean, data.std)
+    q = quantize_model(model, config, shape, finetune=finetune, calibration=calibration)
+    cpu = torch.device("cpu")
+    device = cpu if config.method == "int8" else trainers.resolve_device(opts.device)
+    if config.method == "int8":
+        q_val = trainers.evaluate(q.model, data.val_x, data.val_y, data, device=cpu, bf16=False)[0] \
+            if meaningful else None
+    else:
+        history = q.record["finetune"]["history"]
+        q_val = history[-1]["val_accuracy"] if meaningful and history else None
+    q_test = None
+    if opts.test:
+        q_test, _ = trainers.evaluate(q.model, data.test_x, data.test_y, data, device=device, bf16=False)
+    record = sealed({**q.record, "full_precision": {"val_accuracy": val_accuracy, "test_accuracy": test_accuracy}})
+    return q.float_model, record, q_val, q_test
