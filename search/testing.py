@@ -357,17 +357,23 @@ KILL_TRIALS = 40
 def driver_sigkill(tmp: Path, kills: int = 3, seed: int = 0) -> Case:
     """Kill the whole driver (its process group: Ray's local processes too) at a random point, `kills` times.
 
-    Each point is a random delay after the run's next trained trial: then a trial or two is running, the sampler
-    is drawing, or a tell is in flight. Each kill is preceded by a snapshot of every finished trial.
+    The first kill strikes while a feasible trial trains on a worker (after the run's first trained trial), so
+    there is always a running configuration to train again; each later one a random delay after the run's next
+    trained trial: then a trial or two is running, the sampler is drawing, or a tell is in flight. Each kill is
+    preceded by a snapshot of every finished trial.
     """
     rng = random.Random(seed)
     storage = f"sqlite:///{tmp}/studies.db"
+    dispatched = lambda ts: [t for t in running(ts) if t.user_attrs.get("feasible") is True]  # noqa: E731
     before = []
-    for _ in range(kills):
+    for kill in range(kills):
         base = len(trained(trials(storage, STUDY)))
         proc = start_run(tmp, "--trials", str(KILL_TRIALS), *KILL_ARGS)
-        wait_for(lambda: len(trained(trials(storage, STUDY))) > base, 300, proc)
-        time.sleep(rng.uniform(0.0, 2.0))
+        if kill == 0:
+            wait_for(lambda: len(trained(ts := trials(storage, STUDY))) > base and bool(dispatched(ts)), 300, proc)
+        else:
+            wait_for(lambda: len(trained(trials(storage, STUDY))) > base, 300, proc)
+            time.sleep(rng.uniform(0.0, 2.0))
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:  # it ended in the meantime

@@ -1,4 +1,5 @@
-"""The driver SIGKILLed three times at random points, then resumed: nothing finished is lost, the study completes."""
+"""The driver SIGKILLed three times (the first while a trial trains on a worker, the others at random points), then
+resumed: nothing finished is lost, what was running is trained again, the study completes."""
 from __future__ import annotations
 
 from optuna.trial import TrialState
@@ -20,4 +21,9 @@ def test_three_sigkills_of_the_driver_lose_no_finished_trial_and_resume_complete
     failed = [t for t in case.trials if t.state == TrialState.FAIL]
     assert all(t.user_attrs["reason"].startswith("driver lost") for t in failed)
     retried = {t.user_attrs["retry_of"] for t in case.trials if "retry_of" in t.user_attrs}
-    assert {t.number for t in failed if t.params and t.user_attrs.get("feasible") is not False} <= retried
+    lost_running = {t.number for t in failed if t.params and t.user_attrs.get("feasible") is not False}
+    assert lost_running and lost_running <= retried  # the first kill struck while a feasible trial trained
+    for number in lost_running:  # trained again with the same configuration, to the end or to ASHA's stop
+        again = next(t for t in case.trials if t.user_attrs.get("retry_of") == number)
+        assert case.trials[number].params.items() <= again.params.items()
+        assert again.state in (TrialState.COMPLETE, TrialState.PRUNED)
