@@ -23,7 +23,9 @@ def test_three_sigkills_of_the_driver_lose_no_finished_trial_and_resume_complete
     retried = {t.user_attrs["retry_of"] for t in case.trials if "retry_of" in t.user_attrs}
     lost_running = {t.number for t in failed if t.params and t.user_attrs.get("feasible") is not False}
     assert lost_running and lost_running <= retried  # the first kill struck while a feasible trial trained
-    for number in lost_running:  # trained again with the same configuration, to the end or to ASHA's stop
-        again = next(t for t in case.trials if t.user_attrs.get("retry_of") == number)
+    for number in lost_running:  # trained again with the same configuration (a retry a later kill caught, again)
+        again = case.trials[number]
+        while again.state == TrialState.FAIL:
+            again = next(t for t in case.trials if t.user_attrs.get("retry_of") == again.number)
         assert case.trials[number].params.items() <= again.params.items()
         assert again.state in (TrialState.COMPLETE, TrialState.PRUNED)
