@@ -26,6 +26,19 @@ def find_chromium() -> str | None:
     return next((p for p in map(shutil.which, CANDIDATES) if p), None)
 
 
+def chromium_or_skip() -> str:
+    """The browser's binary; without one the test is skipped, but in CI it fails (scripts/services.sh installs
+    Chromium there)."""
+    import pytest
+
+    binary = find_chromium()
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide Chromium (scripts/services.sh installs it)")
+        pytest.skip("no Chromium installed (apt-get install chromium)")
+    return binary
+
+
 class Browser:
     """One headless Chromium with one page; use as a context manager so the process always ends."""
 

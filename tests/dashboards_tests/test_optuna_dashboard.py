@@ -1,6 +1,7 @@
 """optuna-dashboard reads the same storage: its JSON API shows our study, trials, curves and attributes."""
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -10,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import optuna
 import pytest
@@ -36,10 +37,12 @@ def _executable() -> str:
     return found
 
 
-def test_optuna_dashboard_serves_the_study(sqlite_url: str) -> None:
+@contextlib.contextmanager
+def serving(storage: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """optuna-dashboard serving `storage` on a free port: (its base URL, the study summaries its API lists)."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([_executable(), sqlite_url, "--host", "127.0.0.1", "--port", str(port)],
+    server = subprocess.Popen([_executable(), storage, "--host", "127.0.0.1", "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
@@ -51,6 +54,13 @@ def test_optuna_dashboard_serves_the_study(sqlite_url: str) -> None:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"optuna-dashboard did not start: {server.stderr.read()}") from None
                 time.sleep(0.2)
+        yield base, summaries
+    finally:
+        stop_server(server)
+
+
+def test_optuna_dashboard_serves_the_study(sqlite_url: str) -> None:
+    with serving(sqlite_url) as (base, summaries):
         by_name = {s["study_name"]: s for s in summaries}
         assert set(by_name) == {"alpha", "beta"}
         assert by_name["alpha"]["directions"] == ["maximize"]
@@ -75,5 +85,3 @@ def test_optuna_dashboard_serves_the_study(sqlite_url: str) -> None:
                 assert served["values"] == [pytest.approx(stored.value)]
             if "worker" in stored.user_attrs:
                 assert user["worker"] == stored.user_attrs["worker"]
-    finally:
-        stop_server(server)

@@ -4,11 +4,9 @@ studies read back with plain Optuna."""
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import optuna
-import pytest
 from optuna.trial import TrialState
 
 from tpsearch.search.cli import main
@@ -30,7 +28,7 @@ def _best_so_far(study: optuna.Study) -> list[float]:
 
 
 def test_tpe_and_random_over_three_seeds_grouped_against_trained_trials(ray_session, tmp_path, capsys):
-    from tests.dashboards_tests._browser import Browser, find_chromium
+    from tests.dashboards_tests._browser import Browser, chromium_or_skip
 
     storage = f"sqlite:///{tmp_path}/studies.db"
     studies: dict[str, list[str]] = {}
@@ -53,11 +51,7 @@ def test_tpe_and_random_over_three_seeds_grouped_against_trained_trials(ray_sess
     page = tmp_path / "compare.html"
     assert main(["compare", *names, "--storage", storage, "--group-by", "sampler", "--out", str(page), "--json"]) == 0
     capsys.readouterr()
-    binary = find_chromium()
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide Chromium (scripts/services.sh installs it)")
-        pytest.skip("no Chromium installed (apt-get install chromium)")
+    binary = chromium_or_skip()
     with Browser(binary, timeout=60) as browser:
         browser.open(page)
         assert browser.console_errors() == []

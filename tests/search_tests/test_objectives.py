@@ -4,8 +4,6 @@ Optuna, by `status`, the dashboard and the comparison page in Chromium, optuna-d
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import optuna
 import pytest
@@ -47,10 +45,9 @@ def _front(study: optuna.Study) -> list[int]:
 
 
 def test_two_objective_search_status_pages_optuna_dashboard_and_export(ray_session, tmp_path, capsys):
-    from tests.dashboards_tests._browser import Browser, find_chromium
-    from tests.dashboards_tests.test_optuna_dashboard import _executable, _free_port, _get
+    from tests.dashboards_tests._browser import Browser, chromium_or_skip
+    from tests.dashboards_tests.test_optuna_dashboard import _get, serving
     from tpsearch import load_checkpoint
-    from tpsearch.dashboards.testing import stop_server
 
     storage = f"sqlite:///{tmp_path}/studies.db"
     common = ["--dataset", "digits", "--storage", storage, "--runs-dir", str(tmp_path / "runs"), "--epochs", "1",
@@ -83,11 +80,7 @@ def test_two_objective_search_status_pages_optuna_dashboard_and_export(ray_sessi
     assert main(["dashboard", "--storage", storage, "--study", STUDY, "--out", str(page)]) == 0
     assert main(["compare", STUDY, "nsga2", "--storage", storage, "--out", str(compare)]) == 0
     capsys.readouterr()
-    binary = find_chromium()
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide Chromium (scripts/services.sh installs it)")
-        pytest.skip("no Chromium installed (apt-get install chromium)")
+    binary = chromium_or_skip()
     with Browser(binary, timeout=60) as browser:
         browser.open(page)
         assert browser.console_errors() == []
@@ -111,29 +104,12 @@ def test_two_objective_search_status_pages_optuna_dashboard_and_export(ray_sessi
     assert len(mine["y"]) == 4 and mine["y"][-1] == pytest.approx(final)
     assert all(a <= b + 1e-12 for a, b in zip(mine["y"], mine["y"][1:]))  # it never falls
 
-    import time
-    import urllib.error
-
-    port = _free_port()
-    server = subprocess.Popen([_executable(), storage, "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                listed = _get(f"http://127.0.0.1:{port}/api/studies")["study_summaries"]
-                summaries = {s["study_name"]: s for s in listed}
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"optuna-dashboard did not start: {server.stderr.read()}") from None
-                time.sleep(0.2)
-        assert summaries[STUDY]["directions"] == ["maximize", "minimize"]
-        served = _get(f"http://127.0.0.1:{port}/api/studies/{summaries[STUDY]['study_id']}")
-    finally:
-        stop_server(server)
-    assert sorted(t["number"] for t in served["best_trials"]) == sorted(t.number for t in study.best_trials)
-    for t in served["trials"]:
+    with serving(storage) as (base, summaries):
+        listed = {s["study_name"]: s for s in summaries}
+        assert listed[STUDY]["directions"] == ["maximize", "minimize"]
+        detail = _get(f"{base}/api/studies/{listed[STUDY]['study_id']}")
+    assert sorted(t["number"] for t in detail["best_trials"]) == sorted(t.number for t in study.best_trials)
+    for t in detail["trials"]:
         if t["state"] == "Complete":
             assert t["values"] == pytest.approx(study.trials[t["number"]].values)
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -324,7 +323,7 @@ def test_status_of_several_studies_shows_each_best_and_one_study_its_failure_rea
 
 
 def test_dashboard_of_the_real_study_renders_in_chromium(small_search, tmp_path):
-    from tests.dashboards_tests._browser import Browser, find_chromium
+    from tests.dashboards_tests._browser import Browser, chromium_or_skip
     from tests.dashboards_tests.test_browser import HOOKS, PLOTS
 
     opts, _ = small_search
@@ -333,11 +332,7 @@ def test_dashboard_of_the_real_study_renders_in_chromium(small_search, tmp_path)
              cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1])["trials"] > opts.trials
-    binary = find_chromium()
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide Chromium (scripts/services.sh installs it)")
-        pytest.skip("no Chromium installed (apt-get install chromium)")
+    binary = chromium_or_skip()
     with Browser(binary, timeout=60) as browser:
         browser.open(page, init_script=HOOKS)
         plots = browser.eval(PLOTS)
