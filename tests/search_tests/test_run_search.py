@@ -254,23 +254,38 @@ def _cli(*args, cwd):
     (["--storage", "postgresql+psycopg2://u:secret@127.0.0.1:1/db"], "cannot open storage"),
     (["--storage", "sqlite:////proc/nope/studies.db"], "cannot open storage"),
 ])
-def test_bad_input_is_one_line_and_leaves_storage_untouched(tmp_path, args, message):
+def test_bad_input_is_one_line_and_leaves_storage_untouched(ray_session, tmp_path, capsys, args, message):
+    # In process, on the session's Ray (a refusal after Ray's start is then the same refusal, seconds sooner);
+    # the command as a process is tested for its bad input in faults_tests/test_bad_input.py.
     db = tmp_path / "studies.db"
-    r = _cli("run", "--dataset", "digits", "--trials", "1", "--storage", f"sqlite:///{db}", *args, cwd=tmp_path)
-    assert r.returncode != 0
-    assert message in r.stderr
-    assert "Traceback" not in r.stderr and "secret" not in r.stderr
+    code, err = _main(capsys, "run", "--dataset", "digits", "--trials", "1", "--storage", f"sqlite:///{db}",
+                      "--runs-dir", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "data"), *args)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err and "secret" not in err
     assert not db.exists()
 
 
-def test_existing_study_with_other_space_or_direction_is_refused(tmp_path):
+def _main(capsys, *args: str) -> tuple[int, str]:
+    """`tpsearch ARGS` in this process: its exit code (argparse's too) and what it printed on stderr."""
+    from tpsearch.search.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+def test_existing_study_with_other_space_or_direction_is_refused(ray_session, tmp_path, capsys):
     db = f"sqlite:///{tmp_path}/studies.db"
     optuna.create_study(study_name="taken", storage=db, direction="minimize")
     optuna.create_study(study_name="other", storage=db, direction="maximize").set_user_attr("space", "x")
     before = _dump(tmp_path / "studies.db")
     for study, message in (("taken", "directions minimize"), ("other", "space 'x'")):
-        r = _cli("run", "--dataset", "digits", "--study", study, "--storage", db, cwd=tmp_path)
-        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+        code, err = _main(capsys, "run", "--dataset", "digits", "--study", study, "--storage", db, "--runs-dir",
+                          str(tmp_path / "runs"))
+        assert code == 2 and message in err and "Traceback" not in err
     assert _dump(tmp_path / "studies.db") == before
 
 
