@@ -100,9 +100,9 @@ def delegate(opts: DelegateOptions) -> dict[str, Any]:
     """
     from tpsearch.search._options import usable_device
     from tpsearch.search.export import load_checkpoint
-    from tpsearch.search.export._evaluate import checkpoint_data, logits_of
+    from tpsearch.search.export._evaluate import checkpoint_data, device_for, logits_of
 
-    device = usable_device(opts.device)
+    usable_device(opts.device)  # a bad --device is refused before anything is read
     small_model, small_meta = load_checkpoint(opts.small)
     large_model, large_meta = load_checkpoint(opts.large)
     _check_same_data(opts, small_meta, large_meta)
@@ -110,7 +110,8 @@ def delegate(opts: DelegateOptions) -> dict[str, Any]:
     large_data, large_mean, large_std = checkpoint_data(opts.large, large_meta, data_dir=opts.data_dir)
     x = small_data.test_x if opts.split == "test" else small_data.val_x
     y = small_data.test_y if opts.split == "test" else small_data.val_y
-    small_logits = logits_of(small_model, x, small_mean, small_std, device=device)
+    device = device_for(large_meta, opts.device)
+    small_logits = logits_of(small_model, x, small_mean, small_std, device=device_for(small_meta, opts.device))
     large_logits = logits_of(large_model, x, large_mean, large_std, device=device)
     small_correct = (small_logits.argmax(1) == y).numpy()
     large_correct = (large_logits.argmax(1) == y).numpy()

@@ -163,10 +163,13 @@ def explain(opts: ExplainOptions) -> ExplainResult:
     from tpsearch import trainers
     from tpsearch.search._options import usable_device
     from tpsearch.search.export import load_checkpoint
-    from tpsearch.search.export._evaluate import checkpoint_data, logits_of, normalisation
+    from tpsearch.search.export._evaluate import checkpoint_data, is_int8, logits_of, normalisation
 
     device = usable_device(opts.device)
     model, meta = load_checkpoint(opts.checkpoint)
+    if is_int8(meta):
+        raise UsageError(f"{str(opts.checkpoint)!r} is an int8 model, and PyTorch's int8 kernels give no input "
+                         f"gradient: explain the full-precision checkpoint (export without --quantize int8)")
     shape = meta["shape"]
     recorded = meta.get("dataset") or {}
     labels: list[int | None]

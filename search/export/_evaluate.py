@@ -50,6 +50,16 @@ def normalisation(path: str | os.PathLike, meta: Mapping[str, Any]) -> tuple[lis
     return mean, std
 
 
+def is_int8(meta: Mapping[str, Any]) -> bool:
+    return (meta.get("quantization") or {}).get("method") == "int8"
+
+
+def device_for(meta: Mapping[str, Any], device: str) -> torch.device:
+    """Where a checkpoint's model runs for `--device`: an int8 model on the CPU whatever it says (PyTorch's int8
+    kernels are CPU kernels)."""
+    return torch.device("cpu") if is_int8(meta) else usable_device(device)
+
+
 def logits_of(model: torch.nn.Module, images: torch.Tensor, mean: Sequence[float], std: Sequence[float], *,
               device: torch.device, batch_size: int = 1024) -> torch.Tensor:
     """float32 logits [N, classes] on the CPU of uint8 images [N, C, H, W], normalised as in training, unaugmented."""
@@ -78,9 +88,7 @@ def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, 
     recorded = meta.get("dataset") or {}
     name = data.name
     quantization = quantize_summary(meta.get("quantization"))
-    # PyTorch's int8 kernels are CPU kernels
-    dev = torch.device("cpu") if quantization and quantization["method"] == "int8" else usable_device(device)
-    logits = logits_of(model, data.test_x, mean, std, device=dev, batch_size=batch_size)
+    logits = logits_of(model, data.test_x, mean, std, device=device_for(meta, device), batch_size=batch_size)
     pred = logits.argmax(1)
     k = data.num_classes
     top5 = (logits.topk(5, dim=1).indices == data.test_y[:, None]).any(1) if k > TOP5_CLASSES else None

@@ -154,6 +154,13 @@ def test_int8_exports_and_evaluates_on_the_cpu(study, full, tmp_path, capsys):
     assert result["test_accuracy"] >= full["test_accuracy"] - INT8_MARGIN
     with pytest.raises(UsageError, match="CPU only"):
         load_checkpoint(out, device="meta")
+    # explain needs input gradients, which int8 kernels do not give: one line; delegate runs it on the CPU
+    assert main(["explain", str(out), "--test-images", "1", "--out", str(tmp_path / "m.html")]) == 2
+    assert "int8 model" in capsys.readouterr().err
+    assert main(["delegate", str(out), full["path"], "--threshold", "0", "--json"]) == 0
+    delegated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert delegated["small"]["accuracy"] == pytest.approx(result["test_accuracy"])  # the int8 model ran
+    assert delegated["large"]["accuracy"] == pytest.approx(full["test_accuracy"])
 
 
 def test_altered_codes_are_refused(ternary, tmp_path):
