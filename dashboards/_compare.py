@@ -57,12 +57,14 @@ def hypervolume_so_far(frame: pd.DataFrame, costs: Sequence[str], scales: Sequen
     rows, steps = _in_order(frame, x)
     points: list[tuple[float, ...]] = []
     out = np.zeros(len(rows))
+    volume = 0.0
     for i, (_, r) in enumerate(rows.iterrows()):
         values = [r["value"], *(r.get(c) for c in costs)]
         if r["status"] == "complete" and not any(v is None or pd.isna(v) for v in values):
             points.append((1.0 - float(values[0]), *(float(v) / s for v, s in zip(values[1:], scales))))
-            points = [tuple(p) for p in points if not any(dominates(q, p) for q in points)]
-        out[i] = hypervolume(points, [1.0] * (1 + len(costs)))
+            points = [p for p in points if not any(dominates(q, p) for q in points)]
+            volume = hypervolume(points, [1.0] * (1 + len(costs)))  # only a new point can change it
+        out[i] = volume
     return steps, out
 
 

@@ -176,7 +176,8 @@ def dashboard_html(study: optuna.Study, *, max_params: float | None = None, max_
     trials = list(trials_of(study) if trials is None else trials)
     frame = trials_frame(trials)
     given = {"params": max_params, "macs": max_macs, "latency": None}
-    front = [r["trial"] for r in pareto_rows(trials, names)] if len(names) > 1 else None
+    rows = pareto_rows(trials, names) if len(names) > 1 else None
+    front = None if rows is None else [r["trial"] for r in rows]
     costs = ["params", "macs"] + [c for c in names[1:] if c not in ("params", "macs")]
     fronts = []
     for cost in costs:
@@ -191,8 +192,8 @@ def dashboard_html(study: optuna.Study, *, max_params: float | None = None, max_
         _card(F.learning_curves(frame, budget=_training_budget(study)), "curves"),
         _card(F.states(frame), "states"),
     ]
-    pareto = ("" if front is None else
-              f"<h2>Pareto front: {esc(', '.join(names))}</h2>{_pareto_table(names, pareto_rows(trials, names))}")
+    pareto = ("" if rows is None else
+              f"<h2>Pareto front: {esc(', '.join(names))}</h2>{_pareto_table(names, rows)}")
     body = (_summary(study, frame) + pareto
             + f'<div class="grid">{"".join(cards)}</div>'
             + f"<h2>Architectures</h2>{_card(F.parallel_architecture(frame), 'parallel')}"

@@ -143,16 +143,3 @@ def hypervolume(points: Iterable[Sequence[float]], reference: Sequence[float]) -
             volume += hypervolume([q[:-1] for q in pts[:i + 1]], reference[:-1]) * (top - p[-1])
     return volume
 
-
-def normalised_losses(trials: Iterable[FrozenTrial], names: Sequence[str], scale: Mapping[str, float]
-                      ) -> list[tuple[float, ...]]:
-    """Completed feasible trials as points in the unit box: 1 - accuracy, and each cost over its `scale` (the
-    budget, or the largest cost seen), so that hypervolumes of studies with the same scales compare."""
-    out = []
-    for t in trials:
-        if outcome_of(t) is not Outcome.COMPLETE:
-            continue
-        p = _losses(t, names)
-        if p is not None:
-            out.append((1.0 + p[0], *(c / scale[n] for c, n in zip(p[1:], names[1:]))))
-    return out

@@ -94,15 +94,16 @@ def status(args: argparse.Namespace) -> int:
     studies = {}
     for name in names:
         study = optuna.load_study(study_name=name, storage=storage)
-        best = best_trial(study.get_trials(deepcopy=False)) if _objectives(study) else None
+        objectives = _objectives(study)
+        best = best_trial(study.get_trials(deepcopy=False)) if objectives else None
         studies[name] = {"space": study.user_attrs.get("space"), "dataset": study.user_attrs.get("dataset"),
-                         "objectives": _objectives(study), **budgets(study), **study_counts(study),
+                         "objectives": objectives, **budgets(study), **study_counts(study),
                          "best": None if best is None else accuracy_of(best)}
     detail = None
     if detail_study is not None:
         detail = {"study": detail_study.study_name, **budgets(detail_study), "best": best_rows(detail_study, args.top),
                   "failures": failure_reasons(detail_study)}
-        objectives = _objectives(detail_study)
+        objectives = studies[detail_study.study_name]["objectives"]
         if objectives and len(objectives) > 1:
             detail.update(objectives=objectives,
                           pareto=pareto_rows(detail_study.get_trials(deepcopy=False), objectives))

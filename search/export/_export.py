@@ -366,14 +366,12 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, space: spaces
     else:
         hparams = dict(RECIPES[opts.recipe])
     config = _train_config(hparams, epochs=epochs, seed=seed, device=opts.device)
-    schedule = {k: hparams[k] for k in hparams if k not in trainers.HPARAM_KEYS}
-    hparams = {k: hparams[k] for k in hparams if k in trainers.HPARAM_KEYS}
     data = _training_data(data, opts.on)
 
     # What makes a saved state this retrain's: resuming another one would silently mix two runs.
     job = {"epochs": epochs, "on": opts.on, "seed": seed, "trial": trial.number, "study": study.study_name,
            "dataset": data.name, "space": space.name, "arch": arch, "recipe": opts.recipe,
-           "hparams": {**hparams, **schedule}}
+           "hparams": dict(hparams)}
     state_path = resume_path(out)
     state = None
     if state_path.exists():
@@ -409,7 +407,7 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, space: spaces
         raise UsageError(f"retraining trial {trial.number} failed: {result.reason}; nothing exported")
     meaningful = opts.on == "train"
     training = {
-        "source": "retrain", "epochs": result.epochs, "recipe": opts.recipe, "hparams": {**hparams, **schedule},
+        "source": "retrain", "epochs": result.epochs, "recipe": opts.recipe, "hparams": dict(hparams),
         "on": opts.on, "seed": seed,
         "val_accuracy_meaningful": meaningful,
         **({} if meaningful else {"note": "validation images were trained on: their accuracy is not a measure "
