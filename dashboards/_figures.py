@@ -52,7 +52,7 @@ def _percent_axis(fig: go.Figure) -> None:
 def history(frame: pd.DataFrame) -> go.Figure:
     """Every feasible trial's validation accuracy by trial number, and the best so far."""
     fig = _figure("Optimization history", "trial", "validation accuracy")
-    for status, name in (("pruned", "pruned (accuracy when stopped)"), ("diverged", "diverged (told chance)"),
+    for status, name in (("pruned", "pruned (accuracy when stopped)"), ("diverged", "diverged (its last score)"),
                          ("failed", "failed"), ("complete", "completed")):
         part = frame[(frame["status"] == status) & frame["accuracy"].notna()]
         if part.empty:

@@ -95,10 +95,10 @@ def _trials(n: int, rng: np.random.Generator, max_params: int, workers: list[str
         worker = min(free_at, key=free_at.get)
         per_epoch = 2.0 + macs / 6e7 * float(rng.uniform(0.8, 1.2))  # seconds per epoch, larger nets train slower
         roll = float(rng.random())
-        if roll < 0.03:  # the driver tells a diverged trial COMPLETE at chance accuracy; a dead worker FAIL
+        if roll < 0.03:  # the driver tells a diverged trial PRUNED (infeasible by its constraint); a dead worker FAIL
             state, value, stop, reason = ((TrialState.FAIL, None, int(rng.integers(1, 4)), "the worker died")
                                           if roll < 0.015 else
-                                          (TrialState.COMPLETE, 0.1, int(rng.integers(1, 4)), "diverged"))
+                                          (TrialState.PRUNED, None, int(rng.integers(1, 4)), "diverged"))
             curve = {e: v for e, v in curve.items() if e < stop}
         else:
             state, value, stop, reason = TrialState.COMPLETE, None, EPOCHS, None
@@ -119,6 +119,8 @@ def _trials(n: int, rng: np.random.Generator, max_params: int, workers: list[str
                      worker=worker)
         if reason:
             attrs["reason"] = reason
+        if reason == "diverged":
+            attrs["chance"] = 0.1
         if state == TrialState.COMPLETE and reason is None and value is not None and value > 0.9:
             attrs["checkpoint"] = f"runs/study/trial_{number}/best.pt"
         tells.append(_frozen(state, value, t, attrs, curve, begin, end))

@@ -44,6 +44,7 @@ class Budget:
     warmup: int               # the learning rate's warm-up ends here, for every trial
     rungs: tuple[int, ...]    # where ASHA compares trials (empty without ASHA); also where the cosine restarts
     step_searched: bool = False  # whether some trials may decay in steps instead (`--tricks schedule`)
+    val_images: int = 0       # every score is a fraction of these: the noise ASHA's margin is measured in
 
     @property
     def grace(self) -> int:
@@ -56,7 +57,7 @@ class Budget:
                 "rungs": list(self.rungs),
                 "schedule": (SCHEDULE if self.rungs else "linear warm-up, then cosine")
                 + (STEP_NOTE if self.step_searched else ""),
-                "intermediate_step": "epoch"}
+                "intermediate_step": "epoch", "val_images": self.val_images}
 
 
 def budget_of(opts: "RunOptions", data: "Dataset") -> Budget:
@@ -67,4 +68,4 @@ def budget_of(opts: "RunOptions", data: "Dataset") -> Budget:
     per_epoch = trainers.images_per_epoch(data, config)
     schedule = trainers.lr_schedule(config, per_epoch)
     return Budget(images_per_epoch=per_epoch, total=schedule.ends[-1], warmup=schedule.warmup,
-                  rungs=schedule.ends[:-1], step_searched="schedule" in opts.tricks)
+                  rungs=schedule.ends[:-1], step_searched="schedule" in opts.tricks, val_images=len(data.val_y))

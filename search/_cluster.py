@@ -28,6 +28,11 @@ def start_ray(address: str | None, connect_timeout: float) -> bool:
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
     # Trials score the validation split only at ASHA's rungs and at the end; the reports between carry no metric.
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+    # A reused worker waits this long for the stopped trial's training thread to end before it takes the next
+    # trial. Ray's 2 s default is too short on a loaded machine: the reuse then fails ("Trainable runner reuse
+    # requires reset_config()") and Ray Tune leaves that trial pending forever, a search that hangs in silence.
+    # Read by the workers, which a local Ray starts with this environment.
+    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "120")
     if ray.is_initialized():
         return False
     address = cluster_address(address)

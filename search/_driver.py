@@ -22,9 +22,10 @@ from optuna.trial import TrialState
 from tpsearch import spaces
 from tpsearch.exceptions import UsageError
 from tpsearch.search._cluster import cluster_address, on_another_host, start_ray
-from tpsearch.search._budget import ATTR as BUDGET_ATTR, UNIT, Budget, budget_of
+from tpsearch.search._budget import ATTR as BUDGET_ATTR, Budget, budget_of
 from tpsearch.search._objectives import directions, objectives_of, pareto_rows
 from tpsearch.search._options import METRIC, RunOptions, RunSummary
+from tpsearch.search._samplers import make_sampler
 from tpsearch.search._outcome import Outcome, accuracy_of, best_trial, count_outcomes, is_trained, trained_index
 from tpsearch.search._worker import run_trial
 from tpsearch._files import read_json
@@ -234,7 +235,7 @@ def _enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_pa
 
 def _open_study(storage: optuna.storages.BaseStorage, name: str, opts: RunOptions,
                 attrs: dict[str, Any] | None = None) -> optuna.Study:
-    sampler = _sampler(opts)
+    sampler = make_sampler(opts)
     if name in study_names(storage):
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
         theirs = objectives_of(study)
@@ -260,19 +261,6 @@ def _open_study(storage: optuna.storages.BaseStorage, name: str, opts: RunOption
                        *(attrs or {}).items()):
         study.set_user_attr(key, value)
     return study
-
-
-def _sampler(opts: RunOptions) -> optuna.samplers.BaseSampler:
-    if opts.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=opts.seed)
-    if opts.sampler == "nsga2":
-        # Its generations are of completed trials; constraints (the budgets) reach it through each trial's.
-        return optuna.samplers.NSGAIISampler(seed=opts.seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        # multivariate+group model the conditional dimensions jointly; constant_liar spreads concurrent trials.
-        # The budget reaches TPE through each trial's constraint (set when it is drawn).
-        return optuna.samplers.TPESampler(seed=opts.seed, multivariate=True, group=True, constant_liar=True)
 
 
 def _enqueue_planned(study: optuna.Study, opts: RunOptions, planned: Sequence[PlannedTrial]) -> RunOptions:
@@ -322,9 +310,18 @@ def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs
     worker_opts = dataclasses.replace(opts, data_dir=str(Path(opts.data_dir).resolve()), storage=redact(opts.storage))
     trainable = tune.with_resources(tune.with_parameters(trainable, opts=worker_opts, space=space),
                                     {"cpu": opts.cpus_per_trial, "gpu": gpus})
+    concurrency = opts.concurrency
+    if opts.reproducible:
+        from tpsearch.search._scheduler import LaunchOrder
+
+        concurrency = concurrency or _slots(opts, gpus)
+        searcher.order = LaunchOrder(window=concurrency)
     if opts.scheduler == "asha":
-        scheduler: Any = _make_recording_asha()(time_attr=UNIT, max_t=budget.total, grace_period=budget.grace,
-                                                reduction_factor=opts.reduction_factor)
+        from tpsearch.search._scheduler import NoiseAwareASHA
+
+        scheduler: Any = NoiseAwareASHA(rungs=budget.rungs, max_t=budget.total,
+                                        reduction_factor=opts.reduction_factor, val_images=budget.val_images,
+                                        margin=opts.stop_margin, min_steps=opts.min_rung_steps, order=searcher.order)
         searcher.stopped_by_scheduler = scheduler.stopped
     else:
         scheduler = FIFOScheduler()
@@ -336,7 +333,7 @@ def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(metric=METRIC, mode="max", search_alg=searcher, scheduler=scheduler,
-                                    num_samples=-1, max_concurrent_trials=opts.concurrency, reuse_actors=True,
+                                    num_samples=-1, max_concurrent_trials=concurrency, reuse_actors=True,
                                     trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
         run_config=tune.RunConfig(name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
                                   storage_path=str((runs / "ray").resolve()), verbose=0,
@@ -357,6 +354,18 @@ def _gpus_per_trial(opts: RunOptions) -> float:
     if opts.gpus_per_trial is not None:
         return opts.gpus_per_trial
     return 1.0 if opts.device != "cpu" and ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+
+
+def _slots(opts: RunOptions, gpus: float) -> int:
+    """How many trials the cluster can train at once (--reproducible fixes its window to this when --concurrency
+    does not: the same machine gives the same study)."""
+    import ray
+
+    total = ray.cluster_resources()
+    slots = int(total.get("CPU", 1) // opts.cpus_per_trial)
+    if gpus:
+        slots = min(slots, int(total.get("GPU", 0) // gpus))
+    return max(1, slots)
 
 
 def _check_resources(opts: RunOptions) -> None:
@@ -392,25 +401,6 @@ def _ship_user_space(space: spaces.Space) -> None:
 
 def _trial_name(trial: Any) -> str:
     return f"trial_{trial.config.get('trial_number', trial.trial_id)}_{trial.trial_id}"
-
-
-def _make_recording_asha() -> type:
-    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
-
-    class RecordingASHA(ASHAScheduler):
-        """ASHA that remembers which trials it stopped, so that only those are recorded as PRUNED."""
-
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.stopped: set[str] = set()
-
-        def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
-            decision = super().on_trial_result(tune_controller, trial, result)
-            if decision == TrialScheduler.STOP:
-                self.stopped.add(trial.trial_id)
-            return decision
-
-    return RecordingASHA
 
 
 class _LivePage:

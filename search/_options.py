@@ -45,6 +45,10 @@ class RunOptions:
     scheduler: str = "asha"
     grace_epochs: int = 1                 # ASHA: epochs before a trial may stop (its first rung)
     reduction_factor: int = 3             # ASHA: keep 1/ETA per rung
+    stop_margin: float = 2.0              # ASHA: stop only this many standard errors of the validation split
+                                          # below the rung's cutoff (0: stock ASHA); see `_scheduler`
+    min_rung_steps: int = 8               # ASHA: a trial with fewer optimizer steps at a rung is not judged there
+    reproducible: bool = False            # decisions in launch order: same seed, same study, whatever the load
     gpus_per_trial: float | None = None   # None: 1 where the cluster has GPUs, else 0
     cpus_per_trial: float = 1.0
     concurrency: int | None = None        # at most this many trials at once; None: as resources allow
@@ -74,6 +78,7 @@ class RunOptions:
                                  ("--keep-checkpoints", self.keep_checkpoints, 0),
                                  ("--grace-epochs", self.grace_epochs, 1),
                                  ("--reduction-factor", self.reduction_factor, 2),
+                                 ("--min-rung-steps", self.min_rung_steps, 0),
                                  ("--max-retries", self.max_retries, 0), ("--concurrency", self.concurrency, 1),
                                  ("--train-images", self.train_images, 1),
                                  ("max_infeasible_draws", self.max_infeasible_draws, 1)):
@@ -111,6 +116,8 @@ class RunOptions:
             raise UsageError(f"--dataset: {e}") from None
         if not 0 <= self.seed < 2**32:  # the samplers' and NumPy's seed range
             raise UsageError(f"--seed must be 0..{2**32 - 1}, but got {self.seed}")
+        if not (math.isfinite(self.stop_margin) and self.stop_margin >= 0):
+            raise UsageError(f"--stop-margin must be a finite number >= 0, but got {self.stop_margin}")
         if not (math.isfinite(self.warmup_epochs) and 0 <= self.warmup_epochs):
             raise UsageError(f"--warmup-epochs must be a finite number >= 0, but got {self.warmup_epochs}")
         if self.scheduler == "asha" and self.warmup_epochs > self.grace_epochs:

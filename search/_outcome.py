@@ -2,9 +2,10 @@
 
 Optuna's states say too little on their own: an infeasible trial (over the parameter budget, or out of memory at
 every batch size tried) is told back PRUNED like a trial that ASHA stopped, and is told apart by its
-`feasible: false` attribute; a diverged trial is told back COMPLETE at chance accuracy, and is told apart by its
-`reason`. Both are states Optuna's samplers read, so every trained configuration teaches the sampler something
-(TPE ignores FAIL). The searcher, the run summary, `status`, the dashboards, export and the tests all read trials
+`feasible: false` attribute; a diverged trial is told back PRUNED and infeasible through its `diverged`
+constraint, and is told apart by its `reason`. Both are states Optuna's samplers read, so every trained
+configuration teaches the sampler something (TPE ignores FAIL), and neither is ever among TPE's good trials while
+a trial that trained normally exists (TPE ranks infeasible trials after all the others). The searcher, the run summary, `status`, the dashboards, export and the tests all read trials
 through these functions.
 """
 from __future__ import annotations
@@ -23,7 +24,8 @@ class Outcome(str, enum.Enum):
 
     COMPLETE = "complete"      # trained to the last epoch; its value is the final validation accuracy
     PRUNED = "pruned"          # trained, then stopped early by the scheduler; its value is its last report
-    DIVERGED = "diverged"      # its training loss stopped being finite; told COMPLETE at chance accuracy (below)
+    DIVERGED = "diverged"      # its training loss stopped being finite; told PRUNED, infeasible by its `diverged`
+                               # constraint (studies before that: COMPLETE at chance accuracy)
     INFEASIBLE = "infeasible"  # over a budget: parameters, MACs (told at once, never trained), latency (timed by a
                                # worker, never trained) or memory; see `reason`
     FAILED = "failed"          # the worker itself broke (raised, was killed, timed out); `reason` says how
@@ -47,16 +49,10 @@ _BY_STATE = {TrialState.COMPLETE: Outcome.COMPLETE, TrialState.PRUNED: Outcome.P
 def outcome_of(trial: FrozenTrial) -> Outcome:
     if trial.user_attrs.get("feasible") is False:
         return Outcome.INFEASIBLE
-    if trial.state == TrialState.COMPLETE and trial.user_attrs.get("reason") == Outcome.DIVERGED.value:
+    if trial.state in (TrialState.PRUNED, TrialState.COMPLETE) \
+            and trial.user_attrs.get("reason") == Outcome.DIVERGED.value:
         return Outcome.DIVERGED
     return _BY_STATE[trial.state]
-
-
-def diverged_value(num_classes: int) -> float:
-    """The value a diverged trial is told: chance accuracy. A network whose weights went NaN predicts one class for
-    every image, so this is what it scores; it ranks the configuration below every trial that learned anything,
-    however far it got before diverging (its last finite accuracy would reward diverging late)."""
-    return 1.0 / num_classes
 
 
 def is_trained(trial: FrozenTrial) -> bool:
@@ -72,6 +68,17 @@ def count_outcomes(trials: Iterable[FrozenTrial]) -> dict[Outcome, int]:
 def accuracy_of(trial: FrozenTrial) -> float | None:
     """A trial's validation accuracy: its value, or its first value in a multi-objective study (`_objectives`)."""
     return trial.values[0] if trial.values else None
+
+
+CHANCE = "chance"  # a diverged trial's user attribute: the accuracy of predicting one class (1 / classes)
+
+
+def final_accuracy(trial: FrozenTrial) -> float | None:
+    """What a trial's training gave in the end: its accuracy, or chance for one that diverged (weights gone NaN
+    predict one class for every image), whatever it reached before: diverging late earns nothing."""
+    if outcome_of(trial) is Outcome.DIVERGED:
+        return trial.user_attrs.get(CHANCE, accuracy_of(trial))
+    return accuracy_of(trial)
 
 
 def ranked(trials: optuna.Study | Iterable[FrozenTrial]) -> list[FrozenTrial]:

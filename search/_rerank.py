@@ -157,12 +157,12 @@ def reranked(trials: Iterable[Any]) -> list[dict[str, Any]]:
     """Each architecture of a rerank study (its `source_trial`) with its seeds' accuracies, their mean, standard
     deviation and count, best mean first; ties go to fewer parameters, then to the earlier source trial. A seed
     that diverged counts at the chance accuracy it was scored at: an architecture that diverges is worse for it."""
-    from tpsearch.search._outcome import Outcome, outcome_of
+    from tpsearch.search._outcome import Outcome, final_accuracy, outcome_of
 
     groups: dict[int, list[Any]] = {}
     for t in trials:
         if outcome_of(t) in (Outcome.COMPLETE, Outcome.DIVERGED) and "source_trial" in t.user_attrs \
-                and t.value is not None:
+                and final_accuracy(t) is not None:
             groups.setdefault(int(t.user_attrs["source_trial"]), []).append(t)
     rows = [_row(number, sorted(ts, key=lambda t: (t.user_attrs.get("seed", 0), t.number)), ts[0].user_attrs)
             for number, ts in groups.items()]
@@ -190,15 +190,16 @@ def rerank_winner(storage: Any, source: str) -> dict[str, Any] | None:
 
 
 def _row(number: int, trials: list[Any], attrs: dict[str, Any]) -> dict[str, Any]:
-    from tpsearch.search._outcome import Outcome, outcome_of
+    from tpsearch.search._outcome import Outcome, final_accuracy, outcome_of
     from tpsearch.search._planned import mean_std
 
-    accuracies = [float(t.value) for t in trials]
+    accuracies = [float(final_accuracy(t)) for t in trials]
     mean, std = mean_std(accuracies)
     return {"source_trial": number, "rank": None, "params": attrs.get("params"), "arch": attrs.get("arch"),
             "hparams": attrs.get("hparams"), "n": len(trials), "accuracies": accuracies, "mean": mean, "std": std,
             "diverged": sum(1 for t in trials if outcome_of(t) == Outcome.DIVERGED),
-            "trials": [{"number": t.number, "seed": t.user_attrs.get("seed"), "value": t.value} for t in trials]}
+            "trials": [{"number": t.number, "seed": t.user_attrs.get("seed"), "value": final_accuracy(t)}
+                       for t in trials]}
 
 
 def _candidates(order: list[Any], opts: RerankOptions, objectives: Sequence[str] = ("accuracy",)) -> list[Any]:

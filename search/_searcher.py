@@ -7,9 +7,12 @@ scheduler as PRUNED with its learning curve instead of COMPLETE with a truncated
 trials toward `--trials` and replaces failed ones, (4) keeps the attributes and checkpoints that the dashboards and
 `export` read, and (5) tells every trained configuration back in a state the sampler reads (the stock one tells a
 diverged or out-of-memory trial FAIL, which TPE ignores, so it keeps proposing what fails): a diverged trial
-COMPLETE at chance accuracy, with reason "diverged"; a trial out of memory even at half its batch size PRUNED and
-infeasible through its `memory` constraint, with the reason. Only a broken worker (it raised, was killed, timed
-out) is told FAIL.
+PRUNED and infeasible through its `diverged` constraint, a trial out of memory even at half its batch size PRUNED
+and infeasible through its `memory` constraint, each with its reason. TPE ranks infeasible trials after every
+trial that trained normally, so neither is ever one of its good trials while such a trial exists (told COMPLETE at
+chance accuracy, as before, a diverged trial joined the good set whenever few trials completed). Only a broken
+worker (it raised, was killed, timed out) is told FAIL. With a `LaunchOrder` (`--reproducible`) it also draws and
+tells in launch order (see `tpsearch.search._scheduler`).
 """
 from __future__ import annotations
 
@@ -31,13 +34,14 @@ from tpsearch._files import atomic_write
 from tpsearch.search._options import CHECKPOINT_BYTES, METRIC, RunOptions
 from tpsearch.search.storages import redact
 from tpsearch.search._objectives import pareto_front, values_for
-from tpsearch.search._outcome import TOO_SLOW, Outcome, accuracy_of, best_trial, diverged_value, is_trained
+from tpsearch.search._outcome import CHANCE, TOO_SLOW, Outcome, accuracy_of, best_trial, is_trained
+from tpsearch.search._scheduler import LaunchOrder
 from tpsearch.trainers import DIVERGED, OUT_OF_MEMORY
 
 # The names of the constraints; Optuna's samplers read feasibility from `trial.constraints`. Every finished trial
-# carries all three (0 where it is not violated), so the constraint vector has the same keys throughout the study.
-# Optuna writes a constraint once: each is set when it is known (params and macs when drawn, memory at the end).
-CONSTRAINT, MACS_CONSTRAINT, MEMORY, LATENCY = "params", "macs", "memory", "latency"
+# carries all of them (0 where it is not violated), so the constraint vector has the same keys throughout the study.
+# Optuna writes a constraint once: each is set when it is known (params and macs when drawn, the rest at the end).
+CONSTRAINT, MACS_CONSTRAINT, MEMORY, LATENCY, DIVERGED_CONSTRAINT = "params", "macs", "memory", "latency", "diverged"
 LATENCY_ATTRS = ("latency_ms", "latency_cv", "throughput", "throughput_batch")
 PLACEMENT = ("node", "node_id", "worker", "device")
 
@@ -66,7 +70,9 @@ class StudySearcher(Searcher):
         self.max_failures = max_failures if max_failures is not None else max(10, opts.trials)
         self.on_change = on_change or _nothing
         self.live: dict[str, optuna.Trial] = {}
-        self.stopped_by_scheduler: set[str] = set()  # the driver shares its scheduler's record here
+        self.stopped_by_scheduler: dict[str, dict[str, Any]] = {}  # the driver shares its scheduler's record here
+        self.order: LaunchOrder | None = None  # --reproducible: the driver sets it
+        self.held: dict[int, Callable[[], None]] = {}  # launch number -> its tell, held until it is settled
         self.reported: dict[str, set[int]] = {}
         self.placed: dict[str, str] = {}
         self.epoch: dict[str, int] = {}  # the last epoch each running trial reported (the progress bar shows it)
@@ -84,14 +90,22 @@ class StudySearcher(Searcher):
 
     # -- Ray Tune's Searcher interface -------------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self.order is not None:
+            self._tell_settled()
+            if not self.live:
+                self.tell_held()
         if self.error:
             return Searcher.FINISHED if not self.live else None
-        if self.finished + len(self.live) >= self.opts.trials:
+        if self.finished + len(self.live) + len(self.held) >= self.opts.trials:
             # Wait rather than finish while trials run: one of them may fail and need a replacement.
-            return Searcher.FINISHED if not self.live else None
+            return Searcher.FINISHED if not self.live and not self.held else None
+        if self.order is not None and not self.order.may_launch():
+            return None  # an earlier launch is still training: what this one is drawn after is not settled yet
         trial, arch, hparams = self._ask_feasible()
         if trial is None:
             return Searcher.FINISHED if not self.live else None
+        if self.order is not None:
+            self.order.launch(trial_id)
         self.live[trial_id] = trial
         self.reported[trial_id] = set()
         checkpoint = self.checkpoint_dir is not None and self.opts.keep_checkpoints > 0
@@ -124,7 +138,25 @@ class StudySearcher(Searcher):
         trial = self.live.pop(trial_id, None)
         if trial is None:
             return
-        result = result or {}
+        if self.order is None:
+            self._end(trial_id, trial, result or {}, error)
+            return
+        # Told once every launch drawn from now on is to see it (`LaunchOrder`); until then it stays RUNNING.
+        self.order.finish(trial_id)
+        launch = self.order.index[trial_id]
+        self.held[launch] = lambda: self._end(trial_id, trial, result or {}, error)
+        self._tell_settled()
+
+    def _tell_settled(self) -> None:
+        for launch in sorted(n for n in self.held if self.order is not None and self.order.settled(n)):
+            self.held.pop(launch)()
+
+    def tell_held(self) -> None:
+        """Tell every finished trial still held back (the search is ending: nothing more is drawn after them)."""
+        for launch in sorted(self.held):
+            self.held.pop(launch)()
+
+    def _end(self, trial_id: str, trial: optuna.Trial, result: dict[str, Any], error: bool) -> None:
         self.placed.pop(trial_id, None)
         self.epoch.pop(trial_id, None)
         # `macs` is recorded when the trial is drawn; `batch_size` is the one it trained at (an OOM retry halves it).
@@ -133,16 +165,17 @@ class StudySearcher(Searcher):
                 trial.set_user_attr(key, result[key])
         trial.set_user_attr("epochs", int(result.get("epoch", 0)))
         trial.set_user_attr("seconds", float(result.get("time_total_s", 0.0)))
-        trial.set_constraint(MEMORY, 1.0 if not error and result.get("failure") == OUT_OF_MEMORY else 0.0)
+        failure = None if error else result.get("failure")
         limit = self.opts.max_latency_ms
-        trial.set_constraint(LATENCY, float(result["latency_ms"] - limit)
-                             if limit is not None and "latency_ms" in result else 0.0)
+        _end_constraints(trial, memory=1.0 if failure == OUT_OF_MEMORY else 0.0,
+                         latency=float(result["latency_ms"] - limit)
+                         if limit is not None and "latency_ms" in result else 0.0,
+                         diverged=1.0 if failure == DIVERGED else 0.0)
         if error or not result or result.get("status") == "failed":
             reason = result.get("reason") or ("the worker raised or died; see the trial's error file under the "
                                               "run's ray/ folder")
             if trial_id in self.timed_out:
                 reason = f"timed out after {self.timed_out[trial_id]:.0f} s (--trial-timeout)"
-            failure = None if error else result.get("failure")
             if failure == DIVERGED:
                 self._diverged(trial)
             elif failure == OUT_OF_MEMORY:
@@ -156,6 +189,7 @@ class StudySearcher(Searcher):
             if int(result.get("epoch", 0)) >= self.opts.epochs:
                 self._complete(trial, result)
             elif trial_id in self.stopped_by_scheduler:
+                trial.set_user_attr("stopped", self.stopped_by_scheduler[trial_id])
                 self.study.tell(trial, state=TrialState.PRUNED)
                 self.tally.counts[Outcome.PRUNED] += 1
                 self.finished += 1
@@ -185,12 +219,13 @@ class StudySearcher(Searcher):
 
     # -- the driver's side ---------------------------------------------------------------------------------------
     def fail_live(self, reason: str) -> int:
-        """Tell every trial still running as FAIL (Ctrl-C, a lost experiment); returns how many."""
+        """Tell every trial still running as FAIL (Ctrl-C, a lost experiment); returns how many. Finished trials held
+        back by --reproducible are told as they ended."""
+        self.tell_held()
         n = 0
         for trial_id in list(self.live):
             trial = self.live.pop(trial_id)
-            trial.set_constraint(MEMORY, 0.0)
-            trial.set_constraint(LATENCY, 0.0)
+            _end_constraints(trial)
             self._fail(trial, reason)
             n += 1
         return n
@@ -211,8 +246,7 @@ class StudySearcher(Searcher):
             trial.set_user_attr("macs", macs)
             if not self._constrain(trial, params, macs):
                 # Told back at once: TPE learns the feasible region, and no worker second is spent.
-                trial.set_constraint(MEMORY, 0.0)
-                trial.set_constraint(LATENCY, 0.0)
+                _end_constraints(trial)
                 trial.set_user_attr("feasible", False)
                 self.study.tell(trial, state=TrialState.PRUNED)
                 self.tally.counts[Outcome.INFEASIBLE] += 1
@@ -287,14 +321,12 @@ class StudySearcher(Searcher):
         self._untrained(reason)
 
     def _diverged(self, trial: optuna.Trial) -> None:
-        """COMPLETE at chance accuracy (`diverged_value`): TPE ranks it with the worst completed trials, so it
-        learns to avoid the learning rates and shapes that diverge. It counts toward `--trials`."""
+        """PRUNED and infeasible (its `diverged` constraint is 1): TPE ranks it after every trial that trained
+        normally, so it learns to avoid the learning rates and shapes that diverge without ever taking one for a
+        good trial. It was trained, so it counts toward `--trials`."""
         trial.set_user_attr("reason", Outcome.DIVERGED.value)
-        values = self._values(trial, diverged_value(self.shape["num_classes"]))
-        if values is None:
-            self._fail(trial, Outcome.DIVERGED.value)
-            return
-        self.study.tell(trial, values)
+        trial.set_user_attr(CHANCE, 1.0 / self.shape["num_classes"])
+        self.study.tell(trial, state=TrialState.PRUNED)
         self.tally.counts[Outcome.DIVERGED] += 1
         self.finished += 1
 
@@ -343,6 +375,13 @@ class StudySearcher(Searcher):
                 pass
         self.study.set_user_attr("checkpoints", self.kept)
         self.study.set_user_attr("checkpoint_values", {n: values[int(n)] for n in self.kept if int(n) in values})
+
+
+def _end_constraints(trial: optuna.Trial, *, memory: float = 0.0, latency: float = 0.0,
+                     diverged: float = 0.0) -> None:
+    """The constraints known when a trial ends (0: not violated); every trial gets them, so the keys agree."""
+    for name, value in ((MEMORY, memory), (LATENCY, latency), (DIVERGED_CONSTRAINT, diverged)):
+        trial.set_constraint(name, value)
 
 
 class CheckpointReceiver(Callback):

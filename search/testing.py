@@ -813,13 +813,13 @@ def tpe_seconds_per_suggestion(sizes: tuple[int, ...] = (100, 1000, 10_000), ask
     """Seconds per TPE draw of a whole architecture, as the study grows; the driver's own sampler settings."""
     from tpsearch import spaces
     from tpsearch.dashboards.testing import make_study
-    from tpsearch.search._driver import _sampler
+    from tpsearch.search._samplers import make_sampler
 
     space = spaces.get("resnet_5m")
     out = {}
     for n in sizes:
         base = make_study(n, seed=seed)  # in memory: the sampler's cost, not the storage's
-        study = optuna.create_study(direction="maximize", sampler=_sampler(RunOptions(sampler="tpe", seed=seed)))
+        study = optuna.create_study(direction="maximize", sampler=make_sampler(RunOptions(sampler="tpe", seed=seed)))
         study.add_trials(base.trials)
         t0 = time.perf_counter()
         for _ in range(asks):

@@ -90,6 +90,19 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                    help="ASHA: epochs' worth of images before a trial may stop (the first rung; rungs and --epochs "
                         "count images seen, so every batch size is compared after the same data)")
     g.add_argument("--reduction-factor", type=int, default=_D.reduction_factor, help="ASHA: keep 1/ETA per rung")
+    g.add_argument("--stop-margin", type=float, default=_D.stop_margin, metavar="Z",
+                   help="ASHA stops a trial at a rung only where its validation accuracy is below the rung's cutoff "
+                        "by more than Z standard errors of the difference of two accuracies on the validation "
+                        "split (binomial, from its size): where trials cannot be told apart, nobody is stopped; "
+                        "0 is stock ASHA's rule")
+    g.add_argument("--min-rung-steps", type=int, default=_D.min_rung_steps, metavar="STEPS",
+                   help="ASHA judges a trial at a rung only once it has taken this many optimizer steps (a large "
+                        "batch takes fewer steps for the same images); before that it goes on to the next rung")
+    g.add_argument("--reproducible", action="store_true",
+                   help="take decisions in launch order, not arrival order: with N trials at once, a trial is "
+                        "drawn once every trial launched N before it has finished, and judged against those only; "
+                        "the same seed then gives the same study on the same machine, however loaded (workers may "
+                        "wait for an earlier trial)")
     g.add_argument("--gpus-per-trial", type=float, default=None,
                    help="GPUs per trial, fractions allowed (0.25 packs four per GPU); default 1 where the cluster "
                         "has GPUs, else 0")

@@ -7,7 +7,7 @@ import pytest
 from optuna.trial import FixedTrial
 
 from tpsearch import spaces
-from tpsearch.search._driver import _sampler
+from tpsearch.search._samplers import make_sampler
 from tpsearch.search._searcher import StudySearcher
 from tpsearch.search.testing import run_options
 from tpsearch.spaces._training import SEARCHED_TRICKS, params_of, suggest
@@ -31,7 +31,7 @@ def _suggest_before_tricks(trial) -> dict:
 def _draws(tmp_path, n: int, sampler: str, **kw) -> list[optuna.trial.FrozenTrial]:
     """`n` trials drawn by the driver's own draw (the searcher's budget check included), in memory, told 0.5."""
     opts = run_options(tmp_path, sampler=sampler, seed=7, max_params=60_000, **kw)
-    study = optuna.create_study(direction="maximize", sampler=_sampler(opts))
+    study = optuna.create_study(direction="maximize", sampler=make_sampler(opts))
     searcher = StudySearcher(study, SPACE, opts, shape=dict(num_classes=10, in_channels=1, image_size=8),
                              checkpoint_dir=None)
     for _ in range(n):
