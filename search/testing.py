@@ -430,11 +430,13 @@ TEACHING = {0: ("oom_above_100", 128), 1: ("oom", 128), 2: ("oom", 64), 3: ("nan
 def teaching_faults(tmp: Path) -> Case:
     """A search whose first trials have known batch sizes: the study is made beforehand with their configurations
     enqueued (`study.enqueue_trial`, as a user warm-starts a study), the faults of `TEACHING` injected; sampled
-    trials follow. Three trained trials are requested: 0 (retried at half its batch), 3 (diverged) and one more."""
+    trials follow, under ASHA (a rung after the first epoch). Four trained trials are requested: 0 (retried at half
+    its batch), 3 (diverged) and two more."""
     from tpsearch import spaces
     from tpsearch.search import run_search
 
-    opts = run_options(tmp, trials=3, epochs=2, faults={n: fault for n, (fault, _) in TEACHING.items()})
+    opts = run_options(tmp, trials=4, epochs=2, scheduler="asha", grace_epochs=1, reduction_factor=2,
+                       faults={n: fault for n, (fault, _) in TEACHING.items()})
     space = spaces.get(opts.space)
     study = optuna.create_study(study_name=STUDY, storage=opts.storage, direction="maximize")
     study.set_user_attr("space", opts.space)
@@ -444,7 +446,7 @@ def teaching_faults(tmp: Path) -> Case:
         study.enqueue_trial({**arch, "optimizer": "sgd", "lr_sgd": 0.05, "weight_decay": 5e-4,
                              "batch_size": batch, "label_smoothing": 0.0})
     summary = run_search(opts)
-    return Case("diverged and out-of-memory trials", 3, trials(opts.storage, STUDY),
+    return Case("diverged and out-of-memory trials", 4, trials(opts.storage, STUDY),
                 rc=0 if summary.error is None and not summary.interrupted else 1, error=summary.error,
                 extra={"summary": summary})
 

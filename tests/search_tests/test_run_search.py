@@ -1,4 +1,5 @@
-"""A real small search: digits, Ray local, concurrency 2, ASHA; then the study read back with plain Optuna."""
+"""A real small search on the default path (TPE past its start-up trials, noise-aware ASHA): digits, Ray local,
+concurrency 2; then the study read back with plain Optuna."""
 from __future__ import annotations
 
 import json
@@ -18,12 +19,14 @@ from tpsearch.search.testing import run_options
 
 SPACE = spaces.get("resnet_5m")
 DIGITS = dict(num_classes=10, in_channels=1, image_size=8)
-BUDGET = 60_000
+BUDGET = 200_000
 
 
 def _options(tmp_path, **kw) -> RunOptions:
-    """Eight trials of three epochs of 256 images under ASHA: rungs after 256 and 512 images seen."""
-    base = dict(trials=8, epochs=3, max_params=BUDGET, seed=1, scheduler="asha", grace_epochs=1, reduction_factor=2)
+    """Fourteen trials (TPE's ten start-up ones, then four of TPE proper) of six epochs of 512 images under ASHA:
+    rungs after 1,024 and 2,048 images seen, where a batch of 128 has taken 8 and 16 steps."""
+    base = dict(trials=14, epochs=6, train_images=512, max_params=BUDGET, seed=1, sampler="tpe", scheduler="asha",
+                grace_epochs=2, reduction_factor=2)
     return run_options(tmp_path, **{**base, **kw})
 
 
@@ -62,7 +65,8 @@ def test_every_trained_trial_is_under_budget_and_counted_exactly(small_search):
             assert key in t.user_attrs, key
         assert t.user_attrs["macs"] > 0 and t.user_attrs["device"] == "cpu"
         assert t.user_attrs["latency_ms"] > 0 and t.user_attrs["throughput"] > 0
-        assert list(t.intermediate_values) == list(range(1, t.user_attrs["epochs"] + 1))
+        scored = (*opts.rung_epochs(), opts.epochs)  # a search scores at the rungs and at the end
+        assert list(t.intermediate_values) == [e for e in scored if e <= t.user_attrs["epochs"]]
 
 
 def test_infeasible_draws_are_told_at_once_and_not_counted(small_search):
@@ -75,7 +79,7 @@ def test_infeasible_draws_are_told_at_once_and_not_counted(small_search):
         assert t.user_attrs["params"] > BUDGET
         assert not t.intermediate_values  # never trained
         assert t.constraints == {"params": float(t.user_attrs["params"] - BUDGET), "macs": 0.0,  # no MACs budget
-                                 "memory": 0.0, "latency": 0.0}
+                                 "memory": 0.0, "latency": 0.0, "diverged": 0.0}
 
 
 def test_pruned_trials_are_pruned_not_truncated_completes(small_search):
@@ -84,12 +88,13 @@ def test_pruned_trials_are_pruned_not_truncated_completes(small_search):
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED and t.user_attrs["feasible"]]
     assert complete and pruned, "ASHA with reduction factor 2 over 8 trials stops some"
+    rungs = opts.rung_epochs()
     for t in complete:
-        assert t.user_attrs["epochs"] == opts.epochs and len(t.intermediate_values) == opts.epochs
+        assert t.user_attrs["epochs"] == opts.epochs and list(t.intermediate_values) == [*rungs, opts.epochs]
         assert t.value == t.intermediate_values[opts.epochs]
     for t in pruned:
-        assert 1 <= t.user_attrs["epochs"] < opts.epochs
-        assert len(t.intermediate_values) == t.user_attrs["epochs"]
+        assert t.user_attrs["epochs"] in rungs  # stopped where it was compared, with its score there
+        assert list(t.intermediate_values) == [r for r in rungs if r <= t.user_attrs["epochs"]]
 
 
 def test_the_study_records_the_budget_in_images_and_asha_judges_no_trial_before_its_warm_up_ends(small_search):
@@ -99,13 +104,35 @@ def test_the_study_records_the_budget_in_images_and_asha_judges_no_trial_before_
     per_epoch = opts.train_images
     assert (budget["unit"], budget["images_per_epoch"], budget["total"], budget["intermediate_step"]) == \
         ("images", per_epoch, opts.epochs * per_epoch, "epoch")
-    assert budget["rungs"] == [per_epoch, 2 * per_epoch]  # grace 1 epoch's images, reduction factor 2, below 3
+    assert budget["rungs"] == [2 * per_epoch, 4 * per_epoch]  # grace 2 epochs' images, reduction factor 2, below 6
     assert 0 < budget["warmup"] <= budget["rungs"][0] * 0.25  # warm-up over by a quarter of the first cycle
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED and t.user_attrs["feasible"]]
     assert pruned
     for t in pruned:
         stopped_at = max(t.intermediate_values) * budget["images_per_epoch"]  # steps are epochs of equal images
         assert stopped_at in budget["rungs"] and stopped_at >= budget["warmup"], (t.number, stopped_at)
+
+
+def test_asha_stops_a_trial_only_clearly_behind_another_at_its_rung(small_search):
+    """Noise-aware ASHA: every pruned trial's score at the rung where it stopped is below some other trial's score
+    at that rung by more than two standard errors of the difference on the validation split, and it had taken
+    --min-rung-steps optimizer steps there; the evidence the scheduler recorded agrees with the study's curves."""
+    opts, _ = small_search
+    study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
+    budget = study.user_attrs["training_budget"]
+    n = budget["val_images"]
+    assert n == 143  # digits' validation split
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED and t.user_attrs["feasible"]
+              and "stopped" in t.user_attrs]
+    assert pruned
+    for t in pruned:
+        epoch = max(t.intermediate_values)
+        score, evidence = t.intermediate_values[epoch], t.user_attrs["stopped"]
+        assert evidence["images"] == epoch * budget["images_per_epoch"] and evidence["score"] == score
+        assert evidence["images"] // t.params["batch_size"] >= opts.min_rung_steps
+        others = [o.intermediate_values[epoch] for o in study.trials
+                  if o.number != t.number and epoch in o.intermediate_values]
+        assert any(o - score > 2 * ((o * (1 - o) + score * (1 - score)) / n) ** 0.5 for o in others), (t.number, score)
 
 
 def test_a_trial_is_scored_only_at_the_rungs_and_the_end(tmp_path):
@@ -217,7 +244,7 @@ def test_a_macs_budget_is_applied_before_training_and_recorded(ray_session, tmp_
         arch, params, macs = t.user_attrs["arch"], t.user_attrs["params"], t.user_attrs["macs"]
         assert macs == SPACE.count_macs(arch, **DIGITS)  # recorded when drawn, trained or not
         assert t.constraints == {"params": float(params - opts.max_params), "macs": float(macs - max_macs),
-                                 "memory": 0.0, "latency": 0.0}
+                                 "memory": 0.0, "latency": 0.0, "diverged": 0.0}
         assert t.user_attrs["feasible"] is (params <= opts.max_params and macs <= max_macs)
         assert t.number == 0 or arch["channels"] % 8 == 0
     trained = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
