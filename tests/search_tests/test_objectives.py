@@ -125,3 +125,22 @@ def test_two_objective_search_status_pages_optuna_dashboard_and_export(ray_sessi
     with pytest.raises(SystemExit) as e:  # one of the two: argparse's own one line
         main(["export", "--storage", storage, "--study", STUDY, "--pareto", str(out), "--out", "x.pt"])
     assert e.value.code == 2 and "not allowed with" in capsys.readouterr().err
+
+
+def test_two_objective_search_on_the_default_path_prunes_and_keeps_a_front(ray_session, tmp_path, capsys):
+    """TPE and ASHA as a user gets them, 30 trained trials: past TPE's start-up, pruned trials (whose learning
+    curves TPE ranks) are in the study, and the search ends with a front (TPE used to crash there: pruned trials
+    are ranked through `study.direction`, which a multi-objective study refuses)."""
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    assert main(["run", "--dataset", "digits", "--storage", storage, "--runs-dir", str(tmp_path / "runs"),
+                 "--epochs", "4", "--train-images", "256", "--max-params", "60000", "--trials", "30",
+                 "--cpus-per-trial", "1", "--no-progress", "--json", "--objectives", "accuracy,macs"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    study = optuna.load_study(study_name=STUDY, storage=storage)
+    trained = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+               and t.user_attrs.get("feasible")]
+    assert len(trained) == summary["finished"] == 30
+    pruned = [t for t in trained if t.state == TrialState.PRUNED]
+    assert pruned and all(t.intermediate_values for t in pruned)
+    assert summary["pareto"] and [r["trial"] for r in summary["pareto"]] == _front(study)[::-1] or \
+        sorted(r["trial"] for r in summary["pareto"]) == _front(study)
