@@ -144,3 +144,43 @@ def test_an_enlarged_architecture_is_refused_at_once_without_allocating(digits_p
     wider = _edited(digits_pair.small, tmp_path / "wider.pt", arch={**arch, "kernels": [1]})
     with pytest.raises(CheckpointError, match="of another shape"):
         load_checkpoint(wider)
+
+
+def test_a_space_of_ones_own_exports_and_loads_from_any_folder_when_named(tmp_path, capsys, monkeypatch):
+    from tpsearch.search.testing import trained_study
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    _own_space(project, "own", "trust_probe_export", tmp_path / "ran")
+    monkeypatch.chdir(project)  # `tpsearch run --space own.py:Mine` records the spec as typed, relative to here
+    storage, _ = trained_study(tmp_path, {"layers": 1, "blocks": [1], "channels": 8}, {"batch_size": 64},
+                               epochs=1, space="own.py:Mine")
+    paths = ["--storage", storage, "--data-dir", str(tmp_path / "data"), "--runs-dir", str(tmp_path / "runs"),
+             "--no-progress"]
+    best = tmp_path / "best.pt"
+    rc, out, err = _cli(capsys, "export", *paths, "--out", str(best))
+    assert rc == 0, err
+    absolute = f"{project / 'own.py'}:Mine"
+    meta = torch.load(best, weights_only=True)
+    assert meta["space"] == "own.py:Mine"
+    assert meta["space_source"] == {"name": "trust_probe_export", "file": str(project / "own.py"), "class": "Mine"}
+
+    monkeypatch.chdir(elsewhere)  # where own.py:Mine means nothing
+    # In a process of its own: this one holds own.py:Mine already, as a session that loaded it would.
+    r = subprocess.run([sys.executable, "-m", "tpsearch", "export", *paths, "--out", str(tmp_path / "again.pt")],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    _one_line_error(r.returncode, r.stderr, "records the space 'own.py:Mine', which does not load from",
+                    "give --space")
+    rc, out, err = _cli(capsys, "export", *paths, "--out", str(tmp_path / "again.pt"), "--space", absolute)
+    assert rc == 0, err
+    assert torch.load(tmp_path / "again.pt", weights_only=True)["space"] == absolute
+
+    # The checkpoint points at the file it came from, as a suggestion: the user names it, the checkpoint never does.
+    rc, out, err = _cli(capsys, "evaluate", str(best))
+    _one_line_error(rc, err, "names the space 'own.py:Mine'", f"--space {absolute}")
+    rc, out, err = _cli(capsys, "evaluate", str(best), "--space", absolute)
+    assert rc == 0, err
+    model, meta = load_checkpoint(best, space=absolute)
+    assert meta["space_source"]["name"] == "trust_probe_export"
+    rc, out, err = _cli(capsys, "evaluate", str(best), "--space", "resnet_5m")
+    _one_line_error(rc, err, "made with the space 'trust_probe_export', but --space gives the space 'resnet_5m'")
