@@ -18,7 +18,7 @@ from tpsearch.search.export._quantize import QuantizeConfig, Quantized, quantize
 from tpsearch.search.export._trust import checkpoint_space
 
 __all__ = ["FORMAT", "FORMATS", "QUANTIZE_METHODS", "RECIPES", "SPLITS", "TRIAL_FORMAT", "ExportOptions",
-           "ExportResult", "QuantizeConfig", "Quantized", "checkpoint_space", "evaluate_checkpoint", "export", "export_pareto",
-           "load_checkpoint", "make_checkpoint", "pick_trial", "quantize_model", "read_plain", "resume_path",
-           "save_atomic", "save_checkpoint", "sibling", "weights_sha256", "write_onnx", "write_pt2",
+           "ExportResult", "QuantizeConfig", "Quantized", "checkpoint_space", "evaluate_checkpoint", "export",
+           "export_pareto", "load_checkpoint", "make_checkpoint", "pick_trial", "quantize_model", "read_plain",
+           "resume_path", "save_atomic", "save_checkpoint", "sibling", "weights_sha256", "write_onnx", "write_pt2",
            "write_torchscript"]

@@ -159,9 +159,10 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
     names and shapes against the architecture before anything real is built; anything else raises
     `CheckpointError` (a `ValueError`) with one line. A checkpoint of a space of your own (FILE.py:CLASS or
     MODULE:CLASS) loads only when you name that space as `space` (a spec, a name or a `Space`): the file's word
-    never makes tpsearch import or run anything (see `_trust`). `meta` is every key but `state_dict` (see the module docstring). A quantized checkpoint's model computes
-    with its quantized weights: ternary and binary ones are the space's module (checked against their codes),
-    an int8 one is torch.ao's converted module, which runs on the CPU only.
+    never makes tpsearch import or run anything (see `_trust`). `meta` is every key but `state_dict` (see the
+    module docstring). A quantized checkpoint's model computes with its quantized weights: ternary and binary ones
+    are the space's module (checked against their codes), an int8 one is torch.ao's converted module, which runs
+    on the CPU only.
     """
     ckpt = read_plain(path)
     meta = check_meta(ckpt, path)

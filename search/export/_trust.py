@@ -31,8 +31,8 @@ def checkpoint_space(meta: Mapping[str, Any], where: str, space: str | spaces.Sp
     `space` whose name is not the one the checkpoint records is refused.
     """
     recorded = meta["space"]
-    source = _source(meta)
-    expected = source.get("name") if source else (None if spaces.is_own(recorded) else recorded)
+    source = _source(meta) if spaces.is_own(recorded) else None  # a registered name says what it is itself
+    expected = source["name"] if source else (None if spaces.is_own(recorded) else recorded)
     if space is not None:
         chosen = space if isinstance(space, spaces.Space) else spaces.get(space)  # the user's own consent
         if expected is not None and chosen.name != expected:
