@@ -35,6 +35,7 @@ class DelegateOptions:
     threshold: float | None = None        # nats: the small model answers where its entropy is at most this
     sweep: bool = False                   # every threshold from 0 to the largest entropy instead
     split: str = "test"                   # "test", or "val" (the validation split both were scored on)
+    space: str | None = None              # the space of your own both checkpoints were made with (its consent)
     data_dir: str = "data"
     device: str = "auto"
 
@@ -103,8 +104,8 @@ def delegate(opts: DelegateOptions) -> dict[str, Any]:
     from tpsearch.search.export._evaluate import checkpoint_data, device_for, logits_of
 
     usable_device(opts.device)  # a bad --device is refused before anything is read
-    small_model, small_meta = load_checkpoint(opts.small)
-    large_model, large_meta = load_checkpoint(opts.large)
+    small_model, small_meta = load_checkpoint(opts.small, space=opts.space)
+    large_model, large_meta = load_checkpoint(opts.large, space=opts.space)
     _check_same_data(opts, small_meta, large_meta)
     small_data, small_mean, small_std = checkpoint_data(opts.small, small_meta, data_dir=opts.data_dir)
     large_data, large_mean, large_std = checkpoint_data(opts.large, large_meta, data_dir=opts.data_dir)
@@ -116,7 +117,7 @@ def delegate(opts: DelegateOptions) -> dict[str, Any]:
     small_correct = (small_logits.argmax(1) == y).numpy()
     large_correct = (large_logits.argmax(1) == y).numpy()
     h = entropy(small_logits)
-    small_macs, large_macs = _macs(small_meta), _macs(large_meta)
+    small_macs, large_macs = _macs(opts.small, small_meta, opts.space), _macs(opts.large, large_meta, opts.space)
     if large_macs <= 0:
         raise UsageError(f"checkpoint {opts.large!r} records {large_macs} MACs per image; the cost needs a positive "
                          f"figure")
@@ -161,11 +162,13 @@ def _check_same_data(opts: DelegateOptions, small: Mapping[str, Any], large: Map
                          f"other's validation images; use the test split")
 
 
-def _macs(meta: Mapping[str, Any]) -> float:
-    """The MACs per image the checkpoint records; counted through its space where an older one has none."""
+def _macs(path: str, meta: Mapping[str, Any], space: str | None) -> float:
+    """The MACs per image the checkpoint records; counted through its space where an older one has none (the
+    space `load_checkpoint` used: a checkpoint's own word never loads one, see `export._trust`)."""
     macs = (meta.get("metrics") or {}).get("macs")
     if isinstance(macs, (int, float)) and not isinstance(macs, bool):
         return float(macs)
-    from tpsearch import spaces
+    from tpsearch.search.export import checkpoint_space
 
-    return float(spaces.get(meta["space"]).count_macs(meta["arch"], **meta["shape"]))
+    found = checkpoint_space(meta, f"checkpoint {str(path)!r}", space)
+    return float(found.count_macs(meta["arch"], **meta["shape"]))

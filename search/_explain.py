@@ -95,6 +95,7 @@ class ExplainOptions:
     noise: float = 0.15                   # sigma as a fraction of each input's range, max - min (SmoothGrad only)
     target: str | None = None             # a class name or index; None: each image's predicted class
     seed: int = 0                         # of the noise
+    space: str | None = None              # the space of your own the checkpoint was made with (its consent)
     data_dir: str = "data"
     device: str = "auto"
 
@@ -166,7 +167,7 @@ def explain(opts: ExplainOptions) -> ExplainResult:
     from tpsearch.search.export._evaluate import checkpoint_data, is_int8, logits_of, normalisation
 
     device = usable_device(opts.device)
-    model, meta = load_checkpoint(opts.checkpoint)
+    model, meta = load_checkpoint(opts.checkpoint, space=opts.space)
     if is_int8(meta):
         raise UsageError(f"{str(opts.checkpoint)!r} is an int8 model, and PyTorch's int8 kernels give no input "
                          f"gradient: explain the full-precision checkpoint (export without --quantize int8)")

@@ -168,7 +168,8 @@ def trained_study(tmp: Path, arch: dict[str, Any], hparams: dict[str, Any], *, e
                                                                            device=device))
     assert result.status == "completed", result.reason
     name, kept = f"{space}-{dataset}", f"{space}-{dataset}/checkpoints/trial_0.pt"
-    save_checkpoint(model, tmp / "runs" / kept, {"space": space, "arch": arch, "shape": data.shape}, kind="trial")
+    # The space's name, as the worker records it (a FILE.py:CLASS spec is the study's to record, not the file's).
+    save_checkpoint(model, tmp / "runs" / kept, {"space": sp.name, "arch": arch, "shape": data.shape}, kind="trial")
     storage = f"sqlite:///{tmp}/studies.db"
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
     study.add_trial(optuna.trial.create_trial(

@@ -11,8 +11,9 @@ A space of your own subclasses `Space` and is named MODULE:CLASS or FILE.py:CLAS
 (`spaces.get`, `tpsearch run --space`), or is installed under the entry point group `tpsearch.spaces`.
 """
 from tpsearch.spaces._base import Space
-from tpsearch.spaces._registry import UnknownSpaceError, get, names, register
+from tpsearch.spaces._registry import UnknownSpaceError, get, is_own, names, register, source_of
 from tpsearch.spaces._types import Arch, ArchError, Dimension
 from tpsearch.spaces import backbones, convnets, inception, resnet_5m, xresnet, zoo  # noqa: F401  (register the spaces)
 
-__all__ = ["Arch", "ArchError", "Dimension", "Space", "UnknownSpaceError", "get", "names", "register"]
+__all__ = ["Arch", "ArchError", "Dimension", "Space", "UnknownSpaceError", "get", "is_own", "names", "register",
+           "source_of"]

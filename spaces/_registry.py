@@ -44,6 +44,25 @@ def get(name: str) -> Space:
                                 f"(or MODULE:CLASS for a space of your own)") from None
 
 
+def is_own(name: str) -> bool:
+    """Whether `name` is code of the user's own, MODULE:CLASS or FILE.py:CLASS, which `get` imports or runs. A
+    registered or installed space's name never holds a colon, so this is decided from the string alone."""
+    return ":" in name
+
+
+def source_of(spec: str) -> dict[str, str] | None:
+    """Where the space that `get(spec)` loaded came from, for a checkpoint to record: {name, file, class} for a
+    FILE.py (its absolute path, as resolved when it was loaded) or {name, module, class} for a MODULE; None for a
+    registered or installed name, which needs no record (it is found by name)."""
+    if not is_own(spec):
+        return None
+    space = get(spec)
+    module_name, _, attr = spec.rpartition(":")
+    if module_name.endswith(".py"):
+        return {"name": space.name, "file": str(Path(module_name).resolve()), "class": attr}
+    return {"name": space.name, "module": module_name, "class": attr}
+
+
 def names() -> list[str]:
     """The registered names (a user's MODULE:CLASS spaces once loaded, under their own names)."""
     _load_plugins()

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from tpsearch._files import write_or_refuse
-from tpsearch.search.cli._flags import add_data_dir, add_dataset, add_device, add_json, emit_json
+from tpsearch.search.cli._flags import (add_checkpoint_space, add_data_dir, add_dataset, add_device, add_json,
+                                        emit_json)
 
 
 MAX_TABLE_CLASSES = 20  # the confusion matrix is printed as a table up to this many classes
@@ -23,6 +24,7 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", type=Path, help="checkpoint file (FILE.pt)")
     add_dataset(p, None,
                 help="data set to test on (default: the one recorded in the checkpoint)")
+    add_checkpoint_space(p)
     add_data_dir(p)
     add_device(p)
     p.add_argument("--html", type=Path, default=None, metavar="FILE",
@@ -34,7 +36,8 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from tpsearch.search.export import evaluate_checkpoint
 
-    result = evaluate_checkpoint(args.checkpoint, dataset=args.dataset, data_dir=args.data_dir, device=args.device)
+    result = evaluate_checkpoint(args.checkpoint, dataset=args.dataset, data_dir=args.data_dir, device=args.device,
+                                 space=args.space)
     if args.html is not None:
         from tpsearch import dashboards
         result["html"] = str(write_or_refuse("page", args.html, lambda: dashboards.write_evaluation(result, args.html)))

@@ -47,6 +47,9 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
                    help="also write FILE.pt2 (torch.export: what PyTorch prefers for deployment), FILE.onnx or "
                         "FILE.torchscript.pt (deprecated by PyTorch; for runtimes that load only it) beside it; "
                         "repeatable")
+    p.add_argument("--space", default=None, metavar="FILE.py:CLASS",
+                   help="the study's space of your own, where the FILE.py:CLASS it records (relative to where "
+                        "`tpsearch run` ran) does not load from here; the checkpoint then records this one")
     add_data_dir(p)
     add_runs_dir(p)
     p.add_argument("--no-test", dest="test", action="store_false", help="do not measure the test accuracy")

@@ -67,6 +67,15 @@ def add_data_dir(p: argparse.ArgumentParser, default: str = "data") -> None:
                    help=f"where data sets are read from and CIFAR is downloaded to (default: {default})")
 
 
+def add_checkpoint_space(p: argparse.ArgumentParser) -> None:
+    """`--space` of the commands that read checkpoints: the user's consent to load a space of their own."""
+    p.add_argument("--space", default=None, metavar="FILE.py:CLASS",
+                   help="the space of your own (FILE.py:CLASS or MODULE:CLASS) that the checkpoint was made with: "
+                        "a checkpoint never makes tpsearch import or run code by itself, so one that names a space "
+                        "of your own loads only when you name that space here (registered and installed spaces "
+                        "need no flag)")
+
+
 def add_runs_dir(p: argparse.ArgumentParser, default: str = "runs") -> None:
     p.add_argument("--runs-dir", default=default,
                    help=f"the search's folder: kept weights and Ray's logs are under RUNS_DIR/STUDY/, and the study "

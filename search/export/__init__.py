@@ -15,9 +15,10 @@ from tpsearch.search.export._export import (RECIPES, SPLITS, ExportOptions, Expo
 from tpsearch.search.export._formats import FORMATS, sibling, write_onnx, write_pt2, write_torchscript
 from tpsearch.search.export._quantize import METHODS as QUANTIZE_METHODS
 from tpsearch.search.export._quantize import QuantizeConfig, Quantized, quantize_model
+from tpsearch.search.export._trust import checkpoint_space
 
 __all__ = ["FORMAT", "FORMATS", "QUANTIZE_METHODS", "RECIPES", "SPLITS", "TRIAL_FORMAT", "ExportOptions",
-           "ExportResult", "QuantizeConfig", "Quantized", "evaluate_checkpoint", "export", "export_pareto",
-           "load_checkpoint", "make_checkpoint", "pick_trial", "quantize_model", "read_plain", "resume_path",
-           "save_atomic", "save_checkpoint", "sibling", "weights_sha256", "write_onnx", "write_pt2",
+           "ExportResult", "QuantizeConfig", "Quantized", "checkpoint_space", "evaluate_checkpoint", "export",
+           "export_pareto", "load_checkpoint", "make_checkpoint", "pick_trial", "quantize_model", "read_plain",
+           "resume_path", "save_atomic", "save_checkpoint", "sibling", "weights_sha256", "write_onnx", "write_pt2",
            "write_torchscript"]

@@ -5,7 +5,10 @@ bool, None), so `torch.load(path, weights_only=True)` reads it without unpicklin
 
     state_dict       {name: tensor}: the weights, on the CPU
     format, version  "tpsearch-checkpoint", 1
-    space, arch      the space name and the architecture dict: `spaces.get(space).build(arch, **shape)`
+    space, arch      the space name and the architecture dict: `spaces.get(space).build(arch, **shape)`; a
+                     space of your own is named FILE.py:CLASS or MODULE:CLASS, and is only loaded when the reader
+                     names it too (`_trust`)
+    space_source     only for a space of your own: {name, file (absolute), class} or {name, module, class}
     shape            {num_classes, in_channels, image_size}: the rest of `build`'s arguments
     dataset          {name, classes, in_channels, image_size, mean, std, seed}: what the inputs were and how
                      they were normalised (per channel, on the 0..1 scale)
@@ -38,6 +41,7 @@ import torch
 from tpsearch import spaces
 from tpsearch._files import atomic_write
 from tpsearch.exceptions import CheckpointError, UsageError
+from tpsearch.search.export._trust import checkpoint_space
 
 FORMAT = "tpsearch-checkpoint"
 TRIAL_FORMAT = "tpsearch-trial"  # the weights a search keeps per trial: no data set, metrics or provenance yet
@@ -147,15 +151,18 @@ def _refuse_other_format(path: Path, what: str) -> None:
                               f"`tpsearch export --out FILE.pt` writes beside it")
 
 
-def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu"
-                    ) -> tuple[torch.nn.Module, dict[str, Any]]:
+def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu",
+                    space: str | spaces.Space | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """`(model, meta)` from a checkpoint `tpsearch export` wrote: the model rebuilt through its space, in eval mode.
 
     The file is read with `torch.load(..., weights_only=True)`, its weights checked against their SHA-256 and their
-    names and shapes against the architecture; anything else raises `CheckpointError` (a `ValueError`) with one
-    line. `meta` is every key but `state_dict` (see the module docstring). A quantized checkpoint's model computes
-    with its quantized weights: ternary and binary ones are the space's module (checked against their codes),
-    an int8 one is torch.ao's converted module, which runs on the CPU only.
+    names and shapes against the architecture before anything real is built; anything else raises
+    `CheckpointError` (a `ValueError`) with one line. A checkpoint of a space of your own (FILE.py:CLASS or
+    MODULE:CLASS) loads only when you name that space as `space` (a spec, a name or a `Space`): the file's word
+    never makes tpsearch import or run anything (see `_trust`). `meta` is every key but `state_dict` (see the
+    module docstring). A quantized checkpoint's model computes with its quantized weights: ternary and binary ones
+    are the space's module (checked against their codes), an int8 one is torch.ao's converted module, which runs
+    on the CPU only.
     """
     ckpt = read_plain(path)
     meta = check_meta(ckpt, path)
@@ -164,7 +171,7 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
     if digest != meta["weights_sha256"]:
         raise CheckpointError(f"checkpoint {str(path)!r} is damaged or was altered: its weights' SHA-256 is "
                               f"{digest[:16]}..., but it records {str(meta['weights_sha256'])[:16]}...")
-    model = build_model(meta, state, path)
+    model = build_model(meta, state, path, checkpoint_space(meta, f"checkpoint {str(path)!r}", space))
     if meta.get("quantization") is not None:
         from tpsearch.search.export._quantize import apply_quantization
 
@@ -199,16 +206,39 @@ def check_meta(ckpt: Mapping[str, Any], path: str | os.PathLike) -> dict[str, An
     return {k: v for k, v in ckpt.items() if k != "state_dict"}
 
 
-def build_model(meta: Mapping[str, Any], state: Mapping[str, torch.Tensor], path: str | os.PathLike
-                ) -> torch.nn.Module:
-    """The space's module for `meta`, with `state` loaded; names and shapes must match exactly."""
+def build_model(meta: Mapping[str, Any], state: Mapping[str, torch.Tensor], path: str | os.PathLike,
+                space: spaces.Space) -> torch.nn.Module:
+    """`space`'s module for `meta`'s architecture, with `state` loaded, once `check_fits` has passed."""
     where = f"checkpoint {str(path)!r}"
+    shape = {k: meta["shape"][k] for k in SHAPE_KEYS}
+    check_fits(space, meta["arch"], shape, state, where)
+    model = space.build(meta["arch"], **shape)
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def check_fits(space: spaces.Space, arch: Mapping[str, Any], shape: Mapping[str, int],
+               state: Mapping[str, torch.Tensor], where: str) -> None:
+    """Refuse, before a single weight is allocated, an architecture that the weights do not fit exactly.
+
+    The architecture is the file's word, the weights are what the file holds: an `arch` edited to 4096 channels
+    beside the weights of a small network would otherwise build a model of billions of parameters (all the
+    machine's memory) before `load_state_dict` noticed. First the analytic count, which costs nothing: the
+    parameters are part of the state dict, so they cannot outnumber its elements. Then the names and shapes of a
+    model built on the meta device, which allocates no storage.
+    """
     try:
-        space = spaces.get(meta["space"])
-        model = space.build(meta["arch"], **{k: meta["shape"][k] for k in SHAPE_KEYS})
-    except UsageError as e:  # an unknown space, an architecture it cannot build
+        params = space.count_params(arch, **shape)
+        held = sum(t.numel() for t in state.values())
+        if params > held:
+            raise CheckpointError(f"{where}: its weights do not fit its architecture: the architecture has "
+                                  f"{params:,} parameters, but the file holds {held:,} numbers in all")
+        with torch.device("meta"):
+            expected = space.build(arch, **shape).state_dict()
+    except CheckpointError:
+        raise
+    except UsageError as e:  # an architecture the space cannot build
         raise CheckpointError(f"{where}: {e}") from None
-    expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
@@ -223,8 +253,6 @@ def build_model(meta: Mapping[str, Any], state: Mapping[str, torch.Tensor], path
             parts.append(f"{len(wrong)} of another shape (first {k!r}: {tuple(state[k].shape)} in the file, "
                          f"{tuple(expected[k].shape)} in the architecture)")
         raise CheckpointError(f"{where}: its weights do not fit its architecture: {'; '.join(parts)}")
-    model.load_state_dict(state, strict=True)
-    return model
 
 
 _PLAIN = (str, int, float, bool, type(None))

@@ -74,16 +74,17 @@ def logits_of(model: torch.nn.Module, images: torch.Tensor, mean: Sequence[float
 
 
 def evaluate_checkpoint(path: str | os.PathLike, *, dataset: str | None = None, data_dir: str = "data",
-                        device: str = "auto", batch_size: int = 1024) -> dict[str, Any]:
+                        device: str = "auto", batch_size: int = 1024, space: str | None = None) -> dict[str, Any]:
     """Test-split figures of the checkpoint at `path`, normalised with the mean and std it recorded.
 
     `dataset` defaults to the checkpoint's own; another one must have the same image shape and class count.
     The confusion matrix is indexed [true class][predicted class]. With more than `TOP5_CLASSES` classes the top-5
     accuracy is reported too (the true class among the five highest logits); with fewer it is None. For a quantized
     checkpoint, `quantization` holds its method, sizes and the full-precision model's accuracy measured at export
-    (else None); an int8 model is evaluated on the CPU whatever `device` says.
+    (else None); an int8 model is evaluated on the CPU whatever `device` says. `space` names the space of your own
+    that the checkpoint was made with, if it was (see `load_checkpoint`).
     """
-    model, meta = load_checkpoint(path)
+    model, meta = load_checkpoint(path, space=space)
     data, mean, std = checkpoint_data(path, meta, dataset=dataset, data_dir=data_dir)
     recorded = meta.get("dataset") or {}
     name = data.name

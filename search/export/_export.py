@@ -23,7 +23,7 @@ import torch
 
 from tpsearch import spaces
 from tpsearch._files import write_or_refuse
-from tpsearch.exceptions import UsageError
+from tpsearch.exceptions import UnknownSpaceError, UsageError
 from tpsearch.search._options import usable_device
 from tpsearch.search._objectives import objectives_of, pareto_front
 from tpsearch.search._outcome import Outcome, accuracy_of, best_trial, outcome_of, trained_index
@@ -58,6 +58,7 @@ class ExportOptions:
     study: str | None = None
     storage: str = DEFAULT_STORAGE
     trial: int | None = None          # None: the re-ranked winner if STUDY-rerank holds one, else the best trial
+    space: str | None = None          # the study's space of your own, where its record does not find it from here
     data_dir: str = "data"
     runs_dir: str = "runs"            # the search's; the study records kept weights relative to it
     test: bool = True                 # measure the test accuracy before writing
@@ -131,7 +132,7 @@ def export(opts: ExportOptions) -> ExportResult:
     study = load_study(storage, opts.study)
     winner = rerank_winner(storage, study.study_name) if opts.trial is None else None
     trial = pick_trial(study, winner["source_trial"] if winner else opts.trial)
-    space = spaces.get(_study_attr(study, "space"))
+    spec, space = _study_space(study, opts.space)
     arch = trial.user_attrs.get("arch")
     if not isinstance(arch, dict):
         raise UsageError(f"trial {trial.number} of study {study.study_name!r} records no architecture")
@@ -149,7 +150,7 @@ def export(opts: ExportOptions) -> ExportResult:
     shape = data.shape
     resumed = 0
     if kept is not None:
-        model = _load_trial_weights(kept, trial, study.user_attrs["space"], space, arch, shape)
+        model = _load_trial_weights(kept, trial, spec, space, arch, shape)
         val_accuracy = accuracy_of(trial)
         training = {"source": "search", "epochs": int(trial.user_attrs.get("epochs") or 0),
                     "hparams": trial.user_attrs.get("hparams"), "on": "train", "seed": seed,
@@ -174,7 +175,8 @@ def export(opts: ExportOptions) -> ExportResult:
             model, training, data, shape, opts, seed, val_accuracy, test_accuracy)
     model = model.to("cpu").eval()
     meta = {
-        "space": study.user_attrs["space"], "arch": arch, "shape": shape,
+        "space": spec, "arch": arch, "shape": shape,
+        **({"space_source": source} if (source := spaces.source_of(spec)) else {}),
         "dataset": dataset_meta(data, seed),
         "metrics": {"val_accuracy": val_accuracy, "test_accuracy": test_accuracy,
                     "params": space.count_params(arch, **shape), "macs": space.count_macs(arch, **shape)},
@@ -275,6 +277,23 @@ def _study_attr(study: optuna.Study, key: str) -> Any:
     return value
 
 
+def _study_space(study: optuna.Study, given: str | None) -> tuple[str, spaces.Space]:
+    """(spec, space) of the study's architectures: its record, which is the user's own storage and trusted (unlike
+    a checkpoint's word, see `_trust`), or `given` (--space) where that record names a file or module that cannot
+    be found from here: `tpsearch run` records FILE.py:CLASS as it was typed, relative to where it ran."""
+    recorded = _study_attr(study, "space")
+    if given is not None:
+        return given, spaces.get(given)
+    try:
+        return recorded, spaces.get(recorded)
+    except UnknownSpaceError as e:
+        if not spaces.is_own(recorded):
+            raise
+        raise UsageError(f"study {study.study_name!r} records the space {recorded!r}, which does not load from "
+                         f"{os.getcwd()!r} ({e}): give --space FILE.py:CLASS (or MODULE:CLASS) of that space"
+                         ) from None
+
+
 # -- 2. the trial ------------------------------------------------------------------------------------------------
 def pick_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
     """Trial `number`, or the best feasible completed one; one clear line when it cannot be exported."""
@@ -340,7 +359,7 @@ def _load_trial_weights(path: Path, trial: optuna.trial.FrozenTrial, space_spec:
     if saved.get("shape") not in (None, shape):
         raise UsageError(f"the weights file {str(path)!r} was trained on inputs {saved['shape']}, but the "
                          f"study's data set gives {shape}: is --data-dir the search's?")
-    return build_model({"space": space_spec, "arch": arch, "shape": shape}, saved["state_dict"], path)
+    return build_model({"space": space_spec, "arch": arch, "shape": shape}, saved["state_dict"], path, space)
 
 
 def _version() -> str:

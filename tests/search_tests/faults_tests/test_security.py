@@ -2,7 +2,8 @@
 
 Checkpoints are never unpickled as code: covered by tests/search_tests/export_tests/test_export.py
 (test_a_checkpoint_holding_code_is_refused_and_never_run,
-test_truncated_tampered_and_mismatched_checkpoints_are_refused).
+test_truncated_tampered_and_mismatched_checkpoints_are_refused); nor do they make tpsearch import the space they
+name, nor build an architecture their weights do not fit: tests/search_tests/test_checkpoint_trust.py.
 """
 from __future__ import annotations
 
