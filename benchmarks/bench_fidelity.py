@@ -6,7 +6,7 @@ Offline by default: `synthetic-hard` (16x16, 10 classes of 4 shifted fine-graine
 1,000 validation images), where small and large networks differ by tens of points; digits would be a weak judge
 (143 validation images, one image = 0.7%, and most networks reach 98-100%, so ranks drown in noise).
 
-    python benchmarks/bench_fidelity.py                                      # CPU, offline: about 30 min on a core
+    python benchmarks/bench_fidelity.py                                      # CPU, offline: about 17 min on a core
     python benchmarks/bench_fidelity.py --dataset cifar10 --device cuda      # the same on CIFAR-10 on a GPU
     python benchmarks/bench_fidelity.py --dataset digits                     # digits, for contrast
 
@@ -28,8 +28,8 @@ import time
 # against a longer training that is judged to be the truth. synthetic-hard's is the README's figure: under these
 # budgets the 16 draws of seed 1 spread over one, two and three layers (seed 0's over one and two only).
 SETTINGS = {
-    "synthetic-hard": dict(k=16, seed=1, max_params=1_000_000, max_macs=40_000_000, epochs=4, train_images=600,
-                           high_epochs=8, high_train_images=600),
+    "synthetic-hard": dict(k=16, seed=1, max_params=1_000_000, max_macs=40_000_000, epochs=4, train_images=1000,
+                           high_epochs=8, high_train_images=2000),
     # For contrast only: the weak judge the module docstring describes.
     "digits": dict(k=16, seed=0, max_params=100_000, max_macs=None, epochs=4, train_images=500, high_epochs=8,
                    high_train_images=1295),

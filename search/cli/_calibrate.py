@@ -34,7 +34,7 @@ def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
         "calibrate", help="does the search's fidelity rank architectures as a longer training does? "
                           "(rank correlations at every rung and at the end, with the noise ceiling)",
         description=__doc__.split("\n\n")[0],
-        epilog=f"Example (offline, about 20 minutes on one CPU core): {EXAMPLE}")
+        epilog=f"Example (offline, about 17 minutes on one CPU core): {EXAMPLE}")
     g = p.add_argument_group("what to compare")
     g.add_argument("--k", type=int, default=None,
                    help="configurations to train at every fidelity (default: 8, or more if --enqueue lists more)")
