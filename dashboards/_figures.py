@@ -455,6 +455,33 @@ def calibration_scatter(result: Mapping[str, Any]) -> go.Figure:
     return fig
 
 
+def calibration_rungs(result: Mapping[str, Any]) -> go.Figure:
+    """A `tpsearch calibrate` result: the agreement with the high fidelity of the search's scores at each of its
+    rungs and at its end, by training images seen, Spearman and Kendall each with its 95% interval; the noise
+    ceiling (the high fidelity against itself under another seed) as dotted lines: no fidelity can be expected
+    to agree with the high one better than the high one agrees with itself."""
+    points = [*result.get("rungs", []), {**result, "images": result["low"]["epochs"] * result["low"]["images"]}]
+    fig = _figure("Agreement with the high fidelity at the search's rungs and end", "training images seen",
+                  "rank correlation", height=420, title_font_size=15)
+    names = [f"rung {p['epochs']}" for p in points[:-1]] + ["end"]
+    for stat, colour in (("spearman", "#1f77b4"), ("kendall", "#ff7f0e")):
+        xs = [p["images"] for p in points if p[stat] is not None]
+        ys = [p[stat] for p in points if p[stat] is not None]
+        ci = [p.get(f"{stat}_ci") or [p[stat], p[stat]] for p in points if p[stat] is not None]
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, mode="lines+markers", name=stat.capitalize(), line=dict(color=colour),
+            text=[n for n, p in zip(names, points) if p[stat] is not None],
+            hovertemplate="%{text}: %{y:.2f} after %{x:,} images<extra></extra>",
+            error_y=dict(type="data", symmetric=False, array=[hi - y for (lo, hi), y in zip(ci, ys)],
+                         arrayminus=[y - lo for (lo, hi), y in zip(ci, ys)])))
+        ceiling = result.get("ceiling") or {}
+        if ceiling.get(stat) is not None:
+            fig.add_hline(y=ceiling[stat], line=dict(color=colour, dash="dot"),
+                          annotation_text=f"{stat.capitalize()} ceiling {ceiling[stat]:.2f}")
+    fig.update_yaxes(range=[-1, 1.05])
+    return fig
+
+
 def ablation_bars(result: Mapping[str, Any]) -> go.Figure:
     """A `tpsearch ablate` result: each row's mean validation accuracy over its seeds, the error bar one standard
     deviation, every seed's accuracy a dot on its bar; the rows in the chain's order, each adding one trick."""

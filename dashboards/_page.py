@@ -342,7 +342,9 @@ def write_evaluation(result: dict[str, Any], path: str | os.PathLike) -> Path:
 
 
 def calibration_html(result: dict[str, Any]) -> str:
-    """The page of one `tpsearch calibrate` result: the scatter, then every configuration ranked at both fidelities."""
+    """The page of one `tpsearch calibrate` result: the agreement at each rung and at the end against the noise
+    ceiling, the scatter, then every configuration ranked at both fidelities (an older result without rungs: the
+    scatter and the table)."""
     from tpsearch.search import average_ranks
 
     rows = result["architectures"]
@@ -350,15 +352,21 @@ def calibration_html(result: dict[str, Any]) -> str:
     low_rank = average_ranks([-row["low_accuracy"] for row in rows])
     high_rank = average_ranks([-row["high_accuracy"] for row in rows])
     order = sorted(range(len(rows)), key=lambda i: (high_rank[i], i))
-    head = ("<tr><th>#</th><th class=l>source</th><th>parameters</th><th>low accuracy</th><th>low rank</th>"
-            "<th>high accuracy</th><th>high rank</th><th class=l>architecture</th><th class=l>training</th></tr>")
+    rung_epochs = [rung["epochs"] for rung in result.get("rungs", [])]
+    ceiling = result.get("ceiling")
+    head = ("<tr><th>#</th><th class=l>source</th><th>parameters</th>"
+            + "".join(f"<th>rung {e}</th>" for e in rung_epochs) + "<th>low accuracy</th><th>low rank</th>"
+            "<th>high accuracy</th><th>high rank</th>" + ("<th>high again</th>" if ceiling else "")
+            + "<th class=l>architecture</th><th class=l>training</th></tr>")
     body_rows = []
     for i in order:
         row = rows[i]
         hp = row["hparams"]
         cells = [(str(row["index"]), ""), (row["source"], "l"), (f"{row['params']:,}", ""),
+                 *((f"{a:.2%}", "") for a in row.get("low_rungs", [])),
                  (f"{row['low_accuracy']:.2%}", ""), (f"{low_rank[i]:g}", ""), (f"{row['high_accuracy']:.2%}", ""),
-                 (f"{high_rank[i]:g}", ""), (json.dumps(row["arch"]), "l w"),
+                 (f"{high_rank[i]:g}", ""), *([(f"{row['ceiling_accuracy']:.2%}", "")] if ceiling else []),
+                 (json.dumps(row["arch"]), "l w"),
                  (f"{hp.get('optimizer', '')} lr {hp.get('lr', 0):.2g} wd {hp.get('weight_decay', 0):.1g} "
                   f"batch {hp.get('batch_size', '')} ls {hp.get('label_smoothing', 0):.2f}", "l")]
         body_rows.append("<tr>" + "".join(f"<td class='{cls}'>{esc(c)}</td>" for c, cls in cells) + "</tr>")
@@ -369,6 +377,7 @@ def calibration_html(result: dict[str, Any]) -> str:
         f"<span>low: {esc(low['epochs'])} epochs, {int(low['images']):,} images, {result['low_s']:.1f} s</span>",
         f"<span>high: {esc(high['epochs'])} epochs, {int(high['images']):,} images, {result['high_s']:.1f} s</span>"])
     body = (_header(f"Fidelity calibration: {result['space']} on {result['dataset']}", meta + " ")
+            + (_card(F.calibration_rungs(result), "calibration-rungs") if "rungs" in result else "")
             + f'{_card(F.calibration_scatter(result), "calibration")}'
             f'<h2>Configurations, best at the high fidelity first</h2><table id="configurations">{head}'
             f'{"".join(body_rows)}</table>')

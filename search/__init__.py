@@ -5,8 +5,9 @@
     ...                                 train_images=256, storage="sqlite:///studies.db"))  # doctest: +SKIP
     >>> summary.best_value, summary.counts  # doctest: +SKIP
 
-`calibrate(CalibrateOptions(...))` trains the same configurations at the search's fidelity and a higher one and
-says how far the two rankings agree (Spearman, Kendall, top-k overlap). `ablate(AblateOptions(...))` trains one
+`calibrate(CalibrateOptions(RunOptions(...), ...))` trains the same configurations as that search trains its trials
+and at a higher fidelity, and says how far the rankings agree at each ASHA rung and at the end (Spearman and
+Kendall with 95% intervals, top-k overlap) beside the high fidelity's agreement with itself under another seed. `ablate(AblateOptions(...))` trains one
 preset bare and with training tricks added in turn, several seeds each, as a small study;
 `rerank(RerankOptions(...))` retrains a search's best trials over several seeds at a higher fidelity, as a study
 linked to the search's, and `export` then takes its winner.

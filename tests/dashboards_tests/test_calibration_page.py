@@ -26,3 +26,20 @@ def test_page_has_the_scatter_and_the_correlations(tmp_path):
 def test_constant_ranking_reads_not_available():
     # Plotly's JSON writes the slash of "n/a" as \u002f.
     assert "Spearman n\\u002fa, Kendall n\\u002fa" in dashboards.calibration_html(_result(None))
+
+
+def test_page_shows_the_rungs_and_the_noise_ceiling():
+    result = _result(0.8)
+    for row in result["architectures"]:
+        row["low_rungs"] = [0.1 + 0.05 * row["index"], 0.15 + 0.05 * row["index"]]
+        row["ceiling_accuracy"] = row["high_accuracy"] - 0.01
+    result["low"].update(epochs=4, rung_epochs=[1, 3])
+    stats = {"spearman": 0.6, "spearman_ci": [0.1, 0.85], "kendall": 0.5, "kendall_ci": [0.05, 0.8],
+             "topk_overlap": 1.0}
+    result.update(spearman_ci=[0.4, 0.95], kendall_ci=[0.3, 0.9],
+                  rungs=[{"epochs": 1, "images": 100, **stats}, {"epochs": 3, "images": 300, **stats}],
+                  ceiling={"seed": 4, "seconds": 3.0, **stats, "spearman": 0.9, "kendall": 0.8})
+    html = dashboards.calibration_html(result)
+    assert "Agreement with the high fidelity at the search" in html and "Spearman ceiling 0.90" in html
+    assert "<th>rung 1</th><th>rung 3</th>" in html and "<th>high again</th>" in html
+    assert "Plotly.newPlot" in html and html.count("Plotly.newPlot") == 2
