@@ -92,3 +92,12 @@ def test_a_bad_word_is_one_line(flag, value, message, capsys):
     with pytest.raises(SystemExit) as e:
         main(["run", flag, value])
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_latency_is_timed_only_where_an_objective_or_a_limit_reads_it():
+    from tpsearch.search._worker import times_latency
+
+    assert not times_latency(RunOptions())
+    assert not times_latency(RunOptions(objectives=["accuracy", "macs"]))
+    assert times_latency(RunOptions(objectives=["accuracy", "latency"]))
+    assert times_latency(RunOptions(max_latency_ms=5.0))
