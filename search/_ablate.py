@@ -81,6 +81,7 @@ class AblateOptions:
         return RunOptions(
             space=space or self.space or "resnet_5m", trials=1, study=self.study_name(), storage=self.storage,
             sampler="random", seed=self.seed, max_params=max_params, dataset=self.dataset, data_dir=self.data_dir,
+            max_macs=None,  # chosen architectures, trained as planned: the search's default cap is not theirs
             epochs=self.epochs, train_fraction=self.train_fraction, train_images=self.train_images,
             warmup_epochs=self.warmup_epochs, scheduler="none", gpus_per_trial=self.gpus_per_trial,
             cpus_per_trial=self.cpus_per_trial, concurrency=self.concurrency, keep_checkpoints=0,

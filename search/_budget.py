@@ -1,8 +1,10 @@
 """A search's training budget in one unit, training images seen, and where ASHA compares trials in it.
 
 The unit. Each epoch shows a trial every image of its fidelity (`--train-images`, `--train-fraction`) once,
-whatever its batch size: the trainer keeps the ragged last batch, so an epoch is the same images for a batch of 64
-(many steps) and of 512 (few steps). Trials report `images` seen after every epoch; ASHA's `time_attr` is that
+whatever its batch size, so an epoch is the same images for a batch of 64 (many steps) and of 512 (few steps). The
+trainer fills the epoch's last batch up to full size with the first images of the same epoch's order (one shape
+for every step, which a GPU autotunes once); those fewer-than-a-batch repeats are not counted, so an epoch is
+still its fidelity's images, for the schedule and the reports alike. Trials report `images` seen after every epoch; ASHA's `time_attr` is that
 count, its `max_t` the whole budget (`--epochs` times the images of an epoch), and its rungs sit at
 `--grace-epochs` times powers of `--reduction-factor` epochs' worth of images, so every trial, at any batch size,
 is judged after the same data. Counted in steps, a batch of 512 would reach a rung after eight times the images.

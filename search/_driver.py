@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 
 from tpsearch import spaces
 from tpsearch.exceptions import UsageError
+from tpsearch.search._auto import AUTO, auto_gpus_per_trial, local_gpu_memory, settled_max_macs
 from tpsearch.search._cluster import cluster_address, on_another_host, start_ray
 from tpsearch.search._budget import ATTR as BUDGET_ATTR, Budget, budget_of
 from tpsearch.search._objectives import directions, objectives_of, pareto_rows
@@ -93,6 +94,7 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
                       f"{address}: dashboards elsewhere and a driver that moves will not see it; a "
                       f"postgresql:// --storage serves a cluster", file=sys.stderr)
             storage = RetryingStorage(open_storage(opts.storage))
+            opts = _settle_max_macs(opts, storage, data_shape)
             study = _open_study(storage, opts.study_name(), opts, study_attrs or {})
             lease = DriverLease(study)
             lease.acquire()
@@ -175,18 +177,22 @@ def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], dict[str,
     if opts.max_params < smallest:
         raise UsageError(f"--max-params {opts.max_params:,} is below the smallest configuration of space "
                          f"{space.name!r} on {opts.dataset} ({smallest:,} parameters)")
-    if opts.max_macs is not None:
+    # "auto" is checked as the default cap a new study gets (a resumed one keeps its own: `_settle_max_macs`).
+    max_macs = settled_max_macs(opts.max_macs, data.image_size)
+    if max_macs is not None:
         least = space.count_macs(space.smallest(in_channels=data.in_channels, image_size=data.image_size), **shape)
-        if opts.max_macs < least:
-            raise UsageError(f"--max-macs {opts.max_macs:,} is below the smallest configuration of space "
-                             f"{space.name!r} on {opts.dataset} ({least:,} MACs per image)")
+        if max_macs < least:
+            auto = opts.max_macs == AUTO
+            cap = f"the default --max-macs ({max_macs:,} at this image size)" if auto else f"--max-macs {max_macs:,}"
+            raise UsageError(f"{cap} is below the smallest configuration of space {space.name!r} on {opts.dataset} "
+                             f"({least:,} MACs per image)" + ("; give --max-macs N or none" if auto else ""))
     refused = [name for name in opts.options if name not in space.options]
     if refused:
         raise UsageError(f"--options {refused[0]} is not an option of space {space.name!r} (its options: "
                          f"{', '.join(space.options) or 'none'})")
     enqueued: dict[str, dict[str, Any]] = {}  # each network once, under the first --enqueue value naming it
     for item in opts.enqueue:
-        arch = _enqueued_arch(space, item, shape, opts.max_params, opts.max_macs, opts.options)
+        arch = _enqueued_arch(space, item, shape, opts.max_params, max_macs, opts.options)
         same = next((known for known, a in enqueued.items() if a == arch), None)
         if same is None:
             enqueued[item] = arch
@@ -231,6 +237,17 @@ def _enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_pa
     if back != arch:
         raise UsageError(f"--enqueue {what} lies outside the space {space.name!r}, which cannot sample {arch}")
     return arch
+
+
+def _settle_max_macs(opts: RunOptions, storage: optuna.storages.BaseStorage, shape: dict[str, int]) -> RunOptions:
+    """The options with `--max-macs auto` made the cap this run applies (`_auto.settled_max_macs`): the study's
+    own when it is resumed, else the default for the image size. Everything after sees a number or None."""
+    if opts.max_macs != AUTO:
+        return opts
+    name, recorded = opts.study_name(), AUTO
+    if name in study_names(storage):
+        recorded = storage.get_study_user_attrs(storage.get_study_id_from_name(name)).get("max_macs")
+    return dataclasses.replace(opts, max_macs=settled_max_macs(AUTO, shape["image_size"], recorded))
 
 
 def _open_study(storage: optuna.storages.BaseStorage, name: str, opts: RunOptions,
@@ -348,12 +365,16 @@ def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs
 
 
 def _gpus_per_trial(opts: RunOptions) -> float:
-    """--gpus-per-trial, or by default one where the cluster has GPUs (none with --device cpu)."""
+    """--gpus-per-trial as a number; "auto" packs trials on the GPUs as their memory allows (`_auto`), none
+    without GPUs or with --device cpu, one per trial on a cluster joined with --address (not measured here)."""
     import ray
 
-    if opts.gpus_per_trial is not None:
-        return opts.gpus_per_trial
-    return 1.0 if opts.device != "cpu" and ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    if opts.gpus_per_trial != AUTO:
+        return float(opts.gpus_per_trial)
+    cluster_gpus = ray.cluster_resources().get("GPU", 0)
+    local = local_gpu_memory() if cluster_gpus > 0 and opts.device != "cpu" and not opts.address else None
+    return auto_gpus_per_trial(device=opts.device, cluster_gpus=cluster_gpus, capped=opts.max_macs is not None,
+                               local_memory=local)
 
 
 def _slots(opts: RunOptions, gpus: float) -> int:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from tpsearch.exceptions import UsageError
+from tpsearch.search._auto import AUTO
 from tpsearch.search.storages import DEFAULT_STORAGE
 
 SAMPLERS = ("tpe", "random", "nsga2")
@@ -34,7 +35,9 @@ class RunOptions:
     objectives: list[str] = field(default_factory=lambda: ["accuracy"])  # accuracy, then costs: params, macs, latency
     seed: int = 0                         # of the sampler, the data split and training
     max_params: int = 5_000_000           # parameter budget of a feasible model
-    max_macs: int | None = None           # MACs per image of a feasible model (`Space.count_macs`); None: no limit
+    # MACs per image of a feasible model (`Space.count_macs`); "auto": 2 GMAC per 32x32 image scaled by the image's
+    # area, or the cap of the study resumed (see `_auto`); None: no limit
+    max_macs: int | str | None = AUTO
     max_latency_ms: float | None = None   # ms per image at batch 1 on the trial's device; None: no limit
     dataset: str = "cifar10"              # a registered name, or imagefolder:PATH[@SIDE]
     data_dir: str = "data"
@@ -49,7 +52,7 @@ class RunOptions:
                                           # below the rung's cutoff (0: stock ASHA); see `_scheduler`
     min_rung_steps: int = 8               # ASHA: a trial with fewer optimizer steps at a rung is not judged there
     reproducible: bool = False            # decisions in launch order: same seed, same study, whatever the load
-    gpus_per_trial: float | None = None   # None: 1 where the cluster has GPUs, else 0
+    gpus_per_trial: float | str = AUTO    # "auto": trials share a GPU as its memory allows, 0 without GPUs (`_auto`)
     cpus_per_trial: float = 1.0
     concurrency: int | None = None        # at most this many trials at once; None: as resources allow
     address: str | None = None            # a running Ray cluster (HOST:PORT or auto); None: a fresh local Ray
@@ -71,10 +74,17 @@ class RunOptions:
     faults: dict[int, str] = field(default_factory=dict)  # the fault suite's seam: trial number -> fault name
 
     def __post_init__(self) -> None:
+        if self.gpus_per_trial is None:  # the default before "auto" existed, still passed by callers of the API
+            self.gpus_per_trial = AUTO
+        for flag, value, what in (("--max-macs", self.max_macs, "an integer, auto or none"),
+                                  ("--gpus-per-trial", self.gpus_per_trial, "a number or auto")):
+            if isinstance(value, str) and value != AUTO:
+                raise UsageError(f"{flag} must be {what}, but got {value!r}")
         _choice("--sampler", self.sampler, SAMPLERS)
         _choice("--scheduler", self.scheduler, SCHEDULERS)
         for flag, value, low in (("--trials", self.trials, 1), ("--epochs", self.epochs, 1),
-                                 ("--max-params", self.max_params, 1), ("--max-macs", self.max_macs, 1),
+                                 ("--max-params", self.max_params, 1),
+                                 ("--max-macs", None if self.max_macs == AUTO else self.max_macs, 1),
                                  ("--keep-checkpoints", self.keep_checkpoints, 0),
                                  ("--grace-epochs", self.grace_epochs, 1),
                                  ("--reduction-factor", self.reduction_factor, 2),
@@ -86,7 +96,8 @@ class RunOptions:
                 raise UsageError(f"{flag} must be at least {low}, but got {value}")
         if self.max_latency_ms is not None and not (math.isfinite(self.max_latency_ms) and self.max_latency_ms > 0):
             raise UsageError(f"--max-latency-ms must be a positive number, but got {self.max_latency_ms}")
-        for flag, value in (("--cpus-per-trial", self.cpus_per_trial), ("--gpus-per-trial", self.gpus_per_trial),
+        gpus = None if self.gpus_per_trial == AUTO else self.gpus_per_trial
+        for flag, value in (("--cpus-per-trial", self.cpus_per_trial), ("--gpus-per-trial", gpus),
                             ("--trial-timeout", self.trial_timeout), ("--train-fraction", self.train_fraction),
                             ("--dashboard-every", self.dashboard_every)):
             if value is not None and not math.isfinite(value):
@@ -131,11 +142,11 @@ class RunOptions:
             raise UsageError(f"--train-fraction must be in (0, 1], but got {self.train_fraction}")
         if self.train_images is not None and self.train_fraction != 1.0:
             raise UsageError("--train-images cannot be combined with --train-fraction")
-        if self.gpus_per_trial is not None and self.gpus_per_trial < 0:
-            raise UsageError(f"--gpus-per-trial must be >= 0, but got {self.gpus_per_trial}")
+        if gpus is not None and gpus < 0:
+            raise UsageError(f"--gpus-per-trial must be >= 0, but got {gpus}")
         if self.cpus_per_trial <= 0:
             raise UsageError(f"--cpus-per-trial must be > 0, but got {self.cpus_per_trial}")
-        if self.device == "cpu" and self.gpus_per_trial:
+        if self.device == "cpu" and gpus:
             raise UsageError(f"--device cpu trains on the CPU: --gpus-per-trial {self.gpus_per_trial} would hold GPUs "
                              f"that no trial uses; drop it or give --device auto")
 

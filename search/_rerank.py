@@ -76,6 +76,7 @@ class RerankOptions:
         return RunOptions(
             space=source["space"], trials=1, study=rerank_study_name(source.get("name", "study")),
             storage=self.storage, sampler="random", seed=int(source.get("seed") or 0), max_params=max_params,
+            max_macs=None,  # chosen architectures, trained as planned: the search's default cap is not theirs
             dataset=source["dataset"], data_dir=self.data_dir, epochs=self.epochs or int(source["epochs"]),
             train_fraction=self.train_fraction, train_images=self.train_images, warmup_epochs=self.warmup_epochs,
             scheduler="none", gpus_per_trial=self.gpus_per_trial, cpus_per_trial=self.cpus_per_trial,

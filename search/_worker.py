@@ -11,9 +11,12 @@ below the space's smallest batch size. The reports say which batch size trained 
 (`oom_retry`); a trial that still runs out of memory ends with `failure: "out of memory"`, one whose loss stopped
 being finite with `failure: "diverged"`, and the driver tells the study accordingly.
 
-Before training, the worker times the model's inference on its own device (`trial_latency`: batch 1 and a
-throughput batch); every report carries the figures, and a model slower than `--max-latency-ms` at batch 1 ends
-there with `failure: "too slow"`, having cost a fraction of a second instead of a training run.
+Where the search asks for latency (`--objectives ...,latency` or `--max-latency-ms`; `times_latency`), the worker
+times the model's inference on its own device before training (`trial_latency`: batch 1 and a throughput batch);
+every report then carries the figures, and a model slower than `--max-latency-ms` at batch 1 ends there with
+`failure: "too slow"`, having cost a fraction of a second instead of a training run. Otherwise nothing is timed:
+the two timings cost each trial two more shapes for cuDNN to autotune and a second of GPU time, and no trial then
+carries `latency_ms` (the dashboards and `status` draw latency only for studies that measured it).
 """
 from __future__ import annotations
 
@@ -53,7 +56,8 @@ def run_trial(config: dict[str, Any], *, opts: RunOptions, space: spaces.Space) 
     train_config = opts.train_config(config["hparams"], device=device,
                                      **({"seed": config["seed"]} if "seed" in config else {}))
     try:
-        trial.base.update(trial_latency(space, config["arch"], data.shape, device))
+        if times_latency(opts):
+            trial.base.update(trial_latency(space, config["arch"], data.shape, device))
         if opts.max_latency_ms is not None and trial.base["latency_ms"] > opts.max_latency_ms:
             tune.report({**trial.base, "epoch": 0, METRIC: 0.0, "status": "failed", "failure": TOO_SLOW,
                          "reason": f"{trial.base['latency_ms']:.3g} ms per image at batch 1 on {device}, over "
@@ -73,6 +77,11 @@ def run_trial(config: dict[str, Any], *, opts: RunOptions, space: spaces.Space) 
         # No `images` here: ASHA reads only reports that carry its time attribute, and this one is no rung's score.
         tune.report({**trial.base, "epoch": trial.reported, METRIC: result.val_accuracy or 0.0,
                      "status": result.status, "reason": reason, "failure": result.failure})
+
+
+def times_latency(opts: RunOptions) -> bool:
+    """Whether a trial's inference is timed: only where an objective or a limit reads the figure."""
+    return "latency" in opts.objectives or opts.max_latency_ms is not None
 
 
 def trial_latency(space: spaces.Space, arch: dict[str, Any], shape: dict[str, int], device: str) -> dict[str, Any]:
@@ -117,9 +126,20 @@ def trial_device(opts: RunOptions) -> str:
     if not torch.cuda.is_available():
         raise RuntimeError(f"Ray assigned GPU {gpus} to this trial, but torch sees no CUDA device here (a CPU-only "
                            f"torch build, or a driver problem): the trial cannot use it")
-    if opts.gpus_per_trial is not None and 0 < opts.gpus_per_trial < 1:
-        torch.cuda.set_per_process_memory_fraction(opts.gpus_per_trial)
+    share = gpu_share()
+    if 0 < share < 1:  # Ray's own figure: with --gpus-per-trial auto the options hold no number
+        torch.cuda.set_per_process_memory_fraction(share)
     return "cuda"
+
+
+def gpu_share() -> float:
+    """The GPUs Ray assigned to this trial (a fraction where trials share one); 0 outside a Ray worker."""
+    try:
+        import ray
+
+        return float(ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0))
+    except Exception:  # outside a Ray worker
+        return 0.0
 
 
 def _retry_at_half_batch(trial: "_Trial", config: "TrainConfig", failed: "TrainResult") -> tuple["TrainResult", str]:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 PAD_MODES = ("reflect", "zero")
+LAST_BATCH = ("drop", "keep", "fill")  # what `DeviceLoader` does with the images left after the full batches
 
 
 def pad_images(x: torch.Tensor, padding: int, mode: str = "reflect") -> torch.Tensor:
@@ -62,11 +63,16 @@ class DeviceLoader:
     The permutation, crop offsets (0..2*padding in each direction) and mirror bits come from a CPU generator seeded
     with `seed`, so the batches are the same on every device. Iterating yields (float32 images [B, C, H, W], int64
     labels [B]), in channels_last memory format when asked.
+
+    `last` says what becomes of the images left after the full batches of an epoch: "drop" them, "keep" them as a
+    smaller last batch, or "fill" that last batch up to full size with the first images of the same epoch's order
+    (the trainer's choice: every image of the epoch is still seen in it, and every step has one shape, which cuDNN
+    autotunes once and torch.compile compiles once; the price is fewer than a batch of images seen twice).
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, *, batch_size: int, mean: Sequence[float],
                  std: Sequence[float], padding: int = 0, pad_mode: str = "reflect", flip: bool = False,
-                 drop_last: bool = True, seed: int = 0, channels_last: bool = False) -> None:
+                 last: str = "drop", seed: int = 0, channels_last: bool = False) -> None:
         if x.dtype != torch.uint8 or x.dim() != 4:
             raise ValueError(f"images must be a uint8 tensor [N, C, H, W], but got {x.dtype} {tuple(x.shape)}")
         if len(x) != len(y) or len(x) == 0:
@@ -74,13 +80,15 @@ class DeviceLoader:
                              f"{len(y)} labels")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, but got {batch_size}")
+        if last not in LAST_BATCH:
+            raise ValueError(f"last must be one of {', '.join(LAST_BATCH)}, but got {last!r}")
         self.y = y
         self.batch_size, self.padding, self.flip, self.channels_last = batch_size, padding, flip, channels_last
         self.size = len(x)
         self.image_shape = tuple(x.shape[1:])
-        # `drop_last` drops a ragged last batch only when a full one exists (a set smaller than one batch must still
-        # train). Keeping it (the trainer does) shows every image once per epoch at any batch size.
-        self.drop_last = drop_last and len(x) >= batch_size
+        # A set smaller than one batch is one batch of its size, whatever `last` says: it must still train, and
+        # repeating images to fill a batch would show some several times an epoch.
+        self.last = last if len(x) >= batch_size else "keep"
         self.padded = pad_images(x, padding, pad_mode).contiguous()
         # The mirrored set turns a mirrored crop into a plain window of it: no flip op per epoch.
         self.mirrored = self.padded.flip(-1).contiguous() if flip else None
@@ -90,8 +98,10 @@ class DeviceLoader:
 
     def __len__(self) -> int:
         full, rest = divmod(self.size, self.batch_size)
-        if self.drop_last:
+        if self.last == "drop":
             return full
+        if self.last == "fill":
+            return full + (rest > 0)
         # A lone leftover image joins the last full batch rather than make a batch of one, which breaks batch norm.
         return full + (rest > 1 or full == 0)
 
@@ -120,7 +130,8 @@ class DeviceLoader:
 
     @property
     def images_per_epoch(self) -> int:
-        return len(self) * self.batch_size if self.drop_last else self.size
+        """Distinct images an epoch shows (a filled last batch's repeats are not counted)."""
+        return len(self) * self.batch_size if self.last == "drop" else self.size
 
     def _augment_epoch(self) -> torch.Tensor:
         """Every image cropped and maybe mirrored once, grouped by (mirror, dy, dx): row i is image `source[i]`."""
@@ -156,8 +167,13 @@ class DeviceLoader:
         rows = order.to(self._buffer.device, non_blocking=True)
         labels = self.y[source[order].to(self.y.device, non_blocking=True)]
         bs, n = self.batch_size, len(self)
+        if self.last == "fill" and self.size % bs:
+            # The last batch's rows wrap around to the start of this epoch's order: a full batch, no new draw.
+            short = bs - self.size % bs
+            rows = torch.cat([rows, rows[:short]])
+            labels = torch.cat([labels, labels[:short]])
         for b in range(n):
-            end = self.size if b == n - 1 and not self.drop_last else (b + 1) * bs
+            end = self.size if b == n - 1 and self.last == "keep" else (b + 1) * bs
             # index_select, not buffer[rows]: measured 20x faster for whole-row gathers on the CPU.
             images = self._buffer.index_select(0, rows[b * bs:end])
             if self.channels_last:

@@ -3,7 +3,9 @@
     result = train(space.build(arch), load_dataset("digits"), TrainConfig(epochs=10))
 
 Steps of a run: 1. move the uint8 data to the device once; 2. per epoch, augment and batch there (`DeviceLoader`),
-every training image once, whatever the batch size (the ragged last batch is kept), mixup there when asked;
+every training image once, whatever the batch size, in full batches only (the last one is filled up with the first
+images of the epoch's order, which it then shows twice: one shape for every step, so cuDNN autotunes once and
+torch.compile compiles once; the epoch still counts its own images only), mixup there when asked;
 3. SGD with Nesterov momentum or AdamW, the learning rate a function of the images seen (`LRSchedule`: warm-up, then
 cosine or step decay, optionally restarted), the loss `training_loss` (cross-entropy, label smoothing, the mixed
 labels, the confidence penalty), bf16 autocast and channels_last on CUDA; 4. evaluate on the validation split
@@ -47,7 +49,7 @@ HPARAM_KEYS = ("optimizer", "lr", "weight_decay", "batch_size", "label_smoothing
 MAX_WARMUP_SHARE = 0.25  # of the first cycle (the whole run without restarts): most of it must still decay
 DIVERGED = "diverged"             # the reason of a run whose training loss stopped being finite
 OUT_OF_MEMORY = "out of memory"   # ... and the start of the reason of one that ran out of device memory
-_DIVERGENCE_CHECK_EVERY = 16  # batches between host-side loss checks on a GPU (each check waits for the device)
+_DIVERGENCE_CHECK_EVERY = 16  # batches between looks at the running loss on a GPU (none waits for the device)
 
 
 @dataclass
@@ -282,6 +284,41 @@ class _Diverged(Exception):
     """Raised inside the loop when the training loss stops being finite."""
 
 
+class _NonFiniteWatch:
+    """Ends a run whose training loss stopped being finite, without making the host wait for the GPU.
+
+    On the CPU the epoch's running loss sum is read after every step (reading it costs nothing there). On a GPU,
+    every `_DIVERGENCE_CHECK_EVERY` steps, the sum is copied to pinned host memory asynchronously, and the copy
+    made at the previous look is read if the GPU has finished it (`Event.query` does not wait): a NaN or an
+    infinity ends the run about 16 to 32 steps after it appears, and the end of the epoch, which waits for the
+    device anyway, catches any the looks missed. Reading the sum on the host instead would stall the GPU's queue
+    at every look.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.pending: torch.cuda.Event | None = None
+        if self.cuda:
+            with host_sync(device):  # pinned memory is allocated once per epoch, not per look
+                self.host = torch.zeros((), pin_memory=True)
+
+    def check(self, loss_sum: torch.Tensor, step: int) -> None:
+        if not self.cuda:
+            if not math.isfinite(loss_sum.item()):
+                raise _Diverged
+            return
+        if step % _DIVERGENCE_CHECK_EVERY != _DIVERGENCE_CHECK_EVERY - 1:
+            return
+        if self.pending is not None:
+            if not self.pending.query():  # the last copy is still queued: look again next time
+                return
+            if not math.isfinite(self.host.item()):  # a host tensor: no device sync
+                raise _Diverged
+        self.host.copy_(loss_sum, non_blocking=True)
+        self.pending = torch.cuda.Event()
+        self.pending.record()
+
+
 @dataclass
 class _Progress:
     history: list[EpochReport] = field(default_factory=list)
@@ -371,7 +408,8 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
     use_bf16 = cuda and config.bf16 and native_bf16(device)
     torch.manual_seed(config.seed)  # for anything random inside the model (dropout, stochastic depth)
     if cuda:
-        # Full batches share one shape (the ragged last one has another): the convolutions are autotuned per shape.
+        # The convolutions are autotuned once per shape, and a run has two: the training batch (every one is full)
+        # and the evaluation batch (`evaluate` pads its last one).
         torch.backends.cudnn.benchmark = True
 
     with host_sync(device):  # the data and the weights move to the device once
@@ -382,12 +420,12 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
             mean=data.mean, std=data.std,
             padding=data.default_padding if config.crop_padding is None else config.crop_padding,
             pad_mode=config.pad_mode, flip=data.flip if config.flip is None else config.flip, seed=config.seed,
-            drop_last=False, channels_last=channels_last)
+            last="fill", channels_last=channels_last)
         val_x, val_y = data.val_x.to(device), data.val_y.to(device)
         model.to(device)
         if channels_last:
             model.to(memory_format=torch.channels_last)
-    # Static shapes: the ragged last batch gets a graph of its own instead of turning the main one dynamic.
+    # Static shapes: every training batch is full (a set smaller than one batch is one batch of its own size).
     net = torch.compile(model, dynamic=False) if config.compile else model
 
     optimizer = _optimizer(model, config, fused=cuda)
@@ -401,9 +439,11 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
         model.train()
         epoch_start = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
-        seen = 0
+        seen = trained = 0  # this epoch's images, and the samples trained on (a filled last batch repeats some)
+        watch = _NonFiniteWatch(device)
         for step, (images, labels) in enumerate(loader):
-            lr = config.peak_lr * schedule.factor(progress.images + seen, len(labels))
+            new = min(len(labels), n_train - seen)  # the schedule and the reports count each image once an epoch
+            lr = config.peak_lr * schedule.factor(progress.images + seen, new)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             mix = None
@@ -416,15 +456,12 @@ def _fit(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.dev
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_sum += loss.detach() * len(labels)
-            seen += len(labels)
-            # Reading the loss on the host waits for the device: free on the CPU, so every batch there.
-            if not cuda or step % _DIVERGENCE_CHECK_EVERY == _DIVERGENCE_CHECK_EVERY - 1:
-                with host_sync(device):
-                    if not torch.isfinite(loss_sum):
-                        raise _Diverged
+            loss_sum += loss.detach() * len(labels)  # a NaN or infinity stays in the sum: `watch` looks at it
+            seen += new
+            trained += len(labels)
+            watch.check(loss_sum, step)
         with host_sync(device):
-            train_loss = loss_sum.item() / seen  # waits for the device: the epoch's training time ends here
+            train_loss = loss_sum.item() / trained  # waits for the device: the epoch's training time ends here
         if not math.isfinite(train_loss):
             raise _Diverged
         train_seconds = time.perf_counter() - epoch_start
@@ -470,8 +507,8 @@ def training_loss(logits: torch.Tensor, labels: torch.Tensor, config: TrainConfi
 
 @contextmanager
 def host_sync(device: torch.device) -> Iterator[None]:
-    """Marks a deliberate wait for the GPU: the loop's only ones are here (setup, a loss check every few steps, the
-    end of an epoch, its score, its checkpoint). Under `torch.cuda.set_sync_debug_mode("error")` (the cuda tests)
+    """Marks a deliberate wait for the GPU: the loop's only ones are here (setup, the end of an epoch, its score,
+    its checkpoint; the loss checks between them do not wait: `_NonFiniteWatch`). Under `torch.cuda.set_sync_debug_mode("error")` (the cuda tests)
     any other host sync, one that would stall every step, raises."""
     mode = torch.cuda.get_sync_debug_mode() if device.type == "cuda" else 0
     if mode:
@@ -550,6 +587,9 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: Dataset, 
     layout of a model trained so (else every convolution converts them). `tta_flip` scores the mean of the logits
     of each image and its horizontal mirror (test-time augmentation: worth a few tenths of a percent on CIFAR-10
     for twice the evaluation; only for data whose labels survive a flip). The model's train/eval mode is restored.
+
+    The images go in batches of one size (`eval_batches`), so that cuDNN autotunes one shape: as many batches as
+    `batch_size` needs, of equal size, the last padded with a few repeated images whose outputs are dropped.
     """
     if len(x) == 0 or len(x) != len(y):
         raise ValueError(f"need one label per image and at least one image, but got {len(x)} images and "
@@ -561,19 +601,33 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: Dataset, 
     model.eval()
     correct = torch.zeros((), dtype=torch.long, device=device)
     loss_sum = torch.zeros((), device=device)
+    size = eval_batches(len(x), batch_size)
     try:
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16,
                                              enabled=bf16 and device.type == "cuda"):
-            for i in range(0, len(x), batch_size):
-                images = normalize(x[i:i + batch_size].to(device), data.mean, data.std)
+            for i in range(0, len(x), size):
+                batch = x[i:i + size]
+                real = len(batch)
+                if real < size:  # in eval mode each image's output is its own: the padding changes no other's
+                    batch = torch.cat([batch, x[:size - real]])
+                images = normalize(batch.to(device), data.mean, data.std)
                 if channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
-                labels = y[i:i + batch_size].to(device)
+                labels = y[i:i + real].to(device)
                 logits = model(images).float()
                 if tta_flip:
                     logits = 0.5 * (logits + model(images.flip(3)).float())
+                logits = logits[:real]
                 loss_sum += F.cross_entropy(logits, labels, reduction="sum")
                 correct += (logits.argmax(1) == labels).sum()
     finally:
         model.train(was_training)
     return correct.item() / len(x), loss_sum.item() / len(x)
+
+
+def eval_batches(n: int, batch_size: int) -> int:
+    """The one batch size in which `evaluate` scores `n` images under a limit of `batch_size`: the fewest batches
+    the limit allows, of equal size, so that padding the last costs fewer images than there are batches (5,000
+    CIFAR-10 validation images at 1,024: five batches of 1,000, none padded)."""
+    batches = -(-n // batch_size)
+    return -(-n // batches)

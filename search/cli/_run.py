@@ -1,5 +1,5 @@
-"""Search architectures and training hyperparameters of a space under a parameter budget (and, with --max-macs, a
-compute budget). Optuna (TPE or random) samples in this process, which alone writes the study; Ray Tune trains each
+"""Search architectures and training hyperparameters of a space under a parameter budget and a compute budget
+(MACs per image, 2 GMAC per 32x32 image unless --max-macs says otherwise). Optuna (TPE or random) samples in this process, which alone writes the study; Ray Tune trains each
 feasible trial on a worker and ASHA stops weak ones early. Running the same command again resumes the study until
 --trials trials have been trained.
 
@@ -14,6 +14,7 @@ from dataclasses import asdict, replace
 
 from tpsearch.exceptions import UsageError
 from tpsearch.search import SAMPLERS, SCHEDULERS, RunOptions, run_search
+from tpsearch.search._auto import AUTO, GIB_PER_TRIAL, MACS_PER_32X32, MAX_TRIALS_PER_GPU, NONE
 from tpsearch.search._objectives import OBJECTIVES
 from tpsearch.search._outcome import trial_label
 from tpsearch.search.cli._flags import (add_data_dir, add_dataset, add_device, add_json, add_progress,
@@ -35,8 +36,10 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                    help="trained trials wanted in the study (completed, pruned or diverged; failed and infeasible "
                         "ones do not count)")
     g.add_argument("--max-params", type=int, default=_D.max_params, help="parameter budget of a feasible model")
-    g.add_argument("--max-macs", type=int, default=_D.max_macs, metavar="N",
-                   help="MACs per image of a feasible model (as `tpsearch describe` counts them); default: no limit")
+    g.add_argument("--max-macs", type=_max_macs, default=_D.max_macs, metavar="N|auto|none",
+                   help=f"MACs per image of a feasible model (as `tpsearch describe` counts them); default auto: "
+                        f"{MACS_PER_32X32 / 1e9:g} GMAC per 32x32 image, scaled by the image's area (125 MMAC for "
+                        f"8x8 digits), or the cap of the study resumed; none: no limit")
     g.add_argument("--max-latency-ms", type=float, default=_D.max_latency_ms, metavar="MS",
                    help="milliseconds per image at batch 1 on the trial's device (`tpsearch latency` measures one), "
                         "timed before training; default: no limit")
@@ -103,9 +106,11 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                         "drawn once every trial launched N before it has finished, and judged against those only; "
                         "the same seed then gives the same study on the same machine, however loaded (workers may "
                         "wait for an earlier trial)")
-    g.add_argument("--gpus-per-trial", type=float, default=None,
-                   help="GPUs per trial, fractions allowed (0.25 packs four per GPU); default 1 where the cluster "
-                        "has GPUs, else 0")
+    g.add_argument("--gpus-per-trial", type=_gpus, default=_D.gpus_per_trial, metavar="G|auto",
+                   help=f"GPUs per trial, fractions allowed (0.25 packs four per GPU); default auto: as many trials "
+                        f"per GPU as its memory holds at {GIB_PER_TRIAL} GiB each, a power of two up to "
+                        f"{MAX_TRIALS_PER_GPU} (4 on an 80 GB H100), one per GPU without a MACs cap or on a "
+                        f"cluster joined with --address, 0 without GPUs")
     g.add_argument("--cpus-per-trial", type=float, default=_D.cpus_per_trial, help="CPUs per trial")
     g.add_argument("--concurrency", type=int, default=None, help="at most this many trials at once")
     g.add_argument("--address", default=None,
@@ -125,6 +130,24 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     add_progress(p)
     add_json(p)
     p.set_defaults(func=run)
+
+
+def _max_macs(text: str) -> int | str | None:
+    if text in (AUTO, NONE):
+        return None if text == NONE else AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, auto or none, but got {text!r}") from None
+
+
+def _gpus(text: str) -> float | str:
+    if text == AUTO:
+        return AUTO
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number or auto, but got {text!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:

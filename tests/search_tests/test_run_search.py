@@ -60,13 +60,24 @@ def test_every_trained_trial_is_under_budget_and_counted_exactly(small_search):
             built = sum(p.numel() for p in SPACE.build(arch, **DIGITS).parameters())
         assert t.user_attrs["params"] == built <= BUDGET
         assert SPACE.suggest(optuna.trial.FixedTrial(t.params), in_channels=1, image_size=8) == arch
-        for key in ("arch", "params", "macs", "feasible", "epochs", "seconds", "images_per_s", "device", "node",
-                    "latency_ms", "latency_cv", "throughput", "throughput_batch"):
+        for key in ("arch", "params", "macs", "feasible", "epochs", "seconds", "images_per_s", "device", "node"):
             assert key in t.user_attrs, key
         assert t.user_attrs["macs"] > 0 and t.user_attrs["device"] == "cpu"
-        assert t.user_attrs["latency_ms"] > 0 and t.user_attrs["throughput"] > 0
+        # Nothing asked for latency (no latency objective, no --max-latency-ms): no trial was timed.
+        assert not {"latency_ms", "latency_cv", "throughput", "throughput_batch"} & set(t.user_attrs)
         scored = (*opts.rung_epochs(), opts.epochs)  # a search scores at the rungs and at the end
         assert list(t.intermediate_values) == [e for e in scored if e <= t.user_attrs["epochs"]]
+
+
+def test_the_default_macs_cap_is_applied_scaled_to_the_image_and_recorded(small_search):
+    """--max-macs auto: 2 GMAC per 32x32 image scaled by area, 125 MMAC for 8x8 digits, far above any draw under
+    the search's 200k parameters (the quick start's too): no draw within them is refused for its MACs."""
+    opts, _ = small_search
+    assert opts.max_macs == "auto"
+    study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
+    assert study.user_attrs["max_macs"] == 125_000_000
+    assert all(t.constraints["macs"] == t.user_attrs["macs"] - 125_000_000 for t in study.trials)
+    assert all(t.constraints["macs"] < 0 for t in study.trials if t.user_attrs["params"] <= opts.max_params)
 
 
 def test_infeasible_draws_are_told_at_once_and_not_counted(small_search):
@@ -78,7 +89,8 @@ def test_infeasible_draws_are_told_at_once_and_not_counted(small_search):
         assert t.state == TrialState.PRUNED
         assert t.user_attrs["params"] > BUDGET
         assert not t.intermediate_values  # never trained
-        assert t.constraints == {"params": float(t.user_attrs["params"] - BUDGET), "macs": 0.0,  # no MACs budget
+        assert t.constraints == {"params": float(t.user_attrs["params"] - BUDGET),
+                                 "macs": float(t.user_attrs["macs"] - 125_000_000),  # the default cap for 8x8
                                  "memory": 0.0, "latency": 0.0, "diverged": 0.0}
 
 
@@ -262,6 +274,9 @@ def test_a_macs_budget_is_applied_before_training_and_recorded(ray_session, tmp_
     assert "(at most 3,000,000 MACs per image;" in capsys.readouterr().out
     again = run_search(RunOptions(**{**vars(opts), "max_macs": None, "enqueue": []}))  # resumed with no MACs budget
     assert again.finished == opts.trials
+    assert optuna.load_study(study_name=opts.study_name(), storage=opts.storage).user_attrs["max_macs"] is None
+    # Resumed with the default, a study keeps the cap it was last searched under (here none), not the default's.
+    run_search(RunOptions(**{**vars(opts), "max_macs": "auto", "enqueue": []}))
     assert optuna.load_study(study_name=opts.study_name(), storage=opts.storage).user_attrs["max_macs"] is None
 
 

@@ -61,29 +61,58 @@ def _count_training_images(model: torch.nn.Module) -> list[int]:
     return seen
 
 
-@pytest.mark.parametrize("budget, batch, per_epoch", [
-    ({"train_images": 64}, 32, 64),
-    ({"train_fraction": 0.5}, 32, 180),  # 180 of the 360 training images: five full batches and a ragged one of 20
-    ({"train_images": 50}, 64, 50),      # fewer images than one batch: that one ragged batch is kept
+@pytest.mark.parametrize("budget, batch, per_epoch, steps", [
+    ({"train_images": 64}, 32, 64, 2),
+    ({"train_fraction": 0.5}, 32, 180, 6),  # 180 of the 360 training images: five full batches, a sixth filled up
+    ({"train_images": 50}, 64, 50, 1),      # fewer images than one batch: one batch of all of them
 ])
-def test_fidelity_knob_sets_the_training_images(data, budget, batch, per_epoch):
+def test_fidelity_knob_sets_the_training_images(data, budget, batch, per_epoch, steps):
     model = _model(data)
     seen = _count_training_images(model)
-    result = train(model, data, TrainConfig(epochs=2, batch_size=batch, **budget))
+    reports: list[EpochReport] = []
+    result = train(model, data, TrainConfig(epochs=2, batch_size=batch, **budget), callback=reports.append)
     assert result.status == "completed"
-    assert sum(seen) == 2 * per_epoch
+    assert [r.images for r in reports] == [per_epoch, 2 * per_epoch]
+    assert seen == [min(batch, per_epoch)] * (2 * steps)
 
 
 @pytest.mark.parametrize("batch, images", [(32, 180), (64, 180), (128, 180), (32, 65)])
-def test_every_batch_size_sees_the_same_images_each_epoch(data, batch, images):
-    """The ragged last batch is kept (a lone leftover image joins the batch before it): epoch k is k * images
-    images for every batch size, the unit in which a search compares trials."""
+def test_every_batch_size_sees_the_same_images_each_epoch_in_full_batches(data, batch, images):
+    """Epoch k is k * images images for every batch size, the unit in which a search compares trials, and every
+    step has the full batch (the last is filled up with images of the same epoch), so a GPU autotunes one shape."""
     model = _model(data)
     seen = _count_training_images(model)
     reports: list[EpochReport] = []
     train(model, data, TrainConfig(epochs=2, batch_size=batch, train_images=images), callback=reports.append)
     assert [r.images for r in reports] == [images, 2 * images]
-    assert sum(seen) == 2 * images and min(seen) > 1
+    assert seen == [batch] * (2 * -(-images // batch))
+
+
+def test_a_filled_last_batch_shows_every_image_of_the_epoch_and_repeats_only_its_first():
+    from tpsearch.trainers._augment import DeviceLoader
+
+    x = torch.arange(70, dtype=torch.uint8).view(70, 1, 1, 1).expand(70, 1, 2, 2).contiguous()
+    y = torch.arange(70)
+    loader = DeviceLoader(x, y, batch_size=32, mean=(0.0,), std=(1 / 255,), last="fill", seed=1)
+    for _ in range(2):
+        batches = [labels.tolist() for _, labels in loader]
+        assert [len(b) for b in batches] == [32, 32, 32] and len(loader) == 3
+        order = sum(batches, [])
+        assert sorted(order[:70]) == list(range(70)) and order[70:] == order[:26]
+    assert loader.images_per_epoch == 70
+
+
+def test_evaluation_runs_in_batches_of_one_shape_and_scores_every_image_once(data):
+    from tpsearch.trainers._loop import eval_batches
+
+    assert [eval_batches(n, 1024) for n in (5000, 1025, 300, 1024)] == [1000, 513, 300, 1024]
+    model = _model(data)
+    shapes: list[int] = []
+    model.register_forward_hook(lambda m, inputs, out: shapes.append(len(inputs[0])))
+    accuracy, loss = evaluate(model, data.val_x, data.val_y, data, batch_size=7)  # 40 images: 6 batches of 7, 2 padded
+    assert set(shapes) == {7} and len(shapes) == 6
+    whole_acc, whole_loss = evaluate(model, data.val_x, data.val_y, data, batch_size=len(data.val_x))
+    assert accuracy == pytest.approx(whole_acc) and loss == pytest.approx(whole_loss, rel=1e-5)
 
 
 def test_schedule_warms_up_then_reaches_zero_at_every_restart_and_the_end():
