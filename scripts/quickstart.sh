@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export RAY_USAGE_STATS_ENABLED=0
 .venv/bin/tpsearch run --space resnet_5m --dataset digits --trials 20 --epochs 8 --max-params 200000 \
-  --train-images 512 "$@"
+  --train-images 512 --reproducible "$@"
 .venv/bin/tpsearch status --study resnet_5m-digits
