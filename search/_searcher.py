@@ -92,13 +92,18 @@ class StudySearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         if self.order is not None:
             self._tell_settled()
-            if not self.live:
-                self.tell_held()
         if self.error:
-            return Searcher.FINISHED if not self.live else None
+            if self.live:
+                return None
+            self.tell_held()
+            return Searcher.FINISHED
         if self.finished + len(self.live) + len(self.held) >= self.opts.trials:
             # Wait rather than finish while trials run: one of them may fail and need a replacement.
-            return Searcher.FINISHED if not self.live and not self.held else None
+            if self.live:
+                return None
+            self.tell_held()  # the search is ending: no launch is drawn after them (unless one failed)
+            if self.finished >= self.opts.trials:
+                return Searcher.FINISHED
         if self.order is not None and not self.order.may_launch():
             return None  # an earlier launch is still training: what this one is drawn after is not settled yet
         trial, arch, hparams = self._ask_feasible()
