@@ -445,3 +445,38 @@ def test_a_user_space_searches_and_exports_without_touching_tpsearch(ray_session
                  "--runs-dir", opts.runs_dir, "--out", str(out), "--no-progress"]) == 0
     model, meta = load_checkpoint(out)
     assert meta["space"] == USER_SPACE and type(model).__name__ == "Sequential"
+
+
+def _arriving_late(parity: int):
+    """The worker's trainable, with the trials of one parity held back a second before training: the order in
+    which trials report is then another one than the other parity's run gives."""
+    import time
+
+    from tpsearch.search._worker import run_trial
+
+    def trainable(config, *, opts, space):
+        if config["trial_number"] % 2 == parity:
+            time.sleep(1.0)
+        run_trial(config, opts=opts, space=space)
+
+    return trainable
+
+
+def test_a_reproducible_search_gives_the_same_study_whatever_order_trials_report_in(ray_session, tmp_path):
+    """--reproducible: two seeded runs whose trials report in different orders (one parity held back in each) draw
+    the same trials, stop the same ones at the same rungs and score them the same, TPE past its start-up. Stock
+    ASHA's rule (--stop-margin 0), whose decisions hang most on who reported first: without --reproducible these
+    two runs differ (seen when the test was written)."""
+    def study_of(run: Path, parity: int) -> list[tuple]:
+        run.mkdir()
+        opts = _options(run, trials=12, epochs=4, train_images=256, grace_epochs=1, reduction_factor=2,
+                        min_rung_steps=2, stop_margin=0.0, reproducible=True)
+        summary = run_search(opts, trainable=_arriving_late(parity))
+        assert summary.error is None and summary.finished == 12
+        study = optuna.load_study(study_name=opts.study_name(), storage=opts.storage)
+        return [(t.number, t.state, t.params, t.intermediate_values, t.user_attrs.get("stopped"))
+                for t in study.trials]
+
+    first, second = study_of(tmp_path / "a", 0), study_of(tmp_path / "b", 1)
+    assert first == second
+    assert any(state == TrialState.PRUNED and stopped for _, state, _, _, stopped in first)
