@@ -85,7 +85,7 @@ def test_trials_json_and_parquet(sqlite_url: str, tmp_path: Path, capsys: pytest
     assert cli.main(["trials", "--study", "alpha", "--storage", sqlite_url, "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 80
-    complete = next(r for r in rows if r["status"] == "complete")  # a diverged trial is COMPLETE at chance too
+    complete = next(r for r in rows if r["status"] == "complete")  # "complete": never a diverged trial
     assert complete["value"] == complete["intermediate_values"][str(complete["last_epoch"])]
 
     out = tmp_path / "t.parquet"

@@ -110,7 +110,8 @@ def test_the_rerank_order_is_the_best_mean_then_fewer_parameters_then_the_earlie
         _trial(0.90, 7, 0, 5000), _trial(0.96, 7, 1, 5000),   # 7: mean 0.93 (one lucky seed)
         _trial(0.92, 3, 0, 9000), _trial(0.94, 3, 1, 9000),   # 3: mean 0.93, more parameters than 7
         _trial(0.93, 5, 0, 5000), _trial(0.93, 5, 1, 5000),   # 5: mean 0.93, as few as 7, an earlier trial
-        _trial(0.99, 1, 0, 1000), _trial(0.10, 1, 1, 1000, reason="diverged"),  # a diverged seed counts at chance
+        _trial(0.99, 1, 0, 1000),  # a diverged seed (told PRUNED) counts at chance, not at its last score
+        _trial(0.0, 1, 1, 1000, state=TrialState.PRUNED, reason="diverged", chance=0.10),
         _trial(0.0, 9, 0, 100, state=TrialState.FAIL),       # a failed training is no score
     ]
     rows = reranked(trials)

@@ -30,10 +30,10 @@ def test_status_counts_match_the_study_read_by_plain_optuna(big):
     assert len(ts) == 2000
     assert counts["infeasible"] == len(infeasible)
     assert counts["trained"] == len(trained(ts))
-    diverged = [t for t in feasible if t.state == TrialState.COMPLETE and t.user_attrs.get("reason") == "diverged"]
-    assert diverged and counts["diverged"] == len(diverged)  # told COMPLETE at chance accuracy, with their reason
-    assert counts["complete"] == sum(1 for t in feasible if t.state == TrialState.COMPLETE) - len(diverged)
-    assert counts["pruned"] == sum(1 for t in feasible if t.state == TrialState.PRUNED)
+    diverged = [t for t in feasible if t.state == TrialState.PRUNED and t.user_attrs.get("reason") == "diverged"]
+    assert diverged and counts["diverged"] == len(diverged)  # told PRUNED (infeasible to TPE), with their reason
+    assert counts["complete"] == sum(1 for t in feasible if t.state == TrialState.COMPLETE)
+    assert counts["pruned"] == sum(1 for t in feasible if t.state == TrialState.PRUNED) - len(diverged)
     assert counts["failed"] == sum(1 for t in feasible if t.state == TrialState.FAIL)
     best = max((t for t in ts if t.state == TrialState.COMPLETE), key=lambda t: t.value)
     assert out["detail"]["best"][0]["trial"] == best.number
