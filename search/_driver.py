@@ -347,6 +347,11 @@ def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs
         from tpsearch.search._watchdog import TrialWatchdog
 
         callbacks.append(TrialWatchdog(opts.trial_timeout, searcher.timed_out_after))
+    # Always on: Ray Tune can leave a trial pending forever, workers idle, with nothing said (issue 26).
+    from tpsearch.search._watchdog import StallWatchdog
+
+    stall = StallWatchdog(searcher, opts.stall_timeout)
+    callbacks.append(stall)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(metric=METRIC, mode="max", search_alg=searcher, scheduler=scheduler,
@@ -356,7 +361,7 @@ def _tune(opts: RunOptions, space: spaces.Space, searcher: "StudySearcher", runs
                                   storage_path=str((runs / "ray").resolve()), verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=opts.max_retries),
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                                  callbacks=callbacks),
+                                  callbacks=callbacks, stop=stall.stopper()),
     )
     with warnings.catch_warnings(), interrupts.let_through():
         warnings.simplefilter("ignore")

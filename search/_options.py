@@ -68,6 +68,8 @@ class RunOptions:
     tta_flip: bool = False                # scores average each validation image's logits with its mirror image's
     progress: bool = True
     trial_timeout: float | None = None    # seconds a trial may run before its worker is killed
+    stall_timeout: float | None = None    # seconds without any trial's report before the run ends as stalled
+                                          # (None: max(20 min, 5x the longest gap between reports), `_watchdog`)
     dashboard: str | None = None          # rewrite this page while the search runs ...
     dashboard_every: float = 30.0         # ... at most every this many seconds
     max_infeasible_draws: int = 2000      # consecutive draws over the budget before the run gives up
@@ -138,6 +140,8 @@ class RunOptions:
             raise UsageError(f"--connect-timeout must be positive seconds, but got {self.connect_timeout}")
         if self.trial_timeout is not None and self.trial_timeout <= 0:
             raise UsageError(f"--trial-timeout must be positive seconds, but got {self.trial_timeout}")
+        if self.stall_timeout is not None and not (math.isfinite(self.stall_timeout) and self.stall_timeout > 0):
+            raise UsageError(f"--stall-timeout must be positive seconds, but got {self.stall_timeout}")
         if not 0.0 < self.train_fraction <= 1.0:
             raise UsageError(f"--train-fraction must be in (0, 1], but got {self.train_fraction}")
         if self.train_images is not None and self.train_fraction != 1.0:

@@ -733,19 +733,59 @@ def search_on_cluster(tmp: Path) -> dict[str, Any]:
 
 
 # -- 5. two drivers on one study -------------------------------------------------------------------------------------
+TWO_DRIVERS_ARGS = ["--trials", "3", "--epochs", "3", "--max-params", "200000", "--train-images", "512",
+                    "--scheduler", "none", "--sampler", "random", "--concurrency", "2"]
+
+
+def held_trial(config: dict[str, Any], *, opts: RunOptions, space: Any) -> None:
+    """The worker's training, once the file `release` appears in the runs folder: a driver whose trials wait
+    there cannot end, whatever the machine's speed, until the test that holds it lets it go."""
+    from tpsearch.search._worker import run_trial
+
+    release = Path(opts.runs_dir) / "release"
+    while not release.exists():
+        time.sleep(0.2)
+    run_trial(config, opts=opts, space=space)
+
+
+def held_driver(tmp: str, *enqueue: str) -> int:
+    """`two_drivers`' first driver, in a process of its own: `tpsearch run TWO_DRIVERS_ARGS` as `run_search` with
+    `held_trial` (the CLI takes no trainable); 0 when it completed, else its error on stderr and 1."""
+    from tpsearch.search import run_search
+
+    opts = run_options(Path(tmp), trials=3, epochs=3, max_params=200_000, train_images=512, scheduler="none",
+                       sampler="random", concurrency=2, enqueue=list(enqueue))
+    summary = run_search(opts, trainable=held_trial)
+    if summary.error or summary.interrupted:
+        print(summary.error or "interrupted", file=sys.stderr)
+        return 1
+    return 0
+
+
 def two_drivers(tmp: Path) -> Case:
-    """A second `tpsearch run` of the same study while the first is training; then the same command once the
-    first has ended."""
-    args = ["--trials", "3", "--epochs", "3", "--max-params", "200000", "--train-images", "512", "--scheduler",
-            "none", "--concurrency", "2", *enqueue_args(write_archs(tmp / "archs", [SLOW, *SMALL[:2]]))]
+    """A second `tpsearch run` of the same study while the first is searching it; then the same command once the
+    first has ended. The first driver's trials wait (`held_trial`) until the second has refused and exited, so
+    it cannot have ended before the second started, however slow the second is to start."""
+    paths = write_archs(tmp / "archs", [SLOW, *SMALL[:2]])
+    args = [*TWO_DRIVERS_ARGS, *enqueue_args(paths)]
     storage = f"sqlite:///{tmp}/studies.db"
-    first = start_run(tmp, *args)
-    wait_for(lambda: bool(running(trials(storage, STUDY))), 300, first)
-    before = snapshot(trials(storage, STUDY))
-    second = start_run(tmp, *args)
-    second_out, second_err = _communicate(second, 300)
-    first_running_then = first.poll() is None
-    _, first_err = _communicate(first, 600)
+    first = subprocess.Popen([sys.executable, "-c", "import sys; from tpsearch.search.testing import held_driver; "
+                              "sys.exit(held_driver(*sys.argv[1:]))", str(tmp), *paths],
+                             cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    try:
+        wait_for(lambda: bool(running(trials(storage, STUDY))), 300, first)
+        before = snapshot(trials(storage, STUDY))
+        second = start_run(tmp, *args)
+        second_out, second_err = _communicate(second, 300)
+        first_running_then = first.poll() is None
+        (tmp / "runs").mkdir(exist_ok=True)
+        (tmp / "runs" / "release").touch()  # the second has exited: now the first may train its trials
+        _, first_err = _communicate(first, 600)
+    finally:  # a failure above must not leave the first driver held for ever
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.communicate()
     after_first = trials(storage, STUDY)
     third = start_run(tmp, *args)
     _, third_err = _communicate(third, 300)

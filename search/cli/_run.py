@@ -120,6 +120,10 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                    help="give up joining --address after this long (one line, exit 2, nothing written)")
     g.add_argument("--trial-timeout", type=float, default=None, metavar="SECONDS",
                    help="kill a trial that runs longer than this (it is recorded FAIL, not retried)")
+    g.add_argument("--stall-timeout", type=float, default=None, metavar="SECONDS",
+                   help="end the run when no trial has reported for this long, naming the stuck trials (they are "
+                        "recorded FAIL; the same command resumes). Default: 20 minutes, or 5 times the longest gap "
+                        "seen between two reports of a trial if longer")
     g.add_argument("--max-retries", type=int, default=_D.max_retries,
                    help="retries of a trial whose worker died (a killed process, a lost node)")
     p.add_argument("--dashboard", nargs="?", const="", default=None, metavar="PATH",

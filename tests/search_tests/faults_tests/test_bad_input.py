@@ -159,7 +159,8 @@ FLAG_VALUES = {
     "--train-fraction": ["0", "1.5", "nan", "inf", "-0.1", "0.5"], "--train-images": ["0", "-5", "nan", "100"],
     "--concurrency": ["0", "-2", "2"], "--max-retries": ["-1", "0"], "--keep-checkpoints": ["-1", "0"],
     "--grace-epochs": ["0", "-1"], "--reduction-factor": ["1", "0", "3"], "--cpus-per-trial": ["0", "-1", "1"],
-    "--gpus-per-trial": ["-1", "0"], "--trial-timeout": ["0", "-5", "10"], "--sampler": ["nope", "", "random"],
+    "--gpus-per-trial": ["-1", "0"], "--trial-timeout": ["0", "-5", "10"],
+    "--stall-timeout": ["0", "-5", "inf"], "--sampler": ["nope", "", "random"],
     "--scheduler": ["nope", "none"], "--space": ["nope", "", "../etc"], "--dataset": ["nope", "synthetic", ""],
     "--storage": ["sqlite:////nonexistent/dir/x.db", "nope://", "postgresql://u:secret@127.0.0.1:1/x"],
     "--enqueue": ["nope", "tiny", "tpsnet", "/nonexistent.json"], "--seed": ["-1", "x"],
@@ -205,7 +206,8 @@ def test_a_macs_budget_the_space_cannot_meet_is_one_line_before_any_write(flags,
 
 @pytest.mark.parametrize("flag, value", [("--cpus-per-trial", "nan"), ("--cpus-per-trial", "inf"),
                                          ("--gpus-per-trial", "nan"), ("--gpus-per-trial", "inf"),
-                                         ("--trial-timeout", "nan"), ("--train-fraction", "nan")])
+                                         ("--trial-timeout", "nan"), ("--train-fraction", "nan"),
+                                         ("--stall-timeout", "nan")])
 def test_non_finite_numbers_are_refused_before_any_write(flag, value, pristine, tmp_path, capsys):
     """NaN passes every `<` check: `--cpus-per-trial nan` would otherwise reach int(nan) on a worker, and
     `--trial-timeout nan` would silently never time out."""
