@@ -102,24 +102,11 @@ def pristine(tmp_path_factory) -> tuple[Path, int]:
     # The records of `run --dataset digits --max-params 5000000`, so that the same flags resume it (a resume
     # under other flags is refused, below).
     from tpsearch.search import RunOptions
+    from tpsearch.search.testing import search_records
 
-    for key, value in _records_of(RunOptions(dataset="digits", max_params=5_000_000)).items():
+    for key, value in search_records(RunOptions(dataset="digits", max_params=5_000_000)).items():
         study.set_user_attr(key, value)
     return db, sum(1 for t in study.trials if is_trained(t))
-
-
-def _records_of(opts) -> dict:
-    """The study attributes a search under `opts` records (`_driver._open_study`, `_run_locked`)."""
-    import dataclasses
-
-    from tpsearch import trainers
-    from tpsearch.search._auto import settled_max_macs
-    from tpsearch.search._budget import budget_of
-    from tpsearch.search._driver import RECORDED
-
-    data = trainers.load_dataset(opts.dataset)
-    opts = dataclasses.replace(opts, max_macs=settled_max_macs(opts.max_macs, data.image_size))
-    return {**{key: getattr(opts, key) for key in RECORDED}, "training_budget": budget_of(opts, data).record()}
 
 
 def _fresh(pristine, tmp_path: Path) -> tuple[Path, str, list[str]]:
