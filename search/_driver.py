@@ -95,7 +95,7 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
                       f"postgresql:// --storage serves a cluster", file=sys.stderr)
             storage = RetryingStorage(open_storage(opts.storage))
             opts = _settle_max_macs(opts, storage, data_shape)
-            study = _open_study(storage, opts.study_name(), opts, study_attrs or {})
+            study = _open_study(storage, opts.study_name(), opts, study_attrs or {}, budget, planned=bool(planned))
             lease = DriverLease(study)
             lease.acquire()
             try:
@@ -114,7 +114,8 @@ def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int
                 trainable: Callable[..., None], interrupts: HeldInterrupts,
                 planned: Sequence[PlannedTrial] = ()) -> RunSummary:
     name = study.study_name
-    if study.user_attrs.get(BUDGET_ATTR) != budget.record():  # this run's unit and rungs (a resume may change them)
+    # Its numbers equal the study's own on a resume (`_differences`); an older study may lack it or word it otherwise.
+    if study.user_attrs.get(BUDGET_ATTR) != budget.record():
         study.set_user_attr(BUDGET_ATTR, budget.record())
     requeued = _recover_stale(study)
     for item, arch in enqueued.items():
@@ -250,23 +251,60 @@ def _settle_max_macs(opts: RunOptions, storage: optuna.storages.BaseStorage, sha
     return dataclasses.replace(opts, max_macs=settled_max_macs(AUTO, shape["image_size"], recorded))
 
 
+# What a resumed study must share with this run: what its trials' records mean (the data and its split, the caps
+# a draw had to meet, the training each trial got, how it was scored). --trials, the sampler, the scheduler's
+# decisions (--stop-margin, --min-rung-steps, --reproducible), --enqueue, --tricks and --options (drawn per trial
+# and recorded in its params), devices and resources change no record, and may differ.
+RECORDED = ("space", "dataset", "objectives", "seed", "max_params", "max_macs", "max_latency_ms", "epochs",
+            "train_fraction", "train_images", "warmup_epochs", "scheduler", "grace_epochs", "reduction_factor",
+            "tta_flip")
+CAPS = ("max_params", "max_macs", "max_latency_ms")  # a planned run's are derived from its plan, not given
+BUDGET_FIELDS = ("images_per_epoch", "total", "warmup", "rungs", "val_images")  # the numbers of `Budget.record()`
+
+
+def _flag_value(value: Any) -> str:
+    """A recorded value as the flag is written (`--max-macs none`, `--objectives accuracy,params`)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _differences(study: optuna.Study, opts: RunOptions, budget: Budget, planned: bool) -> list[str]:
+    """What this run would train or score otherwise than the study's trials were, as `--flag THEIRS (this run:
+    MINE)`; empty when it may resume. A key the study does not record (an older or a hand-made study) is not
+    compared: nothing says it differs."""
+    # The space and the data set are compared even unrecorded: a study without them was not made by a search.
+    recorded = {"space": None, "dataset": None, **study.user_attrs, "objectives": objectives_of(study)}
+    keys = [k for k in RECORDED if k in recorded and not (planned and k in CAPS)]
+    found = [f"--{k.replace('_', '-')} {_flag_value(recorded[k])} (this run: {_flag_value(getattr(opts, k))})"
+             for k in keys if recorded[k] != getattr(opts, k)]
+    theirs, mine = study.user_attrs.get(BUDGET_ATTR), budget.record()
+    if not found and isinstance(theirs, dict):  # a budget no recorded flag explains (the data set's size changed)
+        found = [f"the training budget's {f} {theirs[f]} images (this run: {mine[f]})"
+                 for f in BUDGET_FIELDS if f in theirs and theirs[f] != mine[f]]
+    return found
+
+
 def _open_study(storage: optuna.storages.BaseStorage, name: str, opts: RunOptions,
-                attrs: dict[str, Any] | None = None) -> optuna.Study:
+                attrs: dict[str, Any] | None = None, budget: Budget | None = None,
+                planned: bool = False) -> optuna.Study:
     sampler = make_sampler(opts)
     if name in study_names(storage):
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
-        theirs = objectives_of(study)
-        if theirs != opts.objectives:
-            raise UsageError(f"study {name!r} exists with objectives {','.join(theirs)}, not "
-                             f"{','.join(opts.objectives)}: pick another --study")
-        for key, mine in (("space", opts.space), ("dataset", opts.dataset)):
-            theirs = study.user_attrs.get(key)
-            if theirs != mine:
-                raise UsageError(f"study {name!r} exists with {key} {theirs!r}, not {mine!r}: pick another --study")
-        # The budgets of this run, which may differ from the last one's.
-        for key in ("max_params", "max_macs", "max_latency_ms"):
-            if study.user_attrs.get(key) != getattr(opts, key):
-                study.set_user_attr(key, getattr(opts, key))
+        # Refused before anything is written: a resume under other flags would mix trials that do not compare,
+        # and rewrite the records that say what the old ones meant.
+        differences = _differences(study, opts, budget, planned) if budget is not None else []
+        if differences:
+            raise UsageError(f"study {name!r} was run with other flags: {', '.join(differences)}; repeat its "
+                             f"flags to resume it, or start a new study with --study NEW")
+        if planned:  # the caps of a plan's run follow its trials (a larger rerank --top), not flags
+            for key in CAPS:
+                if study.user_attrs.get(key) != getattr(opts, key):
+                    study.set_user_attr(key, getattr(opts, key))
         return study
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
                                 directions=directions(opts.objectives))
@@ -275,6 +313,9 @@ def _open_study(storage: optuna.storages.BaseStorage, name: str, opts: RunOption
                        ("max_macs", opts.max_macs), ("max_latency_ms", opts.max_latency_ms),
                        ("epochs", opts.epochs), ("sampler", opts.sampler), ("metric", METRIC), ("seed", opts.seed),
                        ("train_fraction", opts.train_fraction), ("train_images", opts.train_images),
+                       ("warmup_epochs", opts.warmup_epochs), ("scheduler", opts.scheduler),
+                       ("grace_epochs", opts.grace_epochs), ("reduction_factor", opts.reduction_factor),
+                       ("tta_flip", opts.tta_flip),
                        *(attrs or {}).items()):
         study.set_user_attr(key, value)
     return study

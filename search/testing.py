@@ -810,8 +810,30 @@ def make_big_study(path: Path, n: int, seed: int = 0) -> str:
 
     url = f"sqlite:///{path}"
     study = make_study(n, storage=url, study_name=BIG_STUDY, seed=seed)
-    study.set_user_attr("dataset", "synthetic")
+    # The records `resume_to_first_ask`'s options make, so that its run resumes the study (other flags are refused).
+    for key, value in search_records(_big_resume_options(path.parent, url, 1)).items():
+        study.set_user_attr(key, value)
     return url
+
+
+def search_records(opts: RunOptions) -> dict[str, Any]:
+    """The study attributes a search under `opts` records (`_driver._open_study`, `_run_locked`): what a hand-made
+    study needs for a run under `opts` to resume it."""
+    import dataclasses
+
+    from tpsearch import trainers
+    from tpsearch.search._auto import settled_max_macs
+    from tpsearch.search._budget import budget_of
+    from tpsearch.search._driver import RECORDED
+
+    data = trainers.load_dataset(opts.dataset, opts.data_dir)
+    opts = dataclasses.replace(opts, max_macs=settled_max_macs(opts.max_macs, data.image_size))
+    return {**{key: getattr(opts, key) for key in RECORDED}, "training_budget": budget_of(opts, data).record()}
+
+
+def _big_resume_options(tmp: Path, storage: str, trials: int) -> RunOptions:
+    return run_options(tmp, storage=storage, trials=trials, dataset="synthetic", sampler="tpe", max_params=5_000_000,
+                       keep_checkpoints=0, train_images=None)
 
 
 def status_json(storage: str, cwd: Path) -> tuple[float, dict[str, Any], subprocess.CompletedProcess]:
@@ -831,8 +853,7 @@ def resume_to_first_ask(storage: str, tmp: Path) -> tuple[float, int]:
     from tpsearch.search import _searcher, run_search
 
     ts = trials(storage, BIG_STUDY)
-    opts = run_options(tmp, storage=storage, trials=len(trained(ts)) + 1, dataset="synthetic", sampler="tpe",
-                       max_params=5_000_000, keep_checkpoints=0, train_images=None)
+    opts = _big_resume_options(tmp, storage, len(trained(ts)) + 1)
     original = _searcher.StudySearcher._ask_feasible
     first: list[float] = []
 

@@ -143,11 +143,27 @@ def options_from(cls: type[T], args: argparse.Namespace, **extra: Any) -> T:
     return cls(**{**given, **extra})
 
 
+DEFAULT_SPACE = "resnet_5m"
+
+
+def _space_of(args: argparse.Namespace) -> spaces.Space:
+    """--space, else the default space, else the one space whose presets hold --preset (`describe --preset
+    densenet121` means the backbones'); a preset of several spaces, none the default, asks for --space."""
+    if args.space is not None:
+        return spaces.get(args.space)
+    default = spaces.get(DEFAULT_SPACE)
+    if args.arch is not None or args.preset is None or args.preset in default.presets:
+        return default
+    from tpsearch.search._ablate import _space_with_preset
+
+    return _space_with_preset(args.preset)
+
+
 def add_arch_arguments(parser: argparse.ArgumentParser, *, default_preset: str | None = None) -> None:
     """`--space` with `--preset NAME` or `--arch FILE.json`: how every command names one architecture."""
-    parser.add_argument("--space", default="resnet_5m",
-                        help="search space: a name (see `tpsearch spaces`) or MODULE:CLASS of your own "
-                             "(default: %(default)s)")
+    parser.add_argument("--space", default=None,
+                        help="search space: a name (see `tpsearch spaces`), or FILE.py:CLASS or MODULE:CLASS of "
+                             f"your own (default: {DEFAULT_SPACE}, or the one space that has --preset)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--preset", default=default_preset, help="a preset architecture of the space"
                        + (" (default: %(default)s)" if default_preset else ""))
@@ -155,7 +171,7 @@ def add_arch_arguments(parser: argparse.ArgumentParser, *, default_preset: str |
 
 
 def resolve_arch(args: argparse.Namespace) -> tuple[spaces.Space, dict[str, Any]]:
-    space = spaces.get(args.space)
+    space = _space_of(args)
     if args.arch is not None:
         arch = read_json(args.arch, "architecture")
         if not isinstance(arch, dict):

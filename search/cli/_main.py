@@ -45,12 +45,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
+def _version() -> str:
+    """The installed distribution's version: what a bug report needs (a source tree run uninstalled has none)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tpsearch")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tpsearch",
         description="Search CIFAR-10 classifiers under a parameter budget: Optuna samples, Ray Tune trains, "
                     "an SQL study keeps everything.",
         epilog="Start with `tpsearch run --space resnet_5m --trials 200`; `tpsearch COMMAND --help` for each.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in _commands():
         add(sub)

@@ -31,7 +31,8 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
         "run", help="search a space: Optuna samples, Ray Tune trains, the study records",
         description=__doc__.split("\n\n")[0])
     g = p.add_argument_group("what to search")
-    g.add_argument("--space", default=_D.space, help="search space (see `tpsearch spaces`)")
+    g.add_argument("--space", default=_D.space, help="search space: a name (see `tpsearch spaces`), or FILE.py:CLASS or "
+                   "MODULE:CLASS of your own (a `tpsearch.spaces.Space` subclass)")
     g.add_argument("--trials", type=int, default=_D.trials,
                    help="trained trials wanted in the study (completed, pruned or diverged; failed and infeasible "
                         "ones do not count)")

@@ -114,12 +114,18 @@ def status(args: argparse.Namespace) -> int:
         print(f"no studies in {redact(args.storage)}")
         return 0
     shown = [Outcome.COMPLETE, Outcome.PRUNED, Outcome.FAILED, Outcome.INFEASIBLE, Outcome.RUNNING]
-    print(f"{'study':<32} {'space':<12} {'dataset':<10} {'max params':>11} {'max MMACs':>9} {'best':>7} "
-          f"{'trained':>7} " + " ".join(f"{o.value:>{len(o.value)}}" for o in shown))
+    # The text columns as wide as their longest entry (a long study name, a FILE.py:CLASS space, an image
+    # folder), so that the numbers after them stay in their columns.
+    cells = {name: (name, str(s["space"]), _dataset_label(s["dataset"])) for name, s in studies.items()}
+    w_name, w_space, w_data = (max([len(h), *(len(c[i]) for c in cells.values())])
+                               for i, h in enumerate(("study", "space", "dataset")))
+    print(f"{'study':<{w_name}} {'space':<{w_space}} {'dataset':<{w_data}} {'max params':>11} {'max MMACs':>9} "
+          f"{'best':>7} {'trained':>7} " + " ".join(f"{o.value:>{len(o.value)}}" for o in shown))
     for name, s in studies.items():
         counts = " ".join(f"{s[o.value]:>{len(o.value)}}" for o in shown)
         best = f"{'-':>7}" if s["best"] is None else f"{s['best']:>7.4f}"
-        print(f"{name:<32} {str(s['space']):<12} {_dataset_label(s['dataset']):<10} {_number(s['max_params'], 11)} "
+        study, space, data = cells[name]
+        print(f"{study:<{w_name}} {space:<{w_space}} {data:<{w_data}} {_number(s['max_params'], 11)} "
               f"{_number(s['max_macs'], 9, millions=True)} {best} {s['trained']:>7} {counts}")
     if not detail:
         print(f"\n{len(names)} studies: add --study NAME for one study's best trials and failure reasons")

@@ -105,3 +105,47 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
     finally:
         os.close(write)
     assert r.returncode == 141 and r.stderr == "", r.stderr
+
+
+def test_version_is_the_installed_distributions(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tpsearch {version('tpsearch')}"
+
+
+def test_describe_finds_the_space_of_a_preset_when_no_space_is_given(capsys):
+    """`describe --preset resnet18_cifar` as the README writes it: only the backbones space has it."""
+    assert cli.main(["describe", "--preset", "resnet18_cifar", "--dataset", "digits", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["space"] == "backbones"
+    assert cli.main(["describe", "--preset", "tiny", "--json"]) == 0  # the default space's own stays its
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["space"] == "resnet_5m"
+
+
+def test_a_preset_no_space_has_is_one_line_listing_them(capsys):
+    assert cli.main(["describe", "--preset", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown preset 'nope'; presets by space: backbones: densenet121" in err[0]
+
+
+def test_run_help_names_every_form_of_space(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    assert "FILE.py:CLASS" in " ".join(capsys.readouterr().out.split())
+
+
+def test_status_columns_fit_the_longest_study_name(tmp_path, capsys):
+    from tpsearch.dashboards.testing import make_study
+
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    for name in ("short", "a-study-name-much-longer-than-thirty-two-characters"):
+        make_study(3, storage=storage, study_name=name)
+    assert cli.main(["status", "--storage", storage]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()[:3]
+    # Every column starts where its header does: "space" right after the longest name and one space.
+    at = header.index("space")
+    assert at == len("a-study-name-much-longer-than-thirty-two-characters") + 1
+    assert all(row[at:].startswith("resnet_5m") for row in rows), rows
+    assert len({len(line.rstrip()) for line in (header, *rows)}) == 1  # the counts end in one column

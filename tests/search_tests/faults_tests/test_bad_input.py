@@ -99,7 +99,13 @@ def pristine(tmp_path_factory) -> tuple[Path, int]:
 
     db = tmp_path_factory.mktemp("storage") / "studies.db"
     study = make_study(20, storage=f"sqlite:///{db}", study_name=STUDY, seed=5)
-    study.set_user_attr("dataset", "digits")
+    # The records of `run --dataset digits --max-params 5000000`, so that the same flags resume it (a resume
+    # under other flags is refused, below).
+    from tpsearch.search import RunOptions
+    from tpsearch.search.testing import search_records
+
+    for key, value in search_records(RunOptions(dataset="digits", max_params=5_000_000)).items():
+        study.set_user_attr(key, value)
     return db, sum(1 for t in study.trials if is_trained(t))
 
 
@@ -219,6 +225,57 @@ def test_non_finite_numbers_are_refused_before_any_write(flag, value, pristine, 
     _assert_clear(rc, out, err, "run")
     assert rc == 2, f"{flag} {value} was accepted"
     assert _dump(db) == before
+
+
+def _rerun(pristine, tmp_path, flags: list[str], capsys) -> tuple[int, str, str, Path, list[str]]:
+    db, storage, before = _fresh(pristine, tmp_path)
+    argv = ["run", "--dataset", "digits", "--data-dir", str(tmp_path / "data"), "--storage", storage, "--runs-dir",
+            str(tmp_path / "runs"), "--max-params", "5000000", "--no-progress", "--trials", str(pristine[1]), *flags]
+    rc, out, err = _call(argv, capsys)
+    return rc, out, err, db, before
+
+
+def test_a_rerun_under_other_flags_is_refused_in_one_line_naming_them_and_changes_nothing(pristine, tmp_path,
+                                                                                          capsys):
+    """Issue 26: the quick start's study rerun with other budgets rewrote its records (max_params, the training
+    budget) and exited 0; a trial's record would no longer say how it was trained."""
+    rc, out, err, db, before = _rerun(pristine, tmp_path, ["--max-params", "200000", "--epochs", "1",
+                                                           "--train-images", "256", "--scheduler", "none"], capsys)
+    _assert_clear(rc, out, err, "run")
+    assert rc == 2
+    assert err.strip() == (
+        f"tpsearch run: error: study {STUDY!r} was run with other flags: --max-params 5000000 (this run: 200000), "
+        "--epochs 15 (this run: 1), --train-images none (this run: 256), --scheduler asha (this run: none); "
+        "repeat its flags to resume it, or start a new study with --study NEW")
+    assert _dump(db) == before
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--seed", "3"], "--seed 0 (this run: 3)"),  # another validation split
+    (["--train-fraction", "0.5"], "--train-fraction 1.0 (this run: 0.5)"),
+    (["--max-macs", "none"], "--max-macs 125000000 (this run: none)"),
+    (["--max-latency-ms", "5"], "--max-latency-ms none (this run: 5.0)"),
+    (["--warmup-epochs", "0.5"], "--warmup-epochs 0.25 (this run: 0.5)"),
+    (["--grace-epochs", "2"], "--grace-epochs 1 (this run: 2)"),
+    (["--tta-flip"], "--tta-flip off (this run: on)"),
+    (["--objectives", "accuracy,params"], "--objectives accuracy (this run: accuracy,params)"),
+])
+def test_each_recorded_flag_is_compared_on_a_rerun(flags, named, pristine, tmp_path, capsys):
+    # --objectives names the study too: it must be given to meet this one.
+    rc, out, err, db, before = _rerun(pristine, tmp_path, ["--study", STUDY, *flags], capsys)
+    _assert_clear(rc, out, err, "run")
+    assert rc == 2 and named in err, err
+    assert _dump(db) == before
+
+
+@pytest.mark.parametrize("flags", [[], ["--max-macs", "auto"], ["--sampler", "random", "--stop-margin", "0",
+                                                                "--min-rung-steps", "0", "--reproducible"]])
+def test_a_rerun_under_the_same_budget_resumes(flags, pristine, tmp_path, capsys):
+    """The study's own flags, or others that change no record (the sampler, the scheduler's decisions): resumed,
+    here with nothing left to train (--trials is what it holds)."""
+    rc, out, err, _, _ = _rerun(pristine, tmp_path, flags, capsys)
+    assert rc == 0, err
+    assert f"{pristine[1]}/{pristine[1]} trained" in out + err
 
 
 @pytest.mark.parametrize("args, text", [
