@@ -356,10 +356,13 @@ def _configurations(opts: CalibrateOptions, space: Any, shape: dict[str, int]) -
 
     from tpsearch.search._driver import _enqueued_arch  # the one check of a listed architecture, as --enqueue has it
 
+    from tpsearch.search._auto import settled_max_macs
+
     search = opts.search
+    max_macs = settled_max_macs(search.max_macs, shape["image_size"])  # "auto": the cap a new search would get
     size = dict(in_channels=shape["in_channels"], image_size=shape["image_size"])
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says what Optuna's INFO lines would
-    listed = [(item, _enqueued_arch(space, item, shape, search.max_params, search.max_macs, search.options))
+    listed = [(item, _enqueued_arch(space, item, shape, search.max_params, max_macs, search.options))
               for item in search.enqueue]
     smallest = space.count_params(space.smallest(**size), **shape)
     if search.max_params < smallest:
@@ -380,14 +383,14 @@ def _configurations(opts: CalibrateOptions, space: Any, shape: dict[str, int]) -
         params = space.count_params(arch, **shape)
         key = json.dumps(arch, sort_keys=True)
         source = listed[len(rows)][0] if len(rows) < len(listed) else "sampled"
-        over = params > search.max_params or (search.max_macs is not None
-                                              and space.count_macs(arch, **shape) > search.max_macs)
+        over = params > search.max_params or (max_macs is not None
+                                              and space.count_macs(arch, **shape) > max_macs)
         # A listed architecture is trained even when it repeats another: the user asked for it.
         if source == "sampled" and (over or key in seen):
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             misses += 1
             if misses >= search.max_infeasible_draws:
-                budget = "--max-params" + (" and --max-macs" if search.max_macs is not None else "")
+                budget = "--max-params" + (" and --max-macs" if max_macs is not None else "")
                 raise UsageError(f"space {space.name!r} gave only {len(rows)} distinct configurations under "
                                  f"{budget} in {misses:,} draws in a row; raise {budget} or lower --k ({opts.k})")
             continue

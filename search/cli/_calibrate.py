@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tpsearch._files import write_or_refuse
-from tpsearch.search.cli._flags import (add_data_dir, add_dataset, add_device, add_fidelity, add_json,
+from tpsearch.search.cli._flags import (add_data_dir, add_dataset, add_device, add_fidelity, add_json, max_macs_arg,
                                         add_progress, emit_json, names_list, options_from)
 
 EXAMPLE = ("tpsearch calibrate --dataset synthetic-hard --k 16 --seed 1 --max-params 1000000 --max-macs 40000000 "
@@ -48,8 +48,9 @@ def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
                    help="calibrate a known architecture first (the rest up to --k are sampled); repeatable")
     g.add_argument("--max-params", type=int, default=s.max_params,
                    help="parameter budget of a sampled configuration (default: %(default)s)")
-    g.add_argument("--max-macs", type=int, default=s.max_macs, metavar="N",
-                   help="MACs per image of a sampled configuration; default: no limit")
+    g.add_argument("--max-macs", type=max_macs_arg, default=s.max_macs, metavar="N|auto|none",
+                   help="MACs per image of a sampled configuration, as `tpsearch run` takes it (default: auto, 2 "
+                        "GMAC per 32x32 image scaled by the image's area)")
     g.add_argument("--options", type=names_list(OPTION_NAMES, "option"), default=[], metavar="O1,O2",
                    help="architecture options the search also samples, comma-separated")
     g.add_argument("--tricks", type=names_list(SEARCHED_TRICKS), default=[], metavar="T1,T2",

@@ -181,3 +181,15 @@ def resolve_arch(args: argparse.Namespace) -> tuple[spaces.Space, dict[str, Any]
     if args.preset is None:
         raise UsageError(f"give --preset (one of: {', '.join(sorted(space.presets))}) or --arch FILE.json")
     return space, space.preset(args.preset)
+
+
+def max_macs_arg(text: str) -> int | str | None:
+    """--max-macs as `RunOptions` takes it: N, "auto" (the default cap, `tpsearch.search._auto`) or "none"."""
+    from tpsearch.search._auto import AUTO, NONE
+
+    if text in (AUTO, NONE):
+        return None if text == NONE else AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, auto or none, but got {text!r}") from None

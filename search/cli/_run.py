@@ -1,6 +1,7 @@
 """Search architectures and training hyperparameters of a space under a parameter budget and a compute budget
-(MACs per image, 2 GMAC per 32x32 image unless --max-macs says otherwise). Optuna (TPE or random) samples in this process, which alone writes the study; Ray Tune trains each
-feasible trial on a worker and ASHA stops weak ones early. Running the same command again resumes the study until
+(MACs per image, 2 GMAC per 32x32 image unless --max-macs says otherwise). Optuna (TPE or random) samples in this
+process, which alone writes the study; Ray Tune trains each feasible trial on a worker and ASHA stops the trials
+clearly behind early. Running the same command again resumes the study until
 --trials trials have been trained.
 
 (`tpsearch run`: its flags are `RunOptions`' fields, one to one, with the defaults from there; --repeat alone is
@@ -14,10 +15,10 @@ from dataclasses import asdict, replace
 
 from tpsearch.exceptions import UsageError
 from tpsearch.search import SAMPLERS, SCHEDULERS, RunOptions, run_search
-from tpsearch.search._auto import AUTO, GIB_PER_TRIAL, MACS_PER_32X32, MAX_TRIALS_PER_GPU, NONE
+from tpsearch.search._auto import AUTO, GIB_PER_TRIAL, MACS_PER_32X32, MAX_TRIALS_PER_GPU
 from tpsearch.search._objectives import OBJECTIVES
 from tpsearch.search._outcome import trial_label
-from tpsearch.search.cli._flags import (add_data_dir, add_dataset, add_device, add_json, add_progress,
+from tpsearch.search.cli._flags import (max_macs_arg, add_data_dir, add_dataset, add_device, add_json, add_progress,
                                         add_runs_dir, add_storage, dashboard_path, emit_json, names_list,
                                         options_from)
 from tpsearch.spaces._options import OPTIONS as OPTION_NAMES
@@ -37,7 +38,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                    help="trained trials wanted in the study (completed, pruned or diverged; failed and infeasible "
                         "ones do not count)")
     g.add_argument("--max-params", type=int, default=_D.max_params, help="parameter budget of a feasible model")
-    g.add_argument("--max-macs", type=_max_macs, default=_D.max_macs, metavar="N|auto|none",
+    g.add_argument("--max-macs", type=max_macs_arg, default=_D.max_macs, metavar="N|auto|none",
                    help=f"MACs per image of a feasible model (as `tpsearch describe` counts them); default auto: "
                         f"{MACS_PER_32X32 / 1e9:g} GMAC per 32x32 image, scaled by the image's area (125 MMAC for "
                         f"8x8 digits), or the cap of the study resumed; none: no limit")
@@ -135,15 +136,6 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     add_progress(p)
     add_json(p)
     p.set_defaults(func=run)
-
-
-def _max_macs(text: str) -> int | str | None:
-    if text in (AUTO, NONE):
-        return None if text == NONE else AUTO
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, auto or none, but got {text!r}") from None
 
 
 def _gpus(text: str) -> float | str:
