@@ -59,6 +59,12 @@ class StallWatchdog(Callback):
         self.last: dict[str, float] = {}       # each live trial's last report (or start, or first sight)
         self.slowest = 0.0
         self.stalled: str | None = None        # the line, once it has fired
+        self.stop = _StopWhen()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Ray Tune pickles its callbacks into the run's folder; the searcher (live trials, the study's storage)
+        stays with the driver, as the searcher's own state does."""
+        return {**self.__dict__, "searcher": None}
 
     def bound(self) -> float:
         if self.timeout is not None:
@@ -114,18 +120,22 @@ class StallWatchdog(Callback):
                     ray.kill(actor, no_restart=True)
         searcher.fail_live(f"stalled: no trial reported for {silent:.0f} s (--stall-timeout)")
         searcher.error = self.stalled  # after fail_live, whose FAILs may have set the failure limit's message
+        self.stop.fired = True
 
     def stopper(self) -> Stopper:
         """What ends Ray Tune's loop once the watchdog has fired (a callback alone cannot end it)."""
-        return _StopWhen(lambda: self.stalled is not None)
+        return self.stop
 
 
 class _StopWhen(Stopper):
-    def __init__(self, done: Callable[[], bool]) -> None:
-        self.done = done
+    """A flag, not a closure: Ray Tune saves the run's stopper with its experiment state (pickled, while trials
+    run), so it must not reach the searcher's live trials and their storage."""
+
+    def __init__(self) -> None:
+        self.fired = False
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         return False
 
     def stop_all(self) -> bool:
-        return self.done()
+        return self.fired

@@ -97,8 +97,11 @@ def test_two_objective_search_status_pages_optuna_dashboard_and_export(ray_sessi
     assert sorted(zip(drawn[0]["x"], drawn[0]["y"])) == sorted((study.trials[n].values[1], study.trials[n].values[0])
                                                                for n in front)
     assert overlaid == [STUDY, "nsga2"]
-    # The hypervolume curve ends at the front's: 1 - accuracy and MACs over the larger of the two studies' largest.
-    scale = max(t.values[1] for s in (study, nsga2) for t in s.trials if t.state == TrialState.COMPLETE)
+    # The hypervolume curve ends at the front's: 1 - accuracy and MACs over the studies' MACs budget (both have the
+    # default cap, --max-macs auto), else over the larger of the two studies' largest.
+    budgets = [s.user_attrs.get("max_macs") for s in (study, nsga2)]
+    scale = max(budgets) if all(budgets) else \
+        max(t.values[1] for s in (study, nsga2) for t in s.trials if t.state == TrialState.COMPLETE)
     final = hypervolume([(1 - study.trials[n].values[0], study.trials[n].values[1] / scale) for n in front], (1, 1))
     mine = next(t for t in hv if t["name"] == STUDY)
     assert len(mine["y"]) == 4 and mine["y"][-1] == pytest.approx(final)

@@ -14,6 +14,7 @@ import torch
 from optuna.trial import TrialState
 
 from tpsearch import spaces
+from tpsearch.exceptions import UsageError
 from tpsearch.search import RunOptions, run_search
 from tpsearch.search.testing import run_options
 
@@ -272,12 +273,13 @@ def test_a_macs_budget_is_applied_before_training_and_recorded(ray_session, tmp_
     assert out["detail"]["best"] and all(0 < row["macs"] <= max_macs for row in out["detail"]["best"])
     assert main(["status", "--storage", opts.storage, "--study", opts.study_name()]) == 0
     assert "(at most 3,000,000 MACs per image;" in capsys.readouterr().out
-    again = run_search(RunOptions(**{**vars(opts), "max_macs": None, "enqueue": []}))  # resumed with no MACs budget
-    assert again.finished == opts.trials
-    assert optuna.load_study(study_name=opts.study_name(), storage=opts.storage).user_attrs["max_macs"] is None
-    # Resumed with the default, a study keeps the cap it was last searched under (here none), not the default's.
-    run_search(RunOptions(**{**vars(opts), "max_macs": "auto", "enqueue": []}))
-    assert optuna.load_study(study_name=opts.study_name(), storage=opts.storage).user_attrs["max_macs"] is None
+    # A resume under another MACs budget is refused (its records are the study's); under the default it keeps the
+    # study's own cap, not the default's.
+    with pytest.raises(UsageError, match=r"--max-macs 3000000 \(this run: none\)"):
+        run_search(RunOptions(**{**vars(opts), "max_macs": None, "enqueue": []}))
+    again = run_search(RunOptions(**{**vars(opts), "max_macs": "auto", "enqueue": []}))
+    assert again.error is None and again.finished == opts.trials
+    assert optuna.load_study(study_name=opts.study_name(), storage=opts.storage).user_attrs["max_macs"] == max_macs
 
 
 def _cli(*args, cwd):
@@ -324,7 +326,7 @@ def test_existing_study_with_other_space_or_direction_is_refused(ray_session, tm
     optuna.create_study(study_name="taken", storage=db, direction="minimize")
     optuna.create_study(study_name="other", storage=db, direction="maximize").set_user_attr("space", "x")
     before = _dump(tmp_path / "studies.db")
-    for study, message in (("taken", "directions minimize"), ("other", "space 'x'")):
+    for study, message in (("taken", "directions minimize"), ("other", "--space x (this run: resnet_5m)")):
         code, err = _main(capsys, "run", "--dataset", "digits", "--study", study, "--storage", db, "--runs-dir",
                           str(tmp_path / "runs"))
         assert code == 2 and message in err and "Traceback" not in err
