@@ -30,7 +30,8 @@ def _suggest_before_tricks(trial) -> dict:
 
 def _draws(tmp_path, n: int, sampler: str, **kw) -> list[optuna.trial.FrozenTrial]:
     """`n` trials drawn by the driver's own draw (the searcher's budget check included), in memory, told 0.5."""
-    opts = run_options(tmp_path, sampler=sampler, seed=7, max_params=60_000, **kw)
+    # No MACs cap, as the draws were recorded (the driver settles --max-macs auto before a searcher sees it).
+    opts = run_options(tmp_path, sampler=sampler, seed=7, max_params=60_000, max_macs=None, **kw)
     study = optuna.create_study(direction="maximize", sampler=make_sampler(opts))
     searcher = StudySearcher(study, SPACE, opts, shape=dict(num_classes=10, in_channels=1, image_size=8),
                              checkpoint_dir=None)
