@@ -211,7 +211,11 @@ def learning_curves(frame: pd.DataFrame, max_curves: tuple[int, int] = MAX_CURVE
         pruned = pruned.iloc[np.linspace(0, len(pruned) - 1, max_curves[1]).round().astype(int)]
     per_step = _images_per_step(budget)
     unit = "epoch" if per_step is None else "training images seen"
-    fig = _figure(f"Learning curves ({len(done)} best completed, {len(pruned)} pruned)", unit,
+    shown = pd.concat([done, pruned])
+    # Without ASHA a trial is scored after its last epoch only: one point each, which a line alone never draws.
+    single = not shown.empty and bool((shown["intermediate_values"].map(len) == 1).all())
+    why = "; one score per trial: without ASHA's rungs a trial is scored after its last epoch only" if single else ""
+    fig = _figure(f"Learning curves ({len(done)} best completed, {len(pruned)} pruned{why})", unit,
                   "validation accuracy")
     for rows, name, line in ((pruned, "pruned", dict(color=COLORS["pruned"], width=1, dash="dot")),
                              (done, "completed", dict(color=COLORS["complete"], width=1.2))):
@@ -220,7 +224,8 @@ def learning_curves(frame: pd.DataFrame, max_curves: tuple[int, int] = MAX_CURVE
         x, y, ids = _curves(rows)
         if per_step is not None:
             x = [None if step is None else step * per_step for step in x]
-        fig.add_trace(go.Scatter(x=x, y=y, customdata=ids, mode="lines", name=name, line=line,
+        fig.add_trace(go.Scatter(x=x, y=y, customdata=ids, mode="lines+markers", name=name, line=line,
+                                 marker=dict(color=line["color"], size=4),
                                  opacity=0.8 if name == "completed" else 0.6, connectgaps=False,
                                  hovertemplate="trial %{customdata}<br>" + unit + " %{x:,}<br>%{y:.2%}"
                                                "<extra></extra>"))

@@ -90,6 +90,21 @@ def test_learning_curves_are_capped() -> None:
     assert curves == {"pruned": 10, "completed": 20}
 
 
+def test_learning_curves_of_one_score_per_trial_are_drawn_and_say_why() -> None:
+    """Without ASHA every trial is scored once, after its last epoch: the panel draws each as a point (a line of
+    one point is invisible) and its title says why there are no curves."""
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    trials = [optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, value=v, params={"x": v},
+                                        distributions=dist, intermediate_values={4: v}, user_attrs={"feasible": True})
+              for v in (0.5, 0.7, 0.9)]
+    fig = _figures.learning_curves(dashboards.trials_frame(trials))
+    assert "one score per trial" in fig.layout.title.text
+    (trace,) = fig.data
+    assert "markers" in trace.mode and sorted(y for y in trace.y if y is not None) == [0.5, 0.7, 0.9]
+    study = make_study(60, seed=5)  # curves of several scores: no such note
+    assert "one score" not in _figures.learning_curves(dashboards.trials_frame(study)).layout.title.text
+
+
 def test_learning_curves_count_images_seen_where_the_study_records_them(small_study: optuna.Study) -> None:
     frame = dashboards.trials_frame(small_study)
     budget = small_study.user_attrs["training_budget"]
