@@ -63,7 +63,7 @@ class _RandomTrial:
 
 def _trials(n: int, rng: np.random.Generator, max_params: int, workers: list[str],
             start: dt.datetime) -> list[FrozenTrial]:
-    import spaces  # imports torch: only the synthetic studies need it, never the dashboards
+    from tpsearch import spaces  # imports torch: only the synthetic studies need it, never the dashboards
 
     space = spaces.get("resnet_5m")
     free_at = {w: start for w in workers}  # when each worker is next idle: the timeline of a real run
