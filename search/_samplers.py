@@ -45,8 +45,9 @@ class SearchTPE(optuna.samplers.TPESampler):
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         super().before_trial(study, trial)
-        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-        self._warming_up = sum(1 for t in done if is_trained(t)) < self._startup
+        if self._warming_up:  # a study's trained trials only grow: once past the start-up, no need to count again
+            done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+            self._warming_up = sum(1 for t in done if is_trained(t)) < self._startup
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]) -> dict[str, Any]:
         if self._warming_up:

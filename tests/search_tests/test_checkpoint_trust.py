@@ -19,25 +19,13 @@ import torch
 
 from tpsearch import load_checkpoint
 from tpsearch.exceptions import CheckpointError
-from tpsearch.search.cli import main
+from tests.search_tests._cli import cli, one_line_error
 from tpsearch.search.export import weights_sha256
 
 # resnet_5m with 4096 channels and 64 blocks: 77 billion parameters (308 GB of float32) for digits' 8x8 images.
 ENLARGED = {"layers": 1, "blocks": [64], "channels": 4096, "pool": 8}
 
 
-def _cli(capsys, *argv: str) -> tuple[int, str, str]:
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def _one_line_error(rc: int, err: str, *needles: str) -> None:
-    assert rc == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def _edited(source: Path, dest: Path, **changes) -> Path:
@@ -86,8 +74,8 @@ def test_a_checkpoint_naming_code_is_refused_until_the_user_names_it(digits_pair
                  ["explain", str(small), "--test-images", "1", "--out", str(tmp_path / "maps.html")],
                  ["delegate", str(small), str(digits_pair.large), "--threshold", "0.5"],
                  ["delegate", str(digits_pair.small), str(large), "--threshold", "0.5"]):
-        rc, out, err = _cli(capsys, *argv)
-        _one_line_error(rc, err, f"names the space {spec!r}", f"--space {spec}")
+        rc, out, err = cli(capsys, *argv)
+        one_line_error(rc, err, f"names the space {spec!r}", f"--space {spec}")
     assert not marker.exists() and module not in sys.modules  # nothing was imported, let alone run
     assert not (tmp_path / "maps.html").exists()
 
@@ -95,20 +83,20 @@ def test_a_checkpoint_naming_code_is_refused_until_the_user_names_it(digits_pair
     model, meta = load_checkpoint(small, space=spec)
     assert marker.exists() and meta["space"] == spec
     assert sum(p.numel() for p in model.parameters()) == meta["metrics"]["params"]
-    rc, out, err = _cli(capsys, "evaluate", str(small), "--space", spec, "--json")
+    rc, out, err = cli(capsys, "evaluate", str(small), "--space", spec, "--json")
     assert rc == 0, err
     assert json.loads(out.splitlines()[-1])["test_accuracy"] == pytest.approx(
-        json.loads(_cli(capsys, "evaluate", str(digits_pair.small), "--json")[1].splitlines()[-1])["test_accuracy"])
-    rc, out, err = _cli(capsys, "explain", str(small), "--space", spec, "--test-images", "1", "--samples", "2",
+        json.loads(cli(capsys, "evaluate", str(digits_pair.small), "--json")[1].splitlines()[-1])["test_accuracy"])
+    rc, out, err = cli(capsys, "explain", str(small), "--space", spec, "--test-images", "1", "--samples", "2",
                         "--out", str(tmp_path / "maps.html"))
     assert rc == 0, err
-    rc, out, err = _cli(capsys, "delegate", str(small), str(large), "--space", spec, "--threshold", "0.5")
+    rc, out, err = cli(capsys, "delegate", str(small), str(large), "--space", spec, "--threshold", "0.5")
     assert rc == 0, err
 
 
 def test_a_space_named_that_is_not_the_checkpoints_is_refused(digits_pair, tmp_path, capsys):
-    rc, out, err = _cli(capsys, "evaluate", str(digits_pair.small), "--space", "xresnet")
-    _one_line_error(rc, err, "made with the space 'resnet_5m', but --space gives the space 'xresnet'")
+    rc, out, err = cli(capsys, "evaluate", str(digits_pair.small), "--space", "xresnet")
+    one_line_error(rc, err, "made with the space 'resnet_5m', but --space gives the space 'xresnet'")
     with pytest.raises(CheckpointError, match="made with the space 'resnet_5m'"):
         load_checkpoint(digits_pair.small, space="convnets")
 
@@ -138,8 +126,8 @@ def test_an_enlarged_architecture_is_refused_at_once_without_allocating(digits_p
     assert "do not fit its architecture" in message and "77,043,216,394 parameters" in message, message
     assert float(seconds) < 2.0  # milliseconds measured; a generous bound on a busy shared machine
 
-    rc, out, err = _cli(capsys, "evaluate", str(enlarged))
-    _one_line_error(rc, err, "do not fit its architecture")
+    rc, out, err = cli(capsys, "evaluate", str(enlarged))
+    one_line_error(rc, err, "do not fit its architecture")
     # An architecture of the same size but another shape is caught by the meta-device model, still before building.
     wider = _edited(digits_pair.small, tmp_path / "wider.pt", arch={**arch, "kernels": [1]})
     with pytest.raises(CheckpointError, match="of another shape"):
@@ -158,7 +146,7 @@ def test_a_space_of_ones_own_exports_and_loads_from_any_folder_when_named(tmp_pa
     paths = ["--storage", storage, "--data-dir", str(tmp_path / "data"), "--runs-dir", str(tmp_path / "runs"),
              "--no-progress"]
     best = tmp_path / "best.pt"
-    rc, out, err = _cli(capsys, "export", *paths, "--out", str(best))
+    rc, out, err = cli(capsys, "export", *paths, "--out", str(best))
     assert rc == 0, err
     absolute = f"{project / 'own.py'}:Mine"
     meta = torch.load(best, weights_only=True)
@@ -169,18 +157,18 @@ def test_a_space_of_ones_own_exports_and_loads_from_any_folder_when_named(tmp_pa
     # In a process of its own: this one holds own.py:Mine already, as a session that loaded it would.
     r = subprocess.run([sys.executable, "-m", "tpsearch", "export", *paths, "--out", str(tmp_path / "again.pt")],
                        capture_output=True, text=True, timeout=300, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
-    _one_line_error(r.returncode, r.stderr, "records the space 'own.py:Mine', which does not load from",
+    one_line_error(r.returncode, r.stderr, "records the space 'own.py:Mine', which does not load from",
                     "give --space")
-    rc, out, err = _cli(capsys, "export", *paths, "--out", str(tmp_path / "again.pt"), "--space", absolute)
+    rc, out, err = cli(capsys, "export", *paths, "--out", str(tmp_path / "again.pt"), "--space", absolute)
     assert rc == 0, err
     assert torch.load(tmp_path / "again.pt", weights_only=True)["space"] == absolute
 
     # The checkpoint points at the file it came from, as a suggestion: the user names it, the checkpoint never does.
-    rc, out, err = _cli(capsys, "evaluate", str(best))
-    _one_line_error(rc, err, "names the space 'own.py:Mine'", f"--space {absolute}")
-    rc, out, err = _cli(capsys, "evaluate", str(best), "--space", absolute)
+    rc, out, err = cli(capsys, "evaluate", str(best))
+    one_line_error(rc, err, "names the space 'own.py:Mine'", f"--space {absolute}")
+    rc, out, err = cli(capsys, "evaluate", str(best), "--space", absolute)
     assert rc == 0, err
     model, meta = load_checkpoint(best, space=absolute)
     assert meta["space_source"]["name"] == "trust_probe_export"
-    rc, out, err = _cli(capsys, "evaluate", str(best), "--space", "resnet_5m")
-    _one_line_error(rc, err, "made with the space 'trust_probe_export', but --space gives the space 'resnet_5m'")
+    rc, out, err = cli(capsys, "evaluate", str(best), "--space", "resnet_5m")
+    one_line_error(rc, err, "made with the space 'trust_probe_export', but --space gives the space 'resnet_5m'")

@@ -17,23 +17,12 @@ from tpsearch import spaces
 from tpsearch import load_checkpoint
 from tpsearch.exceptions import CheckpointError
 from tpsearch.search.cli import main
+from tests.search_tests._cli import cli, one_line_error
 
 META_KEYS = {"format", "version", "space", "arch", "shape", "dataset", "metrics", "training", "provenance",
              "weights_sha256"}
 
 
-def _cli(capsys, *argv: str) -> tuple[int, str, str]:
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def _one_line_error(rc: int, err: str, *needles: str) -> None:
-    assert rc == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def _inputs(meta: dict) -> torch.Tensor:
@@ -132,14 +121,14 @@ def test_pt2_onnx_and_torchscript_match_pytorch(exported):
 @pytest.mark.parametrize("sibling, kind", [("best.pt2", "torch.export program"), ("best.onnx", "ONNX model"),
                                            ("best.torchscript.pt", "TorchScript module")])
 def test_evaluate_of_another_format_says_what_the_file_is(exported, capsys, sibling, kind):
-    rc, _, err = _cli(capsys, "evaluate", str(exported.with_name(sibling)))
-    _one_line_error(rc, err, kind, "tpsearch export --out FILE.pt")
+    rc, _, err = cli(capsys, "evaluate", str(exported.with_name(sibling)))
+    one_line_error(rc, err, kind, "tpsearch export --out FILE.pt")
     assert "pickle" not in err
 
 
 def test_evaluate_reports_accuracy_per_class_and_confusion(small_study, exported, tmp_path, capsys):
     page = tmp_path / "eval.html"
-    rc, out, err = _cli(capsys, "evaluate", str(exported), "--data-dir", str(small_study.data_dir), "--json",
+    rc, out, err = cli(capsys, "evaluate", str(exported), "--data-dir", str(small_study.data_dir), "--json",
                         "--html", str(page))
     assert rc == 0, err
     result = json.loads(out.strip().splitlines()[-1])
@@ -153,7 +142,7 @@ def test_evaluate_reports_accuracy_per_class_and_confusion(small_study, exported
     html = page.read_text()
     assert "Plotly.newPlot" in html and "fig-confusion" in html and "<script src=" not in html
 
-    rc, out, err = _cli(capsys, "evaluate", str(exported), "--data-dir", str(small_study.data_dir))
+    rc, out, err = cli(capsys, "evaluate", str(exported), "--data-dir", str(small_study.data_dir))
     assert rc == 0, err
     header = next(line for line in out.splitlines() if line.startswith("confusion"))
     rows = out.splitlines()[out.splitlines().index(header) + 2:][:10]  # under the predicted classes' header
@@ -179,8 +168,8 @@ def test_a_checkpoint_holding_code_is_refused_and_never_run(tmp_path, capsys, ho
         path.write_bytes(pickle.dumps(payload))
     with pytest.raises(CheckpointError, match="refusing"):
         load_checkpoint(path)
-    rc, out, err = _cli(capsys, "evaluate", str(path))
-    _one_line_error(rc, err, "refusing", *(["the global io.open"] if how == "torch.save" else []))
+    rc, out, err = cli(capsys, "evaluate", str(path))
+    one_line_error(rc, err, "refusing", *(["the global io.open"] if how == "torch.save" else []))
     assert not marker.exists()
 
 
@@ -190,8 +179,8 @@ def test_truncated_tampered_and_mismatched_checkpoints_are_refused(exported, tmp
     truncated.write_bytes(data[:len(data) // 2])
     with pytest.raises(CheckpointError, match="truncated"):
         load_checkpoint(truncated)
-    rc, out, err = _cli(capsys, "evaluate", str(truncated))
-    _one_line_error(rc, err, "truncated")
+    rc, out, err = cli(capsys, "evaluate", str(truncated))
+    one_line_error(rc, err, "truncated")
 
     ckpt = torch.load(exported, weights_only=True)
     name = next(k for k, v in ckpt["state_dict"].items() if v.is_floating_point())
@@ -200,8 +189,8 @@ def test_truncated_tampered_and_mismatched_checkpoints_are_refused(exported, tmp
     torch.save(ckpt, tampered)
     with pytest.raises(CheckpointError, match="SHA-256"):
         load_checkpoint(tampered)
-    rc, out, err = _cli(capsys, "evaluate", str(tampered))
-    _one_line_error(rc, err, "altered")
+    rc, out, err = cli(capsys, "evaluate", str(tampered))
+    one_line_error(rc, err, "altered")
 
     # Consistent hash, but weights of another architecture: the names and shapes are checked too.
     from tpsearch.search.export import weights_sha256
@@ -217,21 +206,21 @@ def test_truncated_tampered_and_mismatched_checkpoints_are_refused(exported, tmp
 def test_cli_refuses_bad_input_in_one_line(small_study, tmp_path, capsys):
     s = ["--storage", small_study.storage, "--data-dir", str(small_study.data_dir)]
     out = str(tmp_path / "x.pt")
-    _one_line_error(*_cli(capsys, "export", *s, "--study", "nope", "--out", out)[::2], "no study named 'nope'")
-    _one_line_error(*_cli(capsys, "export", *s, "--trial", "9999", "--out", out)[::2], "has no trial 9999")
+    one_line_error(*cli(capsys, "export", *s, "--study", "nope", "--out", out)[::2], "no study named 'nope'")
+    one_line_error(*cli(capsys, "export", *s, "--trial", "9999", "--out", out)[::2], "has no trial 9999")
     infeasible = next(t.number for t in small_study.study().trials if t.user_attrs.get("feasible") is False)
-    _one_line_error(*_cli(capsys, "export", *s, "--trial", str(infeasible), "--out", out)[::2],
+    one_line_error(*cli(capsys, "export", *s, "--trial", str(infeasible), "--out", out)[::2],
                     "infeasible", f"best completed trial is {small_study.best}")
-    _one_line_error(*_cli(capsys, "export", "--storage", f"sqlite:///{tmp_path}/none.db", "--out", out)[::2],
+    one_line_error(*cli(capsys, "export", "--storage", f"sqlite:///{tmp_path}/none.db", "--out", out)[::2],
                     "no study storage")
     (tmp_path / "file").write_text("")
-    _one_line_error(*_cli(capsys, "export", *s, "--out", str(tmp_path / "file" / "best.pt"))[::2],
+    one_line_error(*cli(capsys, "export", *s, "--out", str(tmp_path / "file" / "best.pt"))[::2],
                     "cannot create the folder")
-    _one_line_error(*_cli(capsys, "export", *s, "--out", str(tmp_path))[::2], "is a directory")
-    _one_line_error(*_cli(capsys, "evaluate", str(tmp_path / "missing.pt"))[::2], "no checkpoint file")
-    _one_line_error(*_cli(capsys, "evaluate", str(tmp_path))[::2], "is not a file")
+    one_line_error(*cli(capsys, "export", *s, "--out", str(tmp_path))[::2], "is a directory")
+    one_line_error(*cli(capsys, "evaluate", str(tmp_path / "missing.pt"))[::2], "no checkpoint file")
+    one_line_error(*cli(capsys, "evaluate", str(tmp_path))[::2], "is not a file")
     # A per-trial file of the search is no export: evaluate says what it is.
-    _one_line_error(*_cli(capsys, "evaluate", small_study.kept[str(small_study.best)])[::2],
+    one_line_error(*cli(capsys, "evaluate", small_study.kept[str(small_study.best)])[::2],
                     "not a tpsearch export")
     assert not Path(out).exists()
 
@@ -240,6 +229,6 @@ def test_a_trial_without_kept_weights_suggests_retrain(small_study, tmp_path, ca
     copy = small_study.copy(tmp_path / "copy")
     study = copy.study()
     study.set_user_attr("checkpoints", {k: v for k, v in copy.kept.items() if int(k) != copy.best})
-    rc, out, err = _cli(capsys, "export", "--storage", copy.storage, "--trial", str(copy.best), "--out",
+    rc, out, err = cli(capsys, "export", "--storage", copy.storage, "--trial", str(copy.best), "--out",
                         str(tmp_path / "x.pt"))
-    _one_line_error(rc, err, f"trial {copy.best} has no kept weights", "--retrain")
+    one_line_error(rc, err, f"trial {copy.best} has no kept weights", "--retrain")
