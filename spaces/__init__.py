@@ -13,7 +13,7 @@ A space of your own subclasses `Space` and is named MODULE:CLASS or FILE.py:CLAS
 from tpsearch.spaces._base import Space
 from tpsearch.spaces._registry import UnknownSpaceError, get, is_own, names, register, source_of
 from tpsearch.spaces._types import Arch, ArchError, Dimension
-from tpsearch.spaces import backbones, convnets, inception, resnet_5m, xresnet, zoo  # noqa: F401  (register the spaces)
+from tpsearch.spaces import backbones, convnets, inception, resnet_5m, resnet_grid, xresnet, zoo  # noqa: F401  (register the spaces)
 
 __all__ = ["Arch", "ArchError", "Dimension", "Space", "UnknownSpaceError", "get", "is_own", "names", "register",
            "source_of"]

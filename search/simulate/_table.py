@@ -1,0 +1,99 @@
+"""The strategy table: real learning curves of every configuration of a finite space, read by the simulator.
+
+One row per (configuration, seed, scoring point): `config` (the grid's stable id, `resnet_grid.config_id`), `seed`,
+`epoch`, `images` (training images seen), `accuracy` (validation accuracy there; empty where the run diverged),
+`seconds` (what that stage took: the epochs since the previous scoring point, their validation included),
+`elapsed` (seconds since the run started), `failure` (empty, or the trainer's reason where the run ended there) and
+the configuration's grid values, parameters and MACs. Beside the CSV a JSON file records how it was built: the
+search schedule every run followed (the options `tpsearch run` would have), the data set, the machine, the
+commit and the hours it took. `benchmarks/build_table.py` builds and extends it.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from tpsearch.exceptions import UsageError
+from tpsearch.spaces.resnet_grid import GRID, ResNetGrid, config_id
+
+TABLES = Path(__file__).parent / "tables"
+DEFAULT_TABLE = TABLES / "resnet_grid-synthetic-hard.csv"
+COLUMNS = ("config", "seed", "epoch", "images", "accuracy", "seconds", "elapsed", "failure", *GRID, "params", "macs")
+# The options of `tpsearch run` a table's runs share (its JSON's "run"): the simulator searches under the same ones.
+RUN_KEYS = ("dataset", "epochs", "train_images", "warmup_epochs", "grace_epochs", "reduction_factor")
+
+
+def meta_path(table: Path) -> Path:
+    return table.with_suffix(".json")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One scoring point of one run: what a worker would report there."""
+
+    epoch: int
+    images: int
+    accuracy: float | None   # None where the run diverged
+    seconds: float           # this stage
+    failure: str | None
+
+
+@dataclass
+class Table:
+    """A table read into memory: each (config, seed)'s curve, each config's mean final accuracy."""
+
+    rows: pd.DataFrame
+    meta: dict[str, Any]
+    curves: dict[tuple[str, int], list[Point]] = field(default_factory=dict)
+    final: dict[str, float] = field(default_factory=dict)  # config -> mean full-budget accuracy over its seeds
+    seeds: tuple[int, ...] = ()
+
+    @classmethod
+    def read(cls, path: str | Path = DEFAULT_TABLE) -> "Table":
+        path = Path(path)
+        if not path.is_file() or not meta_path(path).is_file():
+            raise UsageError(f"no strategy table at {path} (and its {meta_path(path).name}); build one with "
+                             f"python benchmarks/build_table.py")
+        rows = pd.read_csv(path, keep_default_na=False, na_values={"accuracy": [""]})
+        return cls.of(rows, json.loads(meta_path(path).read_text()))
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame, meta: Mapping[str, Any]) -> "Table":
+        table = cls(rows=rows, meta=dict(meta))
+        total = int(meta["run"]["epochs"]) * int(meta["run"]["train_images"])
+        for (config, seed), group in rows.sort_values("images").groupby(["config", "seed"], sort=False):
+            table.curves[(config, int(seed))] = [
+                Point(int(r.epoch), int(r.images), None if _missing(r.accuracy) else float(r.accuracy),
+                      float(r.seconds), r.failure or None) for r in group.itertuples()]
+        table.seeds = tuple(sorted({s for _, s in table.curves}))
+        ends: dict[str, list[float]] = {}
+        for (config, _), curve in table.curves.items():
+            last = curve[-1]
+            # A run that diverged ends at chance, as a diverged trial is read everywhere else (`final_accuracy`).
+            done = last.images >= total and last.accuracy is not None
+            ends.setdefault(config, []).append(last.accuracy if done else 1.0 / int(meta["shape"]["num_classes"]))
+        table.final = {c: sum(v) / len(v) for c, v in ends.items() if len(v) == len(table.seeds)}
+        return table
+
+    @property
+    def best(self) -> float:
+        """The best mean full-budget accuracy: what a search's regret is measured from."""
+        return max(self.final.values())
+
+    def sliced(self, space: ResNetGrid) -> "Table":
+        """The rows of the configurations in `space` (a slice of the grid): a smaller table of the same kind."""
+        keep = {config_id(p) for p in space.configurations()}
+        return Table.of(self.rows[self.rows["config"].isin(keep)].reset_index(drop=True), self.meta)
+
+    def missing(self, space: ResNetGrid) -> list[str]:
+        """Configurations of `space` the table does not hold under every seed."""
+        return [c for c in (config_id(p) for p in space.configurations()) if c not in self.final]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
