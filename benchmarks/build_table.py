@@ -13,7 +13,8 @@ replays searches over the result.
 Resumable: runs go to TABLE.partK.csv as each finishes (K: the worker), every start skips what the table and its
 parts hold, and `--merge` (also done at the end) folds the parts into TABLE.csv and rewrites TABLE.json (the
 schedule, the machine, the commit, the hours), so a partial table can be committed as it grows. Configurations go in
-a fixed shuffled order, both seeds at a time: a partial table is a uniform sample of the grid. The last line is JSON.
+a fixed shuffled order, both seeds at a time, the weight decay of 5e-4 first: a partial table is a uniform sample of
+the grid, and the slice of one weight decay is complete half-way. The last line is JSON.
 """
 from __future__ import annotations
 
@@ -39,9 +40,14 @@ RUN = dict(dataset="synthetic-hard", epochs=9, train_images=1024, warmup_epochs=
 
 
 def tasks(seeds: list[int]) -> list[tuple[dict, int]]:
-    configs = list(ResNetGrid().configurations())
-    random.Random(0).shuffle(configs)
-    return [(params, seed) for params in configs for seed in seeds]
+    """Every run, in build order: the configurations of the grid's first weight decay first (a slice that is
+    complete long before the whole table is), each slice in a fixed shuffled order, both seeds at a time."""
+    order = []
+    for decay in GRID["weight_decay"][::-1]:
+        configs = list(ResNetGrid({**GRID, "weight_decay": (decay,)}).configurations())
+        random.Random(0).shuffle(configs)
+        order += configs
+    return [(params, seed) for params in order for seed in seeds]
 
 
 def parts(table: Path) -> list[Path]:

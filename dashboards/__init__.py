@@ -11,7 +11,8 @@
 `tpsearch evaluate` result, `write_calibration(result, path)` a `tpsearch calibrate` one, `write_ablation(result,
 path)` a `tpsearch ablate` one, `write_rerank(result, path)` a `tpsearch rerank` one,
 `write_explanation(result, path)` and `write_overlays(result, path)` a `tpsearch explain` one (the page, the PNGs
-beside it), `write_delegation(result, path)` a `tpsearch delegate` one. The package never opens
+beside it), `write_delegation(result, path)` a `tpsearch delegate` one, `write_simulation(result, curves, groups, path)` a
+`tpsearch simulate` one. The package never opens
 storage: callers pass an `optuna.Study` (the CLI opens it
 through `tpsearch.search.storages`). `tpsearch.dashboards.testing` makes synthetic studies for tests and benchmarks.
 """
@@ -27,6 +28,7 @@ _API = {"pareto_mask": "_figures", "STATUSES": "_frame", "status_of": "_frame", 
                                       "evaluation_html", "rerank_html", "write_ablation", "write_calibration",
                                       "write_comparison", "write_dashboard", "write_evaluation", "write_rerank")},
         "delegation_html": "_delegate", "write_delegation": "_delegate",
+        "simulation_html": "_simulate", "write_simulation": "_simulate",
         "explanation_html": "_explain", "write_explanation": "_explain", "write_overlays": "_explain"}
 
 __all__ = sorted(_API)

@@ -332,6 +332,18 @@ def best_so_far(frames: Mapping[str, pd.DataFrame], *, x: str = "trained",
     return fig
 
 
+def regret_so_far(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], groups: Mapping[str, Sequence[str]], *,
+                  x: str = "trained") -> go.Figure:
+    """Simulated searches' regret (the best network's accuracy minus the exported one's) against what they spent,
+    drawn as the comparison draws the best so far: per strategy, the mean over its seeds and a band of one
+    standard deviation (`_compare.band`)."""
+    label = {"trained": "trained trials", "seconds": "worker-seconds (the table's)"}[x]
+    fig = _figure(f"Regret of the exported network vs {label}", label, "regret (accuracy points)")
+    _progress(fig, curves, x, groups, "%{x:,.4~r}<br>regret %{y:.2%}<extra>%{fullData.name}</extra>")
+    fig.update_yaxes(tickformat=".1%", rangemode="tozero")
+    return fig
+
+
 def hypervolume_so_far(frames: Mapping[str, pd.DataFrame], costs: Sequence[str], scales: Sequence[float], *,
                        x: str = "trained", groups: Mapping[str, Sequence[str]] | None = None,
                        labels: Sequence[str] = ()) -> go.Figure:

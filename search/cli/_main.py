@@ -11,11 +11,11 @@ from tpsearch.exceptions import UsageError
 def _commands() -> list:
     """The command table, in the order --help lists it: each entry adds one sub-command's parser."""
     from tpsearch.search.cli import (_ablate, _calibrate, _dashboard, _delegate, _describe, _evaluate, _explain,
-                                     _export, _rerank, _run, _status, _train)
+                                     _export, _rerank, _run, _simulate, _status, _train)
 
     return [_describe.add_spaces_parser, _describe.add_describe_parser, _describe.add_latency_parser,
             _train.add_train_parser, _run.add_run_parser, _calibrate.add_calibrate_parser, _ablate.add_ablate_parser,
-            _rerank.add_rerank_parser, _status.add_status_parser,
+            _rerank.add_rerank_parser, _simulate.add_simulate_parser, _status.add_status_parser,
             _dashboard.add_dashboard_parser, _dashboard.add_compare_parser, _dashboard.add_trials_parser,
             _export.add_export_parser, _evaluate.add_evaluate_parser, _explain.add_explain_parser,
             _delegate.add_delegate_parser]

@@ -90,6 +90,22 @@ class Table:
         keep = {config_id(p) for p in space.configurations()}
         return Table.of(self.rows[self.rows["config"].isin(keep)].reset_index(drop=True), self.meta)
 
+    def grid(self) -> ResNetGrid:
+        """The largest grid the table holds whole: its space, or while it is being built the slice of the values of
+        one dimension whose configurations it already holds (the build finishes one weight decay first)."""
+        full = ResNetGrid(self.meta.get("grid") and {k: tuple(v) for k, v in self.meta["grid"].items()})
+        if not self.missing(full):
+            return full
+        best: ResNetGrid | None = None
+        for key, values in full.grid.items():
+            whole = tuple(v for v in values if not self.missing(ResNetGrid({**full.grid, key: (v,)})))
+            if whole and (best is None or len(ResNetGrid({**full.grid, key: whole})) > len(best)):
+                best = ResNetGrid({**full.grid, key: whole})
+        if best is None:
+            raise UsageError(f"the table holds no whole slice of its grid yet ({len(self.final)} of {len(full)} "
+                             f"configurations): extend it with python benchmarks/build_table.py")
+        return best
+
     def missing(self, space: ResNetGrid) -> list[str]:
         """Configurations of `space` the table does not hold under every seed."""
         return [c for c in (config_id(p) for p in space.configurations()) if c not in self.final]
