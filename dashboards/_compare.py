@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tpsearch.dashboards._axes import X_AXES
+from tpsearch.dashboards._frame import completed_values
 from tpsearch.search._objectives import dominates, hypervolume
 
 GRID = 200  # points of the shared seconds axis of a group
@@ -44,8 +45,9 @@ def _in_order(frame: pd.DataFrame, x: str) -> tuple[pd.DataFrame, np.ndarray]:
 def best_so_far(frame: pd.DataFrame, x: str = "trained") -> tuple[np.ndarray, np.ndarray]:
     """The best validation accuracy so far (NaN before the first completed trial) at each step of `x`."""
     rows, steps = _in_order(frame, x)
-    # A pruned trial has no value: the best so far carries over it (pandas' cummax leaves its row NaN).
-    return steps, rows["value"].cummax().ffill().to_numpy(dtype=float)
+    # Over completed trials only, as `best_trial` reads a study: Optuna gives a pruned trial its last rung's score as
+    # its value, which no export can give. The best so far carries over the other rows (cummax leaves them NaN).
+    return steps, completed_values(rows).cummax().ffill().to_numpy(dtype=float)
 
 
 def hypervolume_so_far(frame: pd.DataFrame, costs: Sequence[str], scales: Sequence[float], x: str = "trained"

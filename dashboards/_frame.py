@@ -4,10 +4,12 @@ Columns follow `optuna.Study.trials_dataframe` where they overlap (`number`, `va
 `datetime_complete`, `params_<name>`, `user_attrs_<name>`), plus what the dashboards need:
   status           the trial's outcome (`tpsearch.search.Outcome`): complete | pruned | diverged | infeasible |
                    failed | running | waiting
-  value            the validation accuracy told (a multi-objective trial's first value: its costs are attributes)
+  value            the validation accuracy told (a multi-objective trial's first value: its costs are attributes);
+                   Optuna gives a pruned trial its last intermediate value here, so "the best" reads
+                   `completed_values`, never this column whole
   accuracy         the value, or else the last reported validation accuracy (a pruned trial's score at its rung)
   last_epoch       the last epoch reported
-  best_value       the best value so far, by trial number
+  best_value       the best value of a completed trial so far, by trial number (what an export could give then)
   trained          the trial's place among the trained ones (`tpsearch.search.trained_index`; empty for others):
                    Optuna's numbers count infeasible draws too
   duration_s       seconds from start to completion
@@ -100,8 +102,9 @@ def trials_frame(trials: optuna.Study | Iterable[FrozenTrial], *, maximize: bool
     frame["last_epoch"] = pd.to_numeric(frame["last_epoch"], errors="coerce").astype("Int64")
     for col in ("datetime_start", "datetime_complete"):
         frame[col] = pd.to_datetime(frame[col])
-    # NaN until the first completed trial, as it should read.
-    frame["best_value"] = frame["value"].cummax() if maximize else frame["value"].cummin()
+    # NaN until the first completed trial, as it should read; a pruned trial's score never counts (`completed_values`).
+    done = completed_values(frame)
+    frame["best_value"] = (done.cummax() if maximize else done.cummin()).ffill()
     frame["duration_s"] = (frame["datetime_complete"] - frame["datetime_start"]).dt.total_seconds()
     trained = frame["status"].map(lambda s: Outcome(s).trained)
     frame["trained"] = trained.cumsum().where(trained).astype("Int64")
@@ -110,6 +113,13 @@ def trials_frame(trials: optuna.Study | Iterable[FrozenTrial], *, maximize: bool
     rest = sorted((c for c in frame.columns if c not in front), key=_natural)
     cols = [c for c in front if c != "intermediate_values"] + rest + ["intermediate_values"]
     return frame[cols]
+
+
+def completed_values(frame: pd.DataFrame) -> pd.Series:
+    """The `value` of each completed trial, NaN for every other: the values "the best" is taken over, as
+    `tpsearch.search.best_trial` takes it (Optuna sets a pruned trial's value to its last intermediate score: a
+    network stopped at a rung, which no export gives)."""
+    return frame["value"].where(frame["status"] == Outcome.COMPLETE.value)
 
 
 def _natural(name: str) -> tuple:

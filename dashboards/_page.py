@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial
 from tpsearch._files import atomic_write
 from tpsearch.dashboards import _compare as C
 from tpsearch.dashboards import _figures as F
-from tpsearch.dashboards._frame import STATUSES, numeric, trials_frame, trials_of
+from tpsearch.dashboards._frame import STATUSES, completed_values, numeric, trials_frame, trials_of
 from tpsearch.exceptions import UsageError
 from tpsearch.search._budget import ATTR as BUDGET_ATTR
 from tpsearch.search._objectives import objectives_of, pareto_rows
@@ -119,9 +119,10 @@ def _summary(study: optuna.Study, frame: pd.DataFrame) -> str:
     counts = frame["status"].value_counts() if len(frame) else pd.Series(dtype=int)
     parts = [f"<span>{len(frame):,} trials</span>"]
     parts += [f"<span>{esc(s)}: {int(counts[s]):,}</span>" for s in STATUSES if counts.get(s, 0)]
-    best = frame["value"].max() if len(frame) else np.nan
+    done = completed_values(frame) if len(frame) else pd.Series(dtype=float)
+    best = done.max() if len(frame) else np.nan
     if not pd.isna(best):
-        row = frame.loc[frame["value"].idxmax()]
+        row = frame.loc[done.idxmax()]
         index = None if pd.isna(row["trained"]) else int(row["trained"])
         parts.append(f"<span>best accuracy: <b>{best:.2%}</b> ({trial_label(int(row['number']), index)})</span>")
     # The settings of the search; bookkeeping (kept checkpoint paths, the driver's lease) is structured, not shown.
@@ -237,7 +238,7 @@ def comparison_html(studies: Iterable[optuna.Study], *, group_by: str | None = N
         rows = []
         for group, names in groups.items():
             at_n = C.best_at({n: curves[n] for n in names}, at)
-            final = [float(frames[n]["value"].max()) for n in names]
+            final = [float(completed_values(frames[n]).max()) for n in names]
             span = f"{min(trained[n] for n in names):,}..{max(trained[n] for n in names):,}"
             cells = [group, str(len(names)), span, _mean_spread(at_n), _mean_spread(final)]
             rows.append("<tr>" + "".join(f"<td{' class=l' if i == 0 else ''}>{esc(c)}</td>"
@@ -249,7 +250,7 @@ def comparison_html(studies: Iterable[optuna.Study], *, group_by: str | None = N
         rows = []
         for s in studies:
             f = frames[s.study_name]
-            best = f["value"].max() if len(f) else np.nan
+            best = completed_values(f).max() if len(f) else np.nan
             at_n = C.best_at({s.study_name: curves[s.study_name]}, at)[0]
             cells = [s.study_name, s.user_attrs.get("space", ""), s.user_attrs.get("sampler", ""),
                      s.user_attrs.get("seed", ""), f"{len(f):,}", f"{trained[s.study_name]:,}",

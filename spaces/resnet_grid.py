@@ -28,7 +28,7 @@ from typing import Any, Iterator, Mapping
 
 from tpsearch.spaces._registry import register
 from tpsearch.spaces._types import Arch, ArchError, Dimension
-from tpsearch.spaces.resnet_5m import ResNet5M, _final_size
+from tpsearch.spaces.resnet_5m import ResNet5M, _final_size, _layer_inputs
 
 GRID: dict[str, tuple[Any, ...]] = {
     "layers": (1, 2, 3),
@@ -45,6 +45,10 @@ ARCH_KEYS = ("layers", "blocks", "channels", "kernel", "skip_kernel", "pool")
 TRAINING_KEYS = ("lr", "batch_size", "weight_decay")
 _TAGS = {"layers": "L", "blocks": "B", "channels": "C", "kernel": "K", "skip_kernel": "S", "pool": "P", "lr": "lr",
          "batch_size": "bs", "weight_decay": "wd"}
+
+
+def _fit(kernel: int, side: int) -> int:
+    return kernel if kernel <= side else max(1, side - 1 + side % 2)
 
 
 def config_id(params: Mapping[str, Any]) -> str:
@@ -99,11 +103,15 @@ class ResNetGrid(ResNet5M):
 
     @staticmethod
     def arch_of(params: Mapping[str, Any], *, image_size: int = 32) -> Arch:
+        """The resnet_5m architecture of a grid point. A kernel larger than a layer's input map (kernel 5 in the
+        third layer of an 8x8 image) is cut to the largest odd size that fits, as resnet_5m requires."""
         n = params["layers"]
         final = _final_size(image_size, n)
         pool = final if params["pool"] == "global" else max(1, final // 2)
+        inputs = _layer_inputs(image_size, n)
         return {"layers": n, "blocks": [params["blocks"]] * n, "channels": params["channels"],
-                "kernels": [params["kernel"]] * n, "skip_kernels": [params["skip_kernel"]] * n, "pool": pool}
+                "kernels": [_fit(params["kernel"], side) for side in inputs],
+                "skip_kernels": [_fit(params["skip_kernel"], side) for side in inputs], "pool": pool}
 
     @staticmethod
     def hparams_of(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -113,18 +121,21 @@ class ResNetGrid(ResNet5M):
     def params_of(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> dict[str, Any]:
         a = self.validate(arch, in_channels=in_channels, image_size=image_size)
         n = a["layers"]
-        params: dict[str, Any] = {"layers": n, "channels": a["channels"]}
-        for key, per_layer in (("blocks", a["blocks"]), ("kernel", a["kernels"]), ("skip_kernel", a["skip_kernels"])):
-            if len(set(per_layer)) != 1:
-                raise ArchError(key, f"must be the same in every layer of resnet_grid, but got {per_layer}")
-            params[key] = per_layer[0]
+        if len(set(a["blocks"])) != 1:
+            raise ArchError("blocks", f"must be the same in every layer of resnet_grid, but got {a['blocks']}")
         final = _final_size(image_size, n)
         pools = {"global": final, "half": max(1, final // 2)}
-        params["pool"] = next((name for name, p in pools.items() if p == a["pool"]), None)
+        params: dict[str, Any] = {"layers": n, "blocks": a["blocks"][0], "channels": a["channels"],
+                                  "pool": next((name for name, p in pools.items() if p == a["pool"]), None)}
+        # The grid's kernel is the one whose cut to every layer's map (`arch_of`) gives the architecture's kernels.
+        for key, per_layer in (("kernel", "kernels"), ("skip_kernel", "skip_kernels")):
+            params[key] = next((k for k in self.grid[key]
+                                if self.arch_of({**params, "kernel": k, "skip_kernel": k}, image_size=image_size)
+                                [per_layer] == a[per_layer]), None)
         for key, value in params.items():
             if value not in self.grid[key]:
-                raise ArchError(key, f"must be one of {list(self.grid[key])} in this grid, but got {value!r}")
-        return params
+                raise ArchError(key, f"no value of {list(self.grid[key])} in this grid gives {a}")
+        return {k: params[k] for k in ARCH_KEYS}
 
     def smallest(self, *, in_channels: int = 3, image_size: int = 32) -> Arch:
         return self.arch_of({"layers": min(self.grid["layers"]), "blocks": min(self.grid["blocks"]),

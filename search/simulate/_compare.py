@@ -100,7 +100,8 @@ def compare(opts: SimulateOptions, *, table: Table | None = None, space: ResNetG
         "table": str(opts.table), "dataset": table.meta["run"]["dataset"], "configurations": len(table.final),
         "grid": {k: list(v) for k, v in space.grid.items() if v != ResNetGrid().grid[k]},
         "best": table.best, "trials": opts.trials, "share": opts.trials / len(table.final), "workers": opts.workers,
-        "seeds": opts.seeds, "first_seed": opts.seed, "strategies": summary, "ranking": ranking,
+        "seeds": opts.seeds, "first_seed": opts.seed, "table_stats": table.stats(), "strategies": summary,
+        "ranking": ranking,
         "wall_s": round(time.perf_counter() - start, 1)}
     return result, by_name
 

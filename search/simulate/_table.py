@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 
 from tpsearch.exceptions import UsageError
@@ -86,6 +87,27 @@ class Table:
     def best(self) -> float:
         """The best mean full-budget accuracy: what a search's regret is measured from."""
         return max(self.final.values())
+
+    def stats(self) -> dict[str, Any]:
+        """What the table holds: its size, the spread of full-budget accuracy, the seed-to-seed noise (Spearman of
+        two seeds' full-budget accuracies over the configurations), the layer counts among the best."""
+        from scipy import stats
+
+        ends = {s: {c: curve[-1].accuracy for (c, seed), curve in self.curves.items() if seed == s} for s in self.seeds}
+        common = [c for c in self.final if all(ends[s].get(c) is not None for s in self.seeds[:2])]
+        rho = (float(stats.spearmanr([ends[self.seeds[0]][c] for c in common],
+                                     [ends[self.seeds[1]][c] for c in common]).statistic)
+               if len(self.seeds) > 1 and len(common) > 2 else None)
+        final = np.array(sorted(self.final.values()))
+        top = sorted(self.final, key=self.final.get, reverse=True)[:max(1, len(final) // 100)]
+        layers = self.rows.groupby("config")["layers"].first()
+        return {"configurations": len(self.final), "seeds": list(self.seeds),
+                "runs": len(self.curves), "diverged": sum(1 for c in self.curves.values() if c[-1].failure),
+                "final_min": float(final[0]), "final_median": float(np.median(final)), "final_max": float(final[-1]),
+                "seed_spearman": rho, "layers": {int(k): int(v) for k, v in layers[list(self.final)].value_counts()
+                                                .sort_index().items()},
+                "top_1pct_layers": sorted({int(layers[c]) for c in top}),
+                "cpu_hours": self.meta.get("cpu_hours"), "machine": self.meta.get("machine")}
 
     def sliced(self, space: ResNetGrid) -> "Table":
         """The rows of the configurations in `space` (a slice of the grid): a smaller table of the same kind."""

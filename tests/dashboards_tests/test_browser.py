@@ -159,3 +159,19 @@ def test_the_explanation_and_delegation_pages_draw_every_plot(browser: Browser, 
     assert plots[0]["points"] == len(sweep) + 3 and plots[1]["points"] == 2 * len(sweep)
     rows = browser.eval("document.querySelectorAll('#sweep tr').length")
     assert rows == 1 + len(table_points(sweep)) == 22
+
+
+def test_the_simulation_page_draws_every_strategy(browser: Browser, tmp_path: Path) -> None:
+    """`tpsearch simulate`'s page over a slice of the shipped table: a mean and a band per strategy on both axes."""
+    from tpsearch.search.simulate import SimulateOptions, Table, compare, write_page
+    from tpsearch.spaces.resnet_grid import GRID, ResNetGrid
+
+    opts = SimulateOptions(strategies=["random", "tpe+noise-aware"], seeds=3, trials=10)
+    space = ResNetGrid({**GRID, "layers": (2, 3), "skip_kernel": (1,), "pool": ("global",), "weight_decay": (5e-4,)})
+    result, traces = compare(opts, table=Table.read(opts.table), space=space)
+    plots = _open(browser, write_page(result, traces, tmp_path / "simulate.html"))
+    assert [p["id"] for p in plots] == ["fig-regret-trained", "fig-regret-seconds"]
+    for p in plots:
+        assert p["points"] > 0 and p["marks"] >= 2 * 3, p  # per strategy: its mean and its band's two edges
+    rows = browser.eval("[...document.querySelectorAll('#strategies tr td:first-child')].map(td => td.textContent)")
+    assert sorted(rows) == ["random", "tpe+noise-aware"]

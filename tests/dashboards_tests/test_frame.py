@@ -176,7 +176,9 @@ def test_comparison_curves_count_trained_trials_and_carry_the_best_over_pruned_o
     and spread run only where every study has a value, up to the shortest study."""
     from tpsearch.dashboards import _compare
 
-    frame = pd.DataFrame({"number": range(5), "value": [np.nan, 0.5, np.nan, 0.4, 0.7],
+    # The pruned trial holds the score of its rung as its value, as Optuna records one: it must not count.
+    frame = pd.DataFrame({"number": range(5), "value": [np.nan, 0.5, 0.9, 0.4, 0.7],
+                          "status": ["infeasible", "complete", "pruned", "complete", "complete"],
                           "trained": pd.array([pd.NA, 1, 2, 3, 4], dtype="Int64"),
                           "datetime_complete": pd.date_range("2026-01-01", periods=5, freq="s"),
                           "user_attrs_seconds": [0.0, 10.0, 5.0, 10.0, 10.0]})

@@ -11,7 +11,7 @@ import pytest
 from tpsearch.search import cli
 
 COMMANDS = ["spaces", "describe", "train", "run", "calibrate", "ablate", "rerank", "status", "dashboard", "compare",
-            "trials", "export", "evaluate", "explain", "delegate"]
+            "trials", "export", "evaluate", "explain", "delegate", "simulate"]
 
 
 def test_every_command_of_the_design_card_is_there_with_help(capsys):
