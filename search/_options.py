@@ -32,6 +32,7 @@ class RunOptions:
     study: str | None = None              # None: SPACE-DATASET (an image folder: SPACE-FOLDER-SIDEpx)
     storage: str = DEFAULT_STORAGE
     sampler: str = "tpe"                  # tpe | random | nsga2 (Optuna's NSGA-II, made for several objectives)
+    startup_trials: int = 10              # tpe: trained trials drawn at random before TPE models them
     objectives: list[str] = field(default_factory=lambda: ["accuracy"])  # accuracy, then costs: params, macs, latency
     seed: int = 0                         # of the sampler, the data split and training
     max_params: int = 5_000_000           # parameter budget of a feasible model
@@ -89,6 +90,7 @@ class RunOptions:
                                  ("--max-macs", None if self.max_macs == AUTO else self.max_macs, 1),
                                  ("--keep-checkpoints", self.keep_checkpoints, 0),
                                  ("--grace-epochs", self.grace_epochs, 1),
+                                 ("--startup-trials", self.startup_trials, 1),
                                  ("--reduction-factor", self.reduction_factor, 2),
                                  ("--min-rung-steps", self.min_rung_steps, 0),
                                  ("--max-retries", self.max_retries, 0), ("--concurrency", self.concurrency, 1),

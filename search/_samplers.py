@@ -31,7 +31,8 @@ def make_sampler(opts: RunOptions) -> optuna.samplers.BaseSampler:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         # multivariate+group model the conditional dimensions jointly; constant_liar spreads concurrent trials.
         # The budget reaches TPE through each trial's constraint (set when it is drawn).
-        return SearchTPE(seed=opts.seed, multivariate=True, group=True, constant_liar=True)
+        return SearchTPE(seed=opts.seed, n_startup_trials=opts.startup_trials, multivariate=True, group=True,
+                         constant_liar=True)
 
 
 class SearchTPE(optuna.samplers.TPESampler):

@@ -53,6 +53,8 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                         "`export --pareto` show; the budgets still apply")
     g.add_argument("--sampler", default=_D.sampler, choices=SAMPLERS,
                    help="Optuna sampler: tpe (multi-objective with --objectives), random, or nsga2 (NSGA-II)")
+    g.add_argument("--startup-trials", type=int, default=_D.startup_trials,
+                   help="tpe: trained trials drawn at random before TPE models them")
     g.add_argument("--seed", type=int, default=_D.seed, help="seed of the sampler, the data split and training")
     g.add_argument("--enqueue", action="append", default=[], metavar="PRESET|FILE.json",
                    help="train a known architecture first (warm start); repeatable")

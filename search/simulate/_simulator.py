@@ -48,6 +48,7 @@ class Strategy:
     scheduler: str = "asha"     # asha | none | hyperband (Ray's AsyncHyperBandScheduler, 3 brackets)
     stop_margin: float = 2.0    # asha: tpsearch's margin in standard errors (0: stock ASHA's rule)
     min_rung_steps: int = 8     # asha: steps below which a trial is not judged at a rung
+    startup_trials: int = 10    # tpe: trained trials drawn at random first (--startup-trials)
     stock: bool = False         # Ray Tune's OptunaSearch (TPE) + AsyncHyperBandScheduler, as a user would wire them
     what: str = ""
 
@@ -55,8 +56,11 @@ class Strategy:
         if self.stock:
             return "ray.tune OptunaSearch(TPESampler) + ASHAScheduler"
         if self.scheduler == "hyperband":
-            return f"--sampler {self.sampler} + ray.tune AsyncHyperBandScheduler(brackets=3)"
+            return (f"--sampler {self.sampler} --startup-trials {self.startup_trials} + ray.tune "
+                    f"AsyncHyperBandScheduler(brackets=3)")
         flags = f"--sampler {self.sampler} --scheduler {self.scheduler}"
+        if self.sampler == "tpe":
+            flags += f" --startup-trials {self.startup_trials}"
         if self.scheduler == "asha":
             flags += f" --stop-margin {self.stop_margin:g} --min-rung-steps {self.min_rung_steps}"
         return flags
@@ -71,6 +75,8 @@ STRATEGIES = {s.name: s for s in (
     Strategy("tpe+asha", stop_margin=0.0, min_rung_steps=0, what="tpsearch's TPE, ASHA's stock rule"),
     Strategy("tpe+hyperband", scheduler="hyperband", what="tpsearch's TPE, asynchronous Hyperband (3 brackets)"),
     Strategy("tpe+noise-aware", what="tpsearch's defaults: TPE, noise-aware ASHA"),
+    Strategy("tpe5+noise-aware", startup_trials=5, what="TPE after 5 random trials, noise-aware ASHA"),
+    Strategy("tpe20+noise-aware", startup_trials=20, what="TPE after 20 random trials, noise-aware ASHA"),
     Strategy("stock", stock=True, what="Ray Tune's OptunaSearch + ASHA: stopped trials told COMPLETE"),
 )}
 
@@ -84,7 +90,8 @@ def run_options(table: Table, strategy: Strategy, *, seed: int, trials: int, **e
     """The options of the `tpsearch run` that `strategy` stands for, over `table`'s schedule (`extra`: others)."""
     fields = {"space": "resnet_grid", **{k: table.meta["run"][k] for k in RUN_KEYS}, "sampler": strategy.sampler,
               "scheduler": "none" if strategy.scheduler == "none" else "asha", "stop_margin": strategy.stop_margin,
-              "min_rung_steps": strategy.min_rung_steps, "seed": seed, "trials": trials, "max_macs": None,
+              "min_rung_steps": strategy.min_rung_steps, "startup_trials": strategy.startup_trials, "seed": seed,
+              "trials": trials, "max_macs": None,
               "progress": False}
     return RunOptions(**{**fields, **extra})
 
