@@ -11,8 +11,9 @@ replays searches over the result.
     python benchmarks/build_table.py --dataset cifar10 --device cuda --train-images 10000 --out cifar.csv  # a GPU
 
 Resumable: runs go to TABLE.partK.csv as each finishes (K: the worker), every start skips what the table and its
-parts hold, and `--merge` (also done at the end) folds the parts into TABLE.csv and rewrites TABLE.json (the
-schedule, the machine, the commit, the hours), so a partial table can be committed as it grows. Configurations go in
+parts hold, and the end of a build folds the parts into TABLE.csv and rewrites TABLE.json (the schedule, the
+machine, the commit, the hours); `--merge` does the same while a build runs, keeping the parts, so a partial table
+can be committed as it grows (the parts are never committed). Configurations go in
 a fixed shuffled order, both seeds at a time, the weight decay of 5e-4 first: a partial table is a uniform sample of
 the grid, and the slice of one weight decay is complete half-way. The last line is JSON.
 """
@@ -117,12 +118,12 @@ def worker(k: int, workers: int, todo: list[tuple[dict, int]], table: str, run: 
             f.flush()
 
 
-def merge(table: Path, run: dict, device: str, wall: float) -> dict:
+def merge(table: Path, run: dict, device: str, wall: float, keep_parts: bool = False) -> dict:
     frames = [pd.read_csv(p, keep_default_na=False) for p in ([table] if table.is_file() else []) + parts(table)]
     rows = pd.concat(frames, ignore_index=True).drop_duplicates(["config", "seed", "epoch"])
     rows = rows.sort_values(["config", "seed", "epoch"]).reset_index(drop=True)[list(COLUMNS)]
     rows.to_csv(table, index=False)
-    for p in parts(table):
+    for p in ([] if keep_parts else parts(table)):  # while a build still appends to them, they stay
         p.unlink()
     old = json.loads(meta_path(table).read_text()) if meta_path(table).is_file() else {}
     from tpsearch import trainers
@@ -159,7 +160,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="stop after this many more runs")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", default="data")
-    parser.add_argument("--merge", action="store_true", help="only fold the parts into the table")
+    parser.add_argument("--merge", action="store_true",
+                        help="only fold the parts into the table, keeping them (a build may be appending to them)")
     for key in RUN_KEYS:
         parser.add_argument("--" + key.replace("_", "-"), type=type(RUN[key]), default=RUN[key])
     args = parser.parse_args()
@@ -181,7 +183,7 @@ def main() -> None:
             p.start()
         for p in procs:
             p.join()
-    meta = merge(table, run, args.device, time.time() - start)
+    meta = merge(table, run, args.device, 0.0 if args.merge else time.time() - start, keep_parts=args.merge)
     rows = pd.read_csv(table, keep_default_na=False, na_values={"accuracy": [""]})
     print(json.dumps({"table": str(table), "configurations": meta["configurations"], "of": meta["of"],
                       "runs": meta["runs"], "rows": len(rows), "cpu_hours": meta["cpu_hours"]}))
