@@ -2,10 +2,10 @@
 
 The full-precision model is a one-layer resnet_5m (16 channels, 15,034 parameters) trained 10 epochs on digits in
 this process (`trained_study`): trained to the end, so that the quantized models have something to lose. The
-margins are measured, not hoped for: over seeds 0-2 of the whole pipeline (`benchmarks/bench_quantize.py`), 2
-fine-tune epochs left ternary weights 0.6-2.8 points, binary weights 2.5-4.2 points and int8 0-0.6 points below
-the full-precision test accuracy (README: "Quantized export"). On the CPU the runs are bit-reproducible, so this
-test sees seed 0's figures (2.8, 4.2, 0.6) every time; the margins leave room for another torch's arithmetic.
+margins are measured, not hoped for: over seeds 0-2 of the whole pipeline (`benchmarks/bench_quantize.py`, one
+thread), 2 fine-tune epochs left ternary weights -0.6 to 1.4 points, binary weights 1.0-2.0 points and int8 0
+points below the full-precision test accuracy (README: "Quantized export"). On the CPU the runs are reproducible
+for a given torch and thread count; the margins leave room for another torch's arithmetic.
 """
 from __future__ import annotations
 
