@@ -120,6 +120,8 @@ def read_plain(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, A
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a truncated or foreign file, some of them OSError
         kind = _sniff(path, head, size)
+        if kind == _FOREIGN_PICKLE:
+            raise CheckpointError(f"refusing {what} {str(path)!r}: it is {kind}") from None
         if kind:
             raise CheckpointError(f"{what} {str(path)!r} is {kind}") from None
         if isinstance(e, EOFError):  # the pickle of torch.save's legacy format ends before its contents do
@@ -143,6 +145,7 @@ def read_plain(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, A
 
 # torch.save's legacy (non-zip) format opens with a pickled magic number: protocol 2, LONG1 of 10 bytes.
 _LEGACY_TORCH = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+_FOREIGN_PICKLE = "a pickle that torch.save did not write (pickle.dump?); tpsearch never unpickles code"
 _READS = "tpsearch reads the FILE.pt checkpoint that `tpsearch export --out FILE.pt` writes"
 
 
@@ -178,7 +181,7 @@ def _sniff(path: Path, head: bytes, size: int) -> str | None:
     if head.startswith(b"\x80"):  # a pickle
         if head.startswith(_LEGACY_TORCH):
             return None  # torch.save's old format: its loader says what it refused
-        return "a pickle that torch.save did not write (pickle.dump?); tpsearch never unpickles code"
+        return _FOREIGN_PICKLE
     text = _utf8(head)
     if text and all(c.isprintable() or c in "\t\r\n" for c in text):
         return f"a text file (it begins {text[:24]!r}), not a PyTorch checkpoint"
