@@ -139,9 +139,13 @@ def quantization_line(q: dict, accuracy: float | None) -> str:
         acc = "test accuracy not measured"
     else:
         acc = f"test accuracy {accuracy:.4f} against " + (
-            f"{fp:.4f} in full precision ({100 * (fp - accuracy):+.2f} points lost)" if fp is not None else
+            f"{fp:.4f} in full precision ({_points(fp - accuracy)})" if fp is not None else
             "full precision's, not measured at export (--no-test)")
     zeros = f", {q['zero_fraction']:.1%} zeros" if "zero_fraction" in q else ""
     return (f"{q['method']} ({q['bits']}-bit) weights in {q['quantized_layers']} layers{zeros}: {acc}; "
             f"{q['packed_bytes']:,} bytes packed against {q['full_precision_bytes']:,} "
             f"({q['ratio']:.1f}x smaller)")
+
+
+def _points(lost: float) -> str:
+    return f"{100 * lost:.2f} points lost" if lost >= 0 else f"{-100 * lost:.2f} points gained"
