@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tpsearch._files import atomic_write
-from tpsearch.dashboards._figures import _LAYOUT, COLORS, GROUP_COLORS, _figure, _percent_axis, _scatter
+from tpsearch.dashboards._figures import _LAYOUT, COLORS, GROUP_COLORS, _figure, _percent_axis, _scatter, titled
 from tpsearch.dashboards._figures import esc as fig_esc
 from tpsearch.dashboards._page import _card, _header, _page, esc
 
@@ -58,7 +58,7 @@ def threshold_curve(result: Mapping[str, Any]) -> go.Figure:
     """Accuracy and the share delegated against the threshold, in nats."""
     sweep = result["sweep"]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.update_layout(title=dict(text="Accuracy and share delegated vs threshold"), **_LAYOUT)
+    fig.update_layout(title=titled("Accuracy and share delegated vs threshold"), **_LAYOUT)
     x = [p["threshold"] for p in sweep]
     fig.add_trace(_scatter(len(sweep))(
         x=x, y=[p["accuracy"] for p in sweep], mode="lines", name="accuracy", line=dict(color=COLORS["complete"]),

@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from tpsearch._files import atomic_path, atomic_write
 from tpsearch.dashboards._figures import esc as fig_esc
+from tpsearch.dashboards._figures import titled
 from tpsearch.dashboards._page import _card, _header, _page, esc
 
 COLORSCALE = "Inferno"
@@ -89,8 +90,8 @@ def explanation_figure(result: Any, e: Any) -> go.Figure:
         # Square pixels, row 0 at the top, as the images are drawn.
         fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed",
                          scaleanchor=f"x{'' if col == 1 else col}", constrain="domain", row=1, col=col)
-    fig.update_layout(title=dict(text=fig_esc(_caption(result, e))), template="plotly_white", height=320,
-                      margin=dict(l=10, r=10, t=70, b=10))
+    fig.update_layout(title=titled(fig_esc(_caption(result, e))), template="plotly_white", height=340,
+                      margin=dict(l=10, r=10, t=90, b=10))
     return fig
 
 

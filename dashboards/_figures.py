@@ -25,9 +25,23 @@ COLORS = {"complete": "#1f77b4", "pruned": "#a0a0a0", "diverged": "#9467bd", "in
 PARAMS, MACS, LATENCY = "user_attrs_params", "user_attrs_macs", "user_attrs_latency_ms"
 # SVG draws one element per marker: past a few thousand points WebGL (scattergl) keeps the page responsive.
 GL_ABOVE = 3000
+# fANOVA fits a random forest from the parameters to the accuracy and splits the variance it explains among them. With
+# fewer than a couple of completed trials per parameter most parameters get one split or none, on noise, and the
+# ranking swings from one trial to the next (resnet_5m ranks about ten: its architecture and training dimensions);
+# below max(this, 2 x the parameters ranked) the panel says so.
+FEW_FOR_IMPORTANCES = 20
 MAX_CURVES = (200, 100)  # learning curves drawn: the best completed trials, and pruned trials spread over the run
-_LAYOUT = dict(template="plotly_white", height=430, margin=dict(l=60, r=20, t=60, b=50),
+# Plotly draws its modebar (the toolbar) over the top right of a figure, about 30 px high, on hover. Titles and the
+# legend sit below that row, so a long title (a study's name) or a wide legend never runs under the toolbar: the title
+# hangs from the top of the figure with the modebar's height as padding, and the top margin holds both rows.
+MODEBAR_PX = 34
+_LAYOUT = dict(template="plotly_white", height=430, margin=dict(l=60, r=20, t=90, b=50),
                legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
+
+
+def titled(text: str) -> dict[str, Any]:
+    """A figure's title below the modebar's row (see MODEBAR_PX)."""
+    return dict(text=text, yref="container", y=1.0, yanchor="top", pad=dict(t=MODEBAR_PX))
 
 
 def esc(text: Any) -> str:
@@ -41,7 +55,7 @@ def _scatter(n: int) -> type:
 
 def _figure(title: str, x: str, y: str, **layout: Any) -> go.Figure:
     fig = go.Figure()
-    fig.update_layout(title=dict(text=title), xaxis_title=x, yaxis_title=y, **{**_LAYOUT, **layout})
+    fig.update_layout(title=titled(title), xaxis_title=x, yaxis_title=y, **{**_LAYOUT, **layout})
     return fig
 
 
@@ -142,7 +156,7 @@ def parallel_architecture(frame: pd.DataFrame) -> go.Figure:
             if col == "value":
                 dim["tickformat"] = ".0%"
             dims.append(dim)
-    fig = _figure("Architectures of completed trials", "", "", height=460, margin=dict(l=70, r=70, t=90, b=40))
+    fig = _figure("Architectures of completed trials", "", "", height=460, margin=dict(l=70, r=70, t=120, b=40))
     if dims:
         acc = done["value"].to_numpy()
         fig.add_trace(go.Parcoords(dimensions=dims, line=dict(
@@ -168,8 +182,15 @@ def importances(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure | s
     if not scores:
         return "Importances are not available: the completed trials share no varying parameter."
     names, values = list(scores)[::-1], list(scores.values())[::-1]
-    fig = _figure("Hyperparameter importances (fANOVA, completed trials)", "importance", "",
-                  height=max(300, 28 * len(names) + 120))
+    title = f"Hyperparameter importances (fANOVA, {done:,} completed trials)"
+    wanted = max(FEW_FOR_IMPORTANCES, 2 * len(names))
+    extra = 0
+    if done < wanted:
+        title += (f"<br><sub>few trials: about {wanted} are needed for a stable ranking; with {done} it can change "
+                  f"with every new trial</sub>")
+        extra = 20
+    fig = _figure(title, "importance", "", height=max(300, 28 * len(names) + 120) + extra,
+                  margin={**_LAYOUT["margin"], "t": _LAYOUT["margin"]["t"] + extra})
     fig.add_trace(go.Bar(x=values, y=[esc(n) for n in names], orientation="h", marker_color=COLORS["complete"],
                          hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
     return fig

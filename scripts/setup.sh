@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Create .venv and install tpsearch with its test tools. torch/torchvision are pinned by constraints.txt to the
-# builds that lie on this project's machines; elsewhere delete that file's pins or pass your own constraints.
+# Create .venv and install tpsearch with its test tools at the versions the suite passes with: requirements.lock
+# (pip constraints, written by scripts/lock.sh) pins every dependency, torch and torchvision at the builds on this
+# project's machines' disk among them; pyproject.toml keeps its ranges open for users, who need not use the lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
+.venv/bin/python -m pip install -q -c requirements.lock -e ".[test]"

@@ -28,3 +28,14 @@ class DataError(UsageError):
 class CheckpointError(UsageError):
     """Raised when a checkpoint file cannot be used: missing, truncated, altered, holding pickled code, or weights
     that do not fit its architecture."""
+
+
+class QuantizationLossError(UsageError):
+    """Raised when `export --quantize` would write a model that lost more accuracy than its bound (--max-loss); it
+    carries the figures: method, split, quantized and full_precision accuracy (fractions), bound (points)."""
+
+    def __init__(self, message: str, *, method: str, split: str, quantized: float, full_precision: float,
+                 bound: float) -> None:
+        super().__init__(message)
+        self.method, self.split, self.bound = method, split, bound
+        self.quantized, self.full_precision = quantized, full_precision

@@ -4,7 +4,8 @@ tensors and plain containers only, so torch.load(path, weights_only=True) reads 
 load_checkpoint` rebuilds the model. The weights are those the search kept for the trial, or with --retrain those
 of a training from scratch at full budget, which resumes after a kill when the same command runs again. With
 --quantize the weights are ternary (TTQ) or binary and fine-tuned, or int8; the checkpoint records the packed size
-and the full-precision accuracy beside the quantized one.
+and the full-precision accuracy beside the quantized one, and a quantized model more than --max-loss points below
+full precision is not written unless --accept-loss.
 
 (`tpsearch export`: its flags are `ExportOptions`' fields, one to one.)
 """
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
     from tpsearch.search.export import FORMATS, QUANTIZE_METHODS, RECIPES, SPLITS
+    from tpsearch.search.export._export import DEFAULT_MAX_LOSS
     from tpsearch.search.export._quantize import DEFAULT_EPOCHS, DEFAULT_THRESHOLD
 
     p = sub.add_parser(
@@ -81,6 +83,13 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"ternary: weights within T x max|w| of zero become 0 (default: {DEFAULT_THRESHOLD})")
     q.add_argument("--quantize-first-last", action="store_true",
                    help="ternary, binary: quantize the first conv and the last linear layer too")
+    bound = q.add_mutually_exclusive_group()
+    bound.add_argument("--max-loss", type=float, default=None, metavar="POINTS",
+                       help=f"refuse (write nothing, exit 2) a quantized model whose test accuracy (validation "
+                            f"with --no-test) is more than POINTS below full precision (default: "
+                            f"{DEFAULT_MAX_LOSS:g})")
+    bound.add_argument("--accept-loss", action="store_true",
+                       help="write the quantized model whatever accuracy it lost")
     add_progress(p)
     add_json(p)
     p.set_defaults(func=run_export)
@@ -129,9 +138,14 @@ def quantization_line(q: dict, accuracy: float | None) -> str:
     if accuracy is None:
         acc = "test accuracy not measured"
     else:
-        acc = f"test accuracy {accuracy:.4f} against " + (f"{fp:.4f} in full precision" if fp is not None else
-                                                          "full precision's, not measured at export (--no-test)")
+        acc = f"test accuracy {accuracy:.4f} against " + (
+            f"{fp:.4f} in full precision ({_points(fp - accuracy)})" if fp is not None else
+            "full precision's, not measured at export (--no-test)")
     zeros = f", {q['zero_fraction']:.1%} zeros" if "zero_fraction" in q else ""
     return (f"{q['method']} ({q['bits']}-bit) weights in {q['quantized_layers']} layers{zeros}: {acc}; "
             f"{q['packed_bytes']:,} bytes packed against {q['full_precision_bytes']:,} "
             f"({q['ratio']:.1f}x smaller)")
+
+
+def _points(lost: float) -> str:
+    return f"{100 * lost:.2f} points lost" if lost >= 0 else f"{-100 * lost:.2f} points gained"

@@ -97,8 +97,9 @@ def to_bytes(obj: Any) -> bytes:
 def read_plain(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, Any]:
     """A dict from a `torch.save` file, read with `weights_only=True`; refused unless tensors and plain containers.
 
-    Every failure is one `CheckpointError` line: a missing or unreadable file, a pickled object of any other class
-    (which the weights-only unpickler declines to construct, so no code runs), a truncated or corrupt archive.
+    Every failure is one `CheckpointError` line that says what is wrong with the file: missing or unreadable, empty,
+    truncated, another format (what it is, from its first bytes: `_sniff`), a pickled object of any other class
+    (which the weights-only unpickler declines to construct, so no code runs), or a dict that is no checkpoint.
     """
     path = Path(path)
     if not path.exists():
@@ -106,19 +107,34 @@ def read_plain(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, A
     if not path.is_file():
         raise CheckpointError(f"{what} {str(path)!r} is not a file")
     try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+        size = path.stat().st_size
+    except OSError as e:
+        raise CheckpointError(f"cannot read {what} {str(path)!r}: {e.strerror or e}") from None
+    if size == 0:
+        raise CheckpointError(f"{what} {str(path)!r} is empty (0 bytes): was it copied before it was written?")
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "pickle protocol 4 detected": the error below says it all
             obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        _refuse_other_format(path, what)
-        raise CheckpointError(f"refusing {what} {str(path)!r}: it holds pickled objects other than tensors and "
-                              f"plain containers ({_unsupported(e)}); it is never unpickled as code") from None
-    except OSError as e:
-        raise CheckpointError(f"cannot read {what} {str(path)!r}: {e.strerror or e}") from None
-    except Exception as e:  # zip, EOF and storage errors of a truncated or foreign file come in many types
-        _refuse_other_format(path, what)
-        raise CheckpointError(f"{what} {str(path)!r} is truncated or not a PyTorch checkpoint: "
-                              f"{_first_line(e)}") from None
+    except Exception as e:  # torch raises many types for a truncated or foreign file, some of them OSError
+        kind = _sniff(path, head, size)
+        if kind == _FOREIGN_PICKLE:
+            raise CheckpointError(f"refusing {what} {str(path)!r}: it is {kind}") from None
+        if kind:
+            raise CheckpointError(f"{what} {str(path)!r} is {kind}") from None
+        if isinstance(e, EOFError):  # the pickle of torch.save's legacy format ends before its contents do
+            raise CheckpointError(f"{what} {str(path)!r} is truncated: it ends early, at {size:,} bytes; copy or "
+                                  f"export it again") from None
+        if isinstance(e, pickle.UnpicklingError):
+            raise CheckpointError(f"refusing {what} {str(path)!r}: it holds pickled objects other than tensors and "
+                                  f"plain containers ({_unsupported(e)}); it is never unpickled as code") from None
+        raise CheckpointError(f"{what} {str(path)!r} is damaged ({size:,} bytes that PyTorch cannot read: "
+                              f"{_first_sentence(e)})") from None
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{what} {str(path)!r} holds bare weights ({len(obj)} tensors, a state_dict) and no "
+                              f"architecture: tpsearch reads the files `tpsearch export` writes")
     if not isinstance(obj, dict):
         raise CheckpointError(f"{what} {str(path)!r} holds a {type(obj).__name__}, not a dict")
     problem = _first_non_plain(obj, what)
@@ -127,28 +143,49 @@ def read_plain(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, A
     return obj
 
 
-def _refuse_other_format(path: Path, what: str) -> None:
-    """Say what a file that torch.load declined is, when it is one of the formats export writes beside the
-    checkpoint (or another model format): their own readers run them, not tpsearch's."""
-    kind = None
-    try:
-        if zipfile.is_zipfile(path):
-            names = [n.partition("/")[2] for n in zipfile.ZipFile(path).namelist()]
-            if "archive_format" in names:
-                kind = "a torch.export program (.pt2): run it with torch.export.load(path).module()"
-            elif "constants.pkl" in names or any(n.startswith("code/") for n in names):
-                kind = "a TorchScript module: run it with torch.jit.load(path)"
-        else:
-            with open(path, "rb") as f:
-                first = f.read(1)
-            # An ONNX model is a protobuf whose first field is ir_version (field 1, a varint: byte 0x08).
-            if path.suffix.lower() == ".onnx" or first == b"\x08":
-                kind = "an ONNX model: run it with onnxruntime"
-    except OSError:
-        return
-    if kind:
-        raise CheckpointError(f"{what} {str(path)!r} is {kind}; tpsearch reads the FILE.pt checkpoint that "
-                              f"`tpsearch export --out FILE.pt` writes beside it")
+# torch.save's legacy (non-zip) format opens with a pickled magic number: protocol 2, LONG1 of 10 bytes.
+_LEGACY_TORCH = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+_FOREIGN_PICKLE = "a pickle that torch.save did not write (pickle.dump?); tpsearch never unpickles code"
+_READS = "tpsearch reads the FILE.pt checkpoint that `tpsearch export --out FILE.pt` writes"
+
+
+def _sniff(path: Path, head: bytes, size: int) -> str | None:
+    """What a file that torch.load declined is, from its first bytes ("a text file ..."), or None where it looks
+    like a PyTorch file after all (then the loader's own complaint is the best there is)."""
+    if head.startswith(b"PK\x03\x04"):  # a zip archive: what torch.save writes, and torch.export, TorchScript
+        if not zipfile.is_zipfile(path):
+            return (f"truncated: a zip archive (the format torch.save writes) whose end is missing, {size:,} bytes; "
+                    f"copy or export it again")
+        try:
+            with zipfile.ZipFile(path) as z:
+                members = z.namelist()
+            names = [n.partition("/")[2] for n in members]  # torch's members sit in one top folder
+        except (OSError, zipfile.BadZipFile):
+            return None
+        if "archive_format" in names:
+            return f"a torch.export program (.pt2): run it with torch.export.load(path).module(); {_READS}"
+        if "constants.pkl" in names or any(n.startswith("code/") for n in names):
+            return f"a TorchScript module: run it with torch.jit.load(path); {_READS}"
+        if "data.pkl" not in names:
+            return f"a zip archive, but not one torch.save wrote (it holds {', '.join(members[:3]) or 'nothing'})"
+        return None
+    if head.startswith(b"\x93NUMPY"):
+        return "a NumPy array (numpy.save), not a PyTorch checkpoint"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip-compressed: decompress it (gunzip) and give the file inside"
+    header = int.from_bytes(head[:8], "little") if len(head) >= 9 else 0
+    if 0 < header < size and head[8:9] == b"{":  # 8 bytes of header length, then its JSON
+        return f"a safetensors file, not a PyTorch checkpoint; {_READS}"
+    if path.suffix.lower() == ".onnx" or head[:1] == b"\x08":  # ONNX: field 1 (ir_version), a varint: byte 0x08
+        return f"an ONNX model: run it with onnxruntime; {_READS}"
+    if head.startswith(b"\x80"):  # a pickle
+        if head.startswith(_LEGACY_TORCH):
+            return None  # torch.save's old format: its loader says what it refused
+        return _FOREIGN_PICKLE
+    text = _utf8(head)
+    if text and all(c.isprintable() or c in "\t\r\n" for c in text):
+        return f"a text file (it begins {text[:24]!r}), not a PyTorch checkpoint"
+    return f"not a PyTorch checkpoint: its first bytes ({head[:4].hex(' ')}) are neither a zip archive nor a pickle"
 
 
 def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu",
@@ -185,10 +222,15 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
 
 def check_meta(ckpt: Mapping[str, Any], path: str | os.PathLike) -> dict[str, Any]:
     where = f"checkpoint {str(path)!r}"
+    if "format" not in ckpt:
+        keys = ", ".join(repr(k) for k in list(ckpt)[:5]) + (", ..." if len(ckpt) > 5 else "")
+        raise CheckpointError(f"{where} is not a tpsearch export: a dict without its 'format' entry (it holds "
+                              f"{keys or 'nothing'}); {_READS}")
     if ckpt.get("format") != FORMAT:
         hint = (" (a per-trial file of `tpsearch run`: export it with `tpsearch export`)"
                 if ckpt.get("format") == TRIAL_FORMAT else "")
-        raise CheckpointError(f"{where} is not a tpsearch export: format {ckpt.get('format')!r}{hint}")
+        raise CheckpointError(f"{where} is not a tpsearch export: its format is {ckpt.get('format')!r}, not "
+                              f"{FORMAT!r}{hint}")
     if ckpt.get("version") != VERSION:
         raise CheckpointError(f"{where} has format version {ckpt.get('version')!r}; this tpsearch reads {VERSION}")
     missing = [k for k in ("state_dict", *META_KEYS) if k not in ckpt]
@@ -304,6 +346,22 @@ def _unsupported(e: BaseException) -> str:
     if m:
         return f"pickle opcode {m.group(1)}, outside what weights-only loading reads"
     return _first_line(e)
+
+
+def _utf8(head: bytes) -> str | None:
+    """`head` as UTF-8 text, allowing for a character cut at its end; None if it is not UTF-8."""
+    for cut in range(4):
+        try:
+            return head[:len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def _first_sentence(e: BaseException) -> str:
+    """The first sentence of an error's first line: torch's miniz errors go on for three more."""
+    line = _first_line(e)
+    return line.split(". ", 1)[0].rstrip(".")
 
 
 def _first_line(e: BaseException) -> str:

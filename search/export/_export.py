@@ -5,7 +5,8 @@ Steps: 1. check the options and open the study (nothing written yet); 2. pick th
 after every epoch to `<out>.resume.pt`, so the same command run again after a kill continues where it stopped;
 4. the test accuracy; 5. with --quantize, the quantized model (ternary and binary fine-tuned by the same trainer,
 under the hyperparameters that trained the weights; see `_quantize`) and its test accuracy, the full-precision
-figures kept beside them; 6. the checkpoint, written atomically, then ONNX and TorchScript beside it when asked.
+figures kept beside them, refused when it falls more than --max-loss points below full precision (unless
+--accept-loss); 6. the checkpoint, written atomically, then ONNX and TorchScript beside it when asked.
 """
 from __future__ import annotations
 
@@ -23,15 +24,15 @@ import torch
 
 from tpsearch import spaces
 from tpsearch._files import write_or_refuse
-from tpsearch.exceptions import UnknownSpaceError, UsageError
+from tpsearch.exceptions import QuantizationLossError, UnknownSpaceError, UsageError
 from tpsearch.search._options import usable_device
 from tpsearch.search._objectives import objectives_of, pareto_front
 from tpsearch.search._outcome import Outcome, accuracy_of, best_trial, outcome_of, trained_index
 from tpsearch.search._rerank import rerank_winner
 from tpsearch.search.export._checkpoint import build_model, json_safe, make_checkpoint, read_plain, save_atomic
 from tpsearch.search.export._formats import FORMATS, WRITERS, need_onnx, sibling
-from tpsearch.search.export._quantize import (CALIBRATION_IMAGES, DEFAULT_EPOCHS, DEFAULT_THRESHOLD, METHODS,
-                                               QuantizeConfig, quantize_model, sealed)
+from tpsearch.search.export._quantize import (BATCH_NORM_IMAGES, CALIBRATION_IMAGES, DEFAULT_EPOCHS,
+                                               DEFAULT_THRESHOLD, METHODS, QuantizeConfig, quantize_model, sealed)
 from tpsearch.search.export._quantize import summary as quantize_summary
 from tpsearch.search.storages import DEFAULT_STORAGE, load_study, open_storage, redact
 
@@ -47,6 +48,11 @@ RECIPES: dict[str, dict[str, Any]] = {
              "warmup_epochs": 5.0},
     "trial": {},
 }
+# How far, in points of accuracy, a quantized model may fall below its full-precision self before export refuses to
+# write it (--max-loss). The measured price on digits is 0-3 points (README: "Quantized export"); a model that fell
+# further has usually broken (the ternary collapse of issue 26 lost 67), and one that is merely worse should be a
+# choice the user makes (--accept-loss), not a file that looks like the model they searched for.
+DEFAULT_MAX_LOSS = 5.0
 
 
 @dataclass
@@ -73,6 +79,8 @@ class ExportOptions:
     quantize_epochs: int | None = None  # ternary, binary: fine-tune epochs; None: DEFAULT_EPOCHS
     ternary_threshold: float | None = None  # ternary: delta = t x max|w| per layer; None: DEFAULT_THRESHOLD
     quantize_first_last: bool = False  # ternary, binary: also the first conv and the last linear layer
+    max_loss: float | None = None     # points of accuracy the quantized model may lose; None: DEFAULT_MAX_LOSS
+    accept_loss: bool = False         # write the quantized model whatever it lost
     progress: bool = True
 
 
@@ -173,6 +181,7 @@ def export(opts: ExportOptions) -> ExportResult:
     if opts.quantize:
         model, quantization, val_accuracy, test_accuracy = _quantize(
             model, training, data, shape, opts, seed, val_accuracy, test_accuracy)
+        _check_loss(quantization, opts, val_accuracy, test_accuracy)
     model = model.to("cpu").eval()
     meta = {
         "space": spec, "arch": arch, "shape": shape,
@@ -240,7 +249,17 @@ def _check_options(opts: ExportOptions) -> None:
         if opts.quantize_epochs is not None or opts.ternary_threshold is not None or opts.quantize_first_last:
             raise UsageError("--quantize-epochs, --ternary-threshold and --quantize-first-last choose how "
                              "--quantize quantizes; add --quantize ternary|binary")
+        if opts.max_loss is not None or opts.accept_loss:
+            raise UsageError("--max-loss and --accept-loss bound what --quantize may cost; add --quantize")
         return
+    if opts.max_loss is not None and not (isinstance(opts.max_loss, (int, float)) and 0 <= opts.max_loss <= 100):
+        raise UsageError(f"--max-loss must be in points of accuracy, 0 to 100, but got {opts.max_loss!r}")
+    if opts.max_loss is not None and opts.accept_loss:
+        raise UsageError("--accept-loss writes the quantized model whatever it loses, --max-loss bounds the loss: "
+                         "give one of them")
+    if not opts.test and not opts.accept_loss and opts.on == "train+val":
+        raise UsageError("--no-test with --on train+val leaves no accuracy to check the quantized model against: "
+                         "drop --no-test, or add --accept-loss")
     if opts.quantize not in METHODS:
         raise UsageError(f"--quantize must be one of {', '.join(METHODS)}, but got {opts.quantize!r}")
     if opts.ternary_threshold is not None and opts.quantize != "ternary":
@@ -506,18 +525,45 @@ def _quantize(model: torch.nn.Module, training: dict[str, Any], data: "Dataset",
         return {"epochs": result.epochs, "hparams": hparams, "on": on, "device": result.device,
                 "history": [dataclasses.asdict(r) for r in result.history]}
 
-    calibration = trainers.normalize(data.train_x[:CALIBRATION_IMAGES], data.mean, data.std)
-    q = quantize_model(model, config, shape, finetune=finetune, calibration=calibration)
+    images = CALIBRATION_IMAGES if config.method == "int8" else BATCH_NORM_IMAGES
+    calibration = trainers.normalize(data.train_x[:images], data.mean, data.std)
     cpu = torch.device("cpu")
     device = cpu if config.method == "int8" else trainers.resolve_device(opts.device)
-    if config.method == "int8":
-        q_val = trainers.evaluate(q.model, data.val_x, data.val_y, data, device=cpu, bf16=False)[0] \
-            if meaningful else None
-    else:
-        history = q.record["finetune"]["history"]
-        q_val = history[-1]["val_accuracy"] if meaningful and history else None
+    # The validation accuracy that --max-loss compares when there is no test figure: both models measured alike
+    # (the trial's recorded score may come from another evaluation, flipped test-time augmentation say).
+    fp_val = trainers.evaluate(model, data.val_x, data.val_y, data, device=device, bf16=False)[0] \
+        if meaningful and not opts.test else None
+    q = quantize_model(model, config, shape, finetune=finetune, calibration=calibration)
+    # Measured on the final model: the fine-tune's last score predates the baked weights' batch-norm statistics.
+    q_val = trainers.evaluate(q.model, data.val_x, data.val_y, data, device=device, bf16=False)[0] \
+        if meaningful else None
     q_test = None
     if opts.test:
         q_test, _ = trainers.evaluate(q.model, data.test_x, data.test_y, data, device=device, bf16=False)
-    record = sealed({**q.record, "full_precision": {"val_accuracy": val_accuracy, "test_accuracy": test_accuracy}})
+    full = {"val_accuracy": val_accuracy, "test_accuracy": test_accuracy,
+            **({"val_accuracy_at_export": fp_val} if fp_val is not None else {})}
+    record = sealed({**q.record, "full_precision": full})
     return q.float_model, record, q_val, q_test
+
+
+def _check_loss(record: dict[str, Any], opts: ExportOptions, val_accuracy: float | None,
+                test_accuracy: float | None) -> None:
+    """Refuse (nothing written) a quantized model that lost more than --max-loss points of accuracy: test
+    accuracy, or with --no-test validation accuracy, both models measured alike."""
+    if opts.accept_loss:
+        return
+    full = record["full_precision"]
+    if test_accuracy is not None and full.get("test_accuracy") is not None:
+        split, quantized, reference = "test", test_accuracy, full["test_accuracy"]
+    elif val_accuracy is not None and full.get("val_accuracy_at_export") is not None:
+        split, quantized, reference = "validation", val_accuracy, full["val_accuracy_at_export"]
+    else:  # _check_options refuses the one combination that measures nothing
+        raise UsageError("no accuracy to check the quantized model against: drop --no-test, or add --accept-loss")
+    bound = DEFAULT_MAX_LOSS if opts.max_loss is None else float(opts.max_loss)
+    lost = 100 * (reference - quantized)
+    if lost > bound:
+        raise QuantizationLossError(
+            f"{record['method']} weights lose {lost:.2f} points of {split} accuracy ({quantized:.2%} against "
+            f"{reference:.2%} in full precision), more than --max-loss {bound:g}; nothing written: add --accept-loss "
+            f"to write it anyway", method=record["method"], split=split, quantized=quantized,
+            full_precision=reference, bound=bound)

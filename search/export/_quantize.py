@@ -4,8 +4,9 @@
   delta = t x max|w| over its latent full-precision weights w; weights above delta become +Wp, below -delta become
   -Wn, the rest 0. Wp and Wn are learned per layer (initialised to the mean magnitude of the weights on each side,
   the least-squares fit, so fine-tuning starts near the full-precision model). The gradient reaches the latent
-  weights straight through, scaled as in the paper: by Wp above the threshold, by Wn below, by 1 between. Stored in
-  2 bits a weight.
+  weights straight through, scaled as in the paper: by Wp above the threshold, by Wn below, by 1 between. Wp's and
+  Wn's gradients are the paper's sums over their side's weights divided by the number of those weights (see
+  `_TernaryFn.backward`). Stored in 2 bits a weight.
 - binary: BinaryConnect/XNOR-style weights alpha x sign(w), alpha = mean|w| of the layer (recomputed from the
   latent weights at every step, not learned); the gradient passes straight through to the latent weights where
   |w| <= 1 (the hard-tanh estimator). Stored in 1 bit a weight.
@@ -20,7 +21,8 @@ image meets and the last linear layer (the classifier): those two, the biases an
 A fine-tune of E epochs (the caller's training function) then adapts the network to its quantized weights, training
 the latent weights and the scales through parametrizations (`torch.nn.utils.parametrize`), so the trainer runs
 unchanged. After it the quantized weights are baked into the model: it is the space's own module whose weights take
-exactly two or three values per layer.
+exactly two or three values per layer. Last, the batch-norm running statistics are measured again over training
+images (`recalibrate_batch_norm`): the fine-tune's running averages mix statistics of weights that kept moving.
 
 The record a checkpoint keeps (`quantization`, tensors and plain containers only):
 
@@ -38,6 +40,7 @@ The record a checkpoint keeps (`quantization`, tensors and plain containers only
     ratio                 full_precision_bytes / packed_bytes
     full_precision        {test_accuracy, val_accuracy}: the full-precision model's, measured at export
     threshold, finetune   ternary: t; ternary and binary: {epochs, hparams, history} of the fine-tune
+    batch_norm_images     ternary, binary: the training images the batch-norm statistics were measured on
     sha256                digest of the codes, scales and observers (the weights have their own)
 
 The checkpoint's state_dict holds the dequantized weights (code x scale, exactly), so any reader of the format gets
@@ -64,6 +67,8 @@ BITS = {"ternary": 2, "binary": 1, "int8": 8}
 DEFAULT_THRESHOLD = 0.05      # TTQ's t: the share of the layer's largest weight magnitude below which a weight is 0
 DEFAULT_EPOCHS = 5            # of the fine-tune; TTQ fine-tunes far longer on ImageNet, a few epochs suit small data
 CALIBRATION_IMAGES = 256      # training images whose activations set int8's ranges
+BATCH_NORM_IMAGES = 2048      # training images whose batch-norm statistics ternary and binary models keep; a few
+                              # thousand estimate a channel's mean and variance well, and cost a fraction of an epoch
 _QUANTIZED_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
@@ -145,7 +150,14 @@ class _TernaryFn(torch.autograd.Function):
         pos, neg, wp, wn = ctx.saved_tensors
         # TTQ's scaled straight-through estimator: each side's gradient scaled by its own scale.
         grad_w = torch.where(pos, wp * g, torch.where(neg, wn * g, g))
-        return grad_w, (g * pos).sum().reshape(wp.shape), -(g * neg).sum().reshape(wn.shape), None
+        # The paper's scale gradients are sums over the side's weights. TTQ trained with Adam, whose step does not
+        # depend on a gradient's size; under SGD (the trainer's default and half of what a search draws) a sum over
+        # thousands of weights moves a scalar thousands of times further than any one weight. On a 9-layer ResNet
+        # at lr 0.1 the scales crossed zero within an epoch, flipping their layers' signs, and the network fell to
+        # chance (issue 26, item 3). The mean keeps the step of a scale that of one weight; Adam's is unchanged.
+        grad_wp = (g * pos).sum() / pos.sum().clamp_min(1)
+        grad_wn = -(g * neg).sum() / neg.sum().clamp_min(1)
+        return grad_w, grad_wp.reshape(wp.shape), grad_wn.reshape(wn.shape), None
 
 
 class _BinaryFn(torch.autograd.Function):
@@ -232,6 +244,32 @@ def bake(model: nn.Module, names: list[str]) -> tuple[dict[str, torch.Tensor], d
     return codes, scales
 
 
+def recalibrate_batch_norm(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> None:
+    """Measure every batch norm's running mean and variance again over `images` (normalised), as the network now
+    computes: the statistics a model was trained with belong to its full-precision weights, and those of a fine-tune
+    are running averages over weights that kept changing. Only the batch norms run in training mode, so dropout
+    stays off as it is at evaluation."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return
+    was_training = model.training
+    device = next(model.parameters()).device
+    momenta = [m.momentum for m in norms]
+    model.eval()
+    try:
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average: every image counts alike
+            m.train()
+        with torch.no_grad():
+            for start in range(0, len(images), batch_size):
+                model(images[start:start + batch_size].to(device))
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.train(was_training)
+
+
 def dequantize(codes: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
     if len(scales) == 2:
         return ternary_weights(codes, scales[0], scales[1])
@@ -289,12 +327,13 @@ def quantize_model(model: nn.Module, config: QuantizeConfig, shape: Mapping[str,
     """Quantize a trained `model` (changed in place for ternary and binary).
 
     `finetune(model)` trains the parametrized model (ternary, binary) and returns what the record keeps of it
-    (epochs, hparams, history); `calibration` holds normalised float images for int8's ranges.
+    (epochs, hparams, history); `calibration` holds normalised float training images: int8's ranges come from them,
+    and ternary and binary models' batch-norm statistics (`recalibrate_batch_norm`).
     """
     full_bytes = state_bytes(model.state_dict())
+    if calibration is None:
+        raise ValueError(f"{config.method} needs calibration images")
     if config.method == "int8":
-        if calibration is None:
-            raise ValueError("int8 needs calibration images")
         return _int8(model, calibration, shape, full_bytes)
     if finetune is None:
         raise ValueError(f"{config.method} needs a fine-tune")
@@ -305,6 +344,7 @@ def quantize_model(model: nn.Module, config: QuantizeConfig, shape: Mapping[str,
     attach(model, config.method, names, config.threshold)
     tuned = dict(finetune(model))
     codes, scales = bake(model, names)
+    recalibrate_batch_norm(model, calibration)
     model.eval()
     state = model.state_dict()
     modules = dict(model.named_modules())
@@ -321,7 +361,7 @@ def quantize_model(model: nn.Module, config: QuantizeConfig, shape: Mapping[str,
     record: dict[str, Any] = {
         "method": config.method, "bits": BITS[config.method], "layers": layers, "full_precision_layers": kept,
         "codes": packed, "scales": scales, "packed_bytes": quantized_bytes + rest, "full_precision_bytes": full_bytes,
-        "finetune": tuned}
+        "finetune": tuned, "batch_norm_images": len(calibration)}
     if config.method == "ternary":
         zeros = sum(int((c == 0).sum()) for c in codes.values())
         record["zero_fraction"] = zeros / sum(c.numel() for c in codes.values())

@@ -33,6 +33,15 @@ PLOTS = """[...document.querySelectorAll('.js-plotly-plot')].map(gd => ({
   width: gd.getBoundingClientRect().width,
 }))"""
 
+# The plots whose title or legend box intersects their modebar's box (present, if transparent, before a hover).
+UNDER_THE_MODEBAR = """[...document.querySelectorAll('.js-plotly-plot')].flatMap(gd => {
+  const bar = gd.querySelector('.modebar').getBoundingClientRect();
+  return [...gd.querySelectorAll('.gtitle, .legend')].filter(e => {
+    const r = e.getBoundingClientRect();
+    return r.left < bar.right && bar.left < r.right && r.top < bar.bottom && bar.top < r.bottom;
+  }).map(e => gd.id + ' ' + e.getAttribute('class'));
+})"""
+
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
@@ -83,6 +92,9 @@ def test_comparison_renders_offline(browser: Browser, small_study: optuna.Study,
         assert p["points"] > 0 and p["marks"] > 0, p
     legend = browser.eval("[...document.querySelectorAll('#fig-best .legendtext')].map(e => e.textContent)")
     assert legend == [small_study.study_name, markup_study.study_name]  # markup shown as the text it is
+    # Plotly's toolbar (modebar) covers the top right of each plot: no title or legend runs under it
+    overlaps = browser.eval(UNDER_THE_MODEBAR)
+    assert overlaps == [], overlaps
 
 
 def test_markup_renders_as_text(browser: Browser, markup_study: optuna.Study, tmp_path: Path) -> None:

@@ -77,6 +77,25 @@ def test_importances_degrade_to_a_note() -> None:
     assert "Optimization history" in page
 
 
+def test_importances_from_few_completed_trials_say_so(small_study: optuna.Study) -> None:
+    x = optuna.distributions.FloatDistribution(0, 2)
+    few = make_study(0)
+    for i in range(3):
+        few.add_trial(optuna.trial.create_trial(value=0.5 + i / 10, params={"x": float(i) / 2}, distributions={"x": x}))
+    fig = _figures.importances(few, few.trials)
+    assert isinstance(fig, _figures.go.Figure)
+    assert "3 completed trials" in fig.layout.title.text and "few trials" in fig.layout.title.text
+    fig = _figures.importances(small_study, small_study.trials)  # 29 completed trials, 9 parameters ranked
+    assert "29 completed trials" in fig.layout.title.text and "few trials" not in fig.layout.title.text
+
+
+def test_titles_hang_below_the_modebar() -> None:
+    fig = _figures.best_so_far({"a": dashboards.trials_frame(make_study(30, seed=1).trials)})
+    title = fig.layout.title
+    assert (title.yref, title.y, title.yanchor, title.pad.t) == ("container", 1.0, "top", _figures.MODEBAR_PX)
+    assert fig.layout.margin.t >= _figures.MODEBAR_PX + 50  # the title's row and the legend's below the toolbar
+
+
 def test_empty_study_makes_a_page() -> None:
     page = dashboards.dashboard_html(optuna.create_study(study_name="empty", direction="maximize"))
     assert "No completed trial yet" in page and "at least two" in page
