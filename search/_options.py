@@ -49,8 +49,9 @@ class RunOptions:
     scheduler: str = "asha"
     grace_epochs: int = 1                 # ASHA: epochs before a trial may stop (its first rung)
     reduction_factor: int = 3             # ASHA: keep 1/ETA per rung
-    stop_margin: float = 2.0              # ASHA: stop only this many standard errors of the validation split
-                                          # below the rung's cutoff (0: stock ASHA); see `_scheduler`
+    stop_margin: float = 0.0              # ASHA: stop only this many standard errors of the validation split
+                                          # below the rung's cutoff (0: ASHA's rule, chosen by the strategy
+                                          # table: README, "Comparing strategies"); see `_scheduler`
     min_rung_steps: int = 8               # ASHA: a trial with fewer optimizer steps at a rung is not judged there
     reproducible: bool = False            # decisions in launch order: same seed, same study, whatever the load
     gpus_per_trial: float | str = AUTO    # "auto": trials share a GPU as its memory allows, 0 without GPUs (`_auto`)

@@ -24,7 +24,7 @@ def add_simulate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "simulate", help="compare search strategies over a table of real learning curves, many seeds each",
         description=__doc__.split("\n\n")[0] + f" Strategies: {strategies}.",
-        epilog="Example: tpsearch simulate --strategies random,tpe+noise-aware --seeds 50 --trials 200")
+        epilog="Example: tpsearch simulate --strategies random,tpe+steps --seeds 50 --trials 115")
     p.add_argument("--table", default=d.table, help="the table's CSV (default: the one tpsearch ships)")
     p.add_argument("--strategies", type=_names(STRATEGIES), default=None, metavar="S1,S2",
                    help="strategies to compare (default: all)")

@@ -178,7 +178,7 @@ def test_the_simulation_page_draws_every_strategy(browser: Browser, tmp_path: Pa
     from tpsearch.search.simulate import SimulateOptions, Table, compare, write_page
     from tpsearch.spaces.resnet_grid import GRID, ResNetGrid
 
-    opts = SimulateOptions(strategies=["random", "tpe+noise-aware"], seeds=3, trials=10)
+    opts = SimulateOptions(strategies=["random", "tpe+steps"], seeds=3, trials=10)
     space = ResNetGrid({**GRID, "layers": (2, 3), "skip_kernel": (1,), "pool": ("global",), "weight_decay": (5e-4,)})
     result, traces = compare(opts, table=Table.read(opts.table), space=space)
     plots = _open(browser, write_page(result, traces, tmp_path / "simulate.html"))
@@ -186,4 +186,4 @@ def test_the_simulation_page_draws_every_strategy(browser: Browser, tmp_path: Pa
     for p in plots:
         assert p["points"] > 0 and p["marks"] >= 2 * 3, p  # per strategy: its mean and its band's two edges
     rows = browser.eval("[...document.querySelectorAll('#strategies tr td:first-child')].map(td => td.textContent)")
-    assert sorted(rows) == ["random", "tpe+noise-aware"]
+    assert sorted(rows) == ["random", "tpe+steps"]

@@ -11,13 +11,15 @@ import optuna
 import pytest
 
 from tpsearch.search import run_search
-from tpsearch.search.simulate import STRATEGIES, Table, replay_trial_for, run_options, simulate
+from tpsearch.search import RunOptions
+from tpsearch.search.simulate import DEFAULT, STRATEGIES, Table, replay_trial_for, run_options, simulate
 from tpsearch.spaces.resnet_grid import GRID, ResNetGrid
 
 TABLE = Path(os.environ.get("TPSEARCH_TEST_TABLE", "")) if os.environ.get("TPSEARCH_TEST_TABLE") else None
-# A slice of the grid the table already holds whole: 2 x 2 x 2 x 2 x 2 x 2 x 2 = 128 configurations.
-GUARD_SEEDS = 12
+# Slices of the grid the table holds whole: 64 configurations for the real run, 192 for the guard.
 SLICE = {**GRID, "layers": (2, 3), "skip_kernel": (1,), "pool": ("global",), "lr": (0.1, 0.3), "weight_decay": (5e-4,)}
+GUARD_SLICE = {**GRID, "layers": (2, 3), "skip_kernel": (3,), "weight_decay": (5e-4,)}
+GUARD_SEEDS = 16
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,7 @@ def test_a_real_search_over_the_table_takes_the_simulators_decisions(ray_session
     space = ResNetGrid(SLICE)
     sliced = table.sliced(space)
     assert not sliced.missing(space)
-    strategy = STRATEGIES["tpe+noise-aware"]
+    strategy = STRATEGIES["tpe+margin2"]  # the margin's rule too: the default stops by ASHA's
     trials, seed = 16, 3  # past TPE's 10 start-up trials; this seed stops trials at both rungs
     simulated = simulate(sliced, strategy, seed=seed, trials=trials, workers=1, space=space)
 
@@ -60,15 +62,19 @@ def test_a_real_search_over_the_table_takes_the_simulators_decisions(ray_session
 
 
 def test_the_default_strategy_learns_more_than_random_search(table):
-    """The guard: over a slice of the table, tpsearch's default strategy (TPE, noise-aware ASHA) ends with less
-    regret than random search at the same budget, a fifth of the slice, averaged over seeds. A change that breaks
-    what the sampler learns from a trial's outcome fails here."""
-    space = ResNetGrid(SLICE)
+    """The guard: over a slice of the table, the strategy `tpsearch run`'s defaults stand for ends with less regret
+    than random search at the same budget, a fifth of the slice, averaged over seeds. A change that breaks what
+    the sampler learns from a trial's outcome, or defaults that the table shows worse than random, fail here."""
+    default, defaults = STRATEGIES[DEFAULT], RunOptions()
+    assert (defaults.sampler, defaults.scheduler, defaults.stop_margin, defaults.min_rung_steps,
+            defaults.startup_trials) == (default.sampler, default.scheduler, default.stop_margin,
+                                         default.min_rung_steps, default.startup_trials)
+    space = ResNetGrid(GUARD_SLICE)
     sliced = table.sliced(space)
     trials, seeds = len(space) // 5, range(GUARD_SEEDS)
     regret = {name: np.mean([simulate(sliced, STRATEGIES[name], seed=s, trials=trials, workers=4, space=space)
-                             .final_regret for s in seeds]) for name in ("random", "tpe+noise-aware")}
-    assert regret["tpe+noise-aware"] < regret["random"], regret
+                             .final_regret for s in seeds]) for name in ("random", DEFAULT)}
+    assert regret[DEFAULT] < regret["random"], regret
 
 
 def test_simulate_prints_each_strategy_and_a_json_line(table, tmp_path, capsys):
