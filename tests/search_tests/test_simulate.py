@@ -74,7 +74,22 @@ def test_the_default_strategy_learns_more_than_random_search(table):
     trials, seeds = len(space) // 5, range(GUARD_SEEDS)
     regret = {name: np.mean([simulate(sliced, STRATEGIES[name], seed=s, trials=trials, workers=4, space=space)
                              .final_regret for s in seeds]) for name in ("random", DEFAULT)}
-    assert regret[DEFAULT] < regret["random"], regret
+    # Random search as the table alone gives it, none of tpsearch's searcher or outcome code in between: a bug that
+    # breaks what every strategy exports cannot hide behind a random search that shares it.
+    regret["reference"] = np.mean([_random_search(sliced, trials, s) for s in seeds])
+    assert regret[DEFAULT] < min(regret["random"], regret["reference"]), regret
+
+
+def _random_search(table: Table, trials: int, seed: int) -> float:
+    """The regret of `trials` configurations drawn uniformly, each seen under one of the table's seeds, the best
+    seen exported: computed from the table's rows directly."""
+    rng = np.random.default_rng(seed)
+    configs = sorted(table.final)
+    seen = {}
+    for c in rng.choice(len(configs), size=trials):
+        curve = table.curves[(configs[c], table.seeds[rng.integers(len(table.seeds))])]
+        seen[configs[c]] = max(seen.get(configs[c], -1.0), curve[-1].accuracy or 0.0)
+    return table.best - table.final[max(seen, key=seen.get)]
 
 
 def test_simulate_prints_each_strategy_and_a_json_line(table, tmp_path, capsys):
