@@ -101,7 +101,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                    help="ASHA stops a trial at a rung only where its validation accuracy is below the rung's cutoff "
                         "by more than Z standard errors of the difference of two accuracies on the validation "
                         "split (binomial, from its size): where trials cannot be told apart, nobody is stopped; "
-                        "0 is stock ASHA's rule")
+                        "0 is ASHA's rule, the default because `tpsearch simulate` ranks it best (README)")
     g.add_argument("--min-rung-steps", type=int, default=_D.min_rung_steps, metavar="STEPS",
                    help="ASHA judges a trial at a rung only once it has taken this many optimizer steps (a large "
                         "batch takes fewer steps for the same images); before that it goes on to the next rung")

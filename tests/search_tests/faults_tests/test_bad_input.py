@@ -268,7 +268,7 @@ def test_each_recorded_flag_is_compared_on_a_rerun(flags, named, pristine, tmp_p
     assert _dump(db) == before
 
 
-@pytest.mark.parametrize("flags", [[], ["--max-macs", "auto"], ["--sampler", "random", "--stop-margin", "0",
+@pytest.mark.parametrize("flags", [[], ["--max-macs", "auto"], ["--sampler", "random", "--stop-margin", "2",
                                                                 "--min-rung-steps", "0", "--reproducible"]])
 def test_a_rerun_under_the_same_budget_resumes(flags, pristine, tmp_path, capsys):
     """The study's own flags, or others that change no record (the sampler, the scheduler's decisions): resumed,
