@@ -24,13 +24,14 @@ def add_simulate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "simulate", help="compare search strategies over a table of real learning curves, many seeds each",
         description=__doc__.split("\n\n")[0] + f" Strategies: {strategies}.",
-        epilog="Example: tpsearch simulate --strategies random,tpe+steps --seeds 50 --trials 115")
+        epilog="Example: tpsearch simulate --strategies random,tpe+steps --seeds 50")
     p.add_argument("--table", default=d.table, help="the table's CSV (default: the one tpsearch ships)")
     p.add_argument("--strategies", type=_names(STRATEGIES), default=None, metavar="S1,S2",
                    help="strategies to compare (default: all)")
     p.add_argument("--seeds", type=int, default=d.seeds, help="simulated searches per strategy")
     p.add_argument("--seed", type=int, default=d.seed, help="the first seed (then seed + 1, ...)")
-    p.add_argument("--trials", type=int, default=d.trials, help="trained trials per search")
+    p.add_argument("--trials", type=int, default=None,
+                   help="trained trials per search (default: a fifth of the configurations searched, at most 200)")
     p.add_argument("--workers", type=int, default=d.workers, help="trials training at once in the simulated cluster")
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1,
                    help="processes of this machine running the simulations (default: its cores)")

@@ -30,7 +30,8 @@ class SimulateOptions:
     strategies: list[str] | None = None   # None: every one in `STRATEGIES`
     seeds: int = 50                       # simulated searches per strategy: seeds seed, seed + 1, ...
     seed: int = 0
-    trials: int = 200                     # trained trials per search
+    trials: int | None = None             # trained trials per search; None: a fifth of the grid searched, at most
+                                          # 200 (a search that trains most of a table nearly enumerates it)
     workers: int = 4                      # trials at once (simulated)
     processes: int = 1                    # this machine's processes running the simulations
 
@@ -41,7 +42,7 @@ class SimulateOptions:
                 raise UsageError(f"--strategies: unknown strategy {name!r}; choose from: {', '.join(STRATEGIES)}")
         for flag, value in (("--seeds", self.seeds), ("--trials", self.trials), ("--workers", self.workers),
                             ("--processes", self.processes)):
-            if value < 1:
+            if value is not None and value < 1:
                 raise UsageError(f"{flag} must be at least 1, but got {value}")
 
 
@@ -82,8 +83,9 @@ def compare(opts: SimulateOptions, *, table: Table | None = None, space: ResNetG
         raise UsageError(f"the table {opts.table} lacks {len(missing)} of the {len(space)} configurations of the "
                          f"grid searched (e.g. {missing[0]}): extend it with python benchmarks/build_table.py")
     table = table.sliced(space)
+    trials = opts.trials or min(200, max(1, len(space) // 5))
     assert opts.strategies is not None
-    jobs = [(opts.table, name, opts.seed + i, opts.trials, opts.workers)
+    jobs = [(opts.table, name, opts.seed + i, trials, opts.workers)
             for name in opts.strategies for i in range(opts.seeds)]
     if opts.processes > 1:
         with mp.get_context("spawn").Pool(opts.processes, initializer=_load, initargs=(opts.table, space.grid)) as pool:
@@ -94,12 +96,12 @@ def compare(opts: SimulateOptions, *, table: Table | None = None, space: ResNetG
     by_name: dict[str, list[Trace]] = {name: [] for name in opts.strategies}
     for trace in traces:
         by_name[trace.strategy].append(trace)
-    summary = {name: _summary(runs, opts.trials) for name, runs in by_name.items()}
+    summary = {name: _summary(runs, trials) for name, runs in by_name.items()}
     ranking = sorted(summary, key=lambda n: (summary[n]["final_regret"], summary[n]["worker_seconds"]))
     result = {
         "table": str(opts.table), "dataset": table.meta["run"]["dataset"], "configurations": len(table.final),
         "grid": {k: list(v) for k, v in space.grid.items() if v != ResNetGrid().grid[k]},
-        "best": table.best, "trials": opts.trials, "share": opts.trials / len(table.final), "workers": opts.workers,
+        "best": table.best, "trials": trials, "share": trials / len(table.final), "workers": opts.workers,
         "seeds": opts.seeds, "first_seed": opts.seed, "table_stats": table.stats(), "strategies": summary,
         "ranking": ranking,
         "wall_s": round(time.perf_counter() - start, 1)}
