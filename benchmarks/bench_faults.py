@@ -107,15 +107,16 @@ def main() -> None:
             case("sqlite-locked", _cases.sqlite_locked)
             case("disk-full", _cases.disk_full)
             url = os.environ.get("TPSEARCH_TEST_POSTGRES_URL")
+            command, why = _cases.postgres_restart_command(os.environ.get("TPSEARCH_TEST_POSTGRES_DATA"))
+            if not url:
+                why = "no TPSEARCH_TEST_POSTGRES_URL (eval \"$(scripts/services.sh)\")"
             if "postgres-restart" not in wanted:
                 pass
-            elif url and os.geteuid() == 0 and os.path.isdir("/usr/lib/postgresql"):
-                case("postgres-restart", _cases.postgres_restart, url)
+            elif url and command:
+                case("postgres-restart", _cases.postgres_restart, url, command)
             else:
                 rows.append({"fault": "PostgreSQL restarted mid-search", "requested": 3, "finished": None,
-                             "lost": None, "retried": None,
-                             "outcome": "skipped: restarting PostgreSQL needs TPSEARCH_TEST_POSTGRES_URL "
-                                        "(as root: eval \"$(scripts/services.sh)\")"})
+                             "lost": None, "retried": None, "outcome": f"skipped: {why}"})
 
             if not args.skip_load:  # a 10,000-trial study
                 load = tmp / "load"

@@ -537,21 +537,38 @@ def disk_full(tmp: Path) -> Case:
                                             "summary": summary})
 
 
-def postgres_restart(tmp: Path, url: str) -> Case:
-    """The PostgreSQL server restarted (`pg_ctlcluster VERSION main restart`) mid-search: in the driver, right
-    after it told the study of the first trained trial, with two more to train and tell (`after_trained`)."""
+def postgres_restart_command(data_dir: str | None = None) -> tuple[list[str] | None, str]:
+    """How to restart the test server, or None and why not: the private server scripts/services.sh runs for a
+    user who is not root (its data folder `data_dir`, owned by that user: pg_ctl), else Debian's system cluster
+    (pg_ctlcluster, root only)."""
+    versions = sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: [int(x) for x in v.split(".")]) \
+        if os.path.isdir("/usr/lib/postgresql") else []
+    if not versions:
+        return None, "restarting the server needs Debian's PostgreSQL (/usr/lib/postgresql)"
+    if data_dir:
+        # -l: a restarted server must not hold the caller's stdout and stderr open (they are pipes here).
+        return [f"/usr/lib/postgresql/{versions[-1]}/bin/pg_ctl", "-D", data_dir, "-l", f"{data_dir}/server.log",
+                "-w", "restart"], ""
+    if os.geteuid() != 0:
+        return None, ("restarting the system cluster needs root (as another user, scripts/services.sh runs a "
+                      "private server the test can restart: TPSEARCH_TEST_POSTGRES_DATA)")
+    return ["pg_ctlcluster", versions[-1], "main", "restart"], ""
+
+
+def postgres_restart(tmp: Path, url: str, restart_command: list[str]) -> Case:
+    """The PostgreSQL server restarted (`restart_command`, see `postgres_restart_command`) mid-search: in the
+    driver, right after it told the study of the first trained trial, with two more to train and tell
+    (`after_trained`)."""
     from tpsearch.search import run_search
 
     name = f"faults-pg-{os.getpid()}-{int(time.time())}"
     opts = run_options(tmp, trials=3, epochs=3, storage=url, study=name,
                        enqueue=write_archs(tmp / "archs", SMALL[:3]))
-    version = sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: [int(x) for x in v.split(".")])[-1]
     storage = opts.storage
 
     def restart() -> dict[str, Any]:
         before = snapshot(trials(storage, name))
-        r = subprocess.run(["pg_ctlcluster", version, "main", "restart"], capture_output=True, text=True,
-                           timeout=120)
+        r = subprocess.run(restart_command, capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
         return {"before": before}
 

@@ -13,6 +13,8 @@ from tpsearch.search import cli
 from tpsearch.search._driver import PlannedTrial, _enqueue_planned, _recover_stale
 from tpsearch.search.testing import run_options
 
+pytestmark = pytest.mark.slow  # trains
+
 STUDY = "ablate-tiny-digits"
 
 

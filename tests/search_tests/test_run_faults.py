@@ -11,6 +11,8 @@ from optuna.trial import TrialState
 
 from tpsearch.search.testing import running, start_run, trained, trials, wait_for
 
+pytestmark = pytest.mark.slow  # runs searches on Ray, some as processes
+
 # Each trial trains a few seconds: long enough to be caught running.
 SLOW = ["--trials", "5", "--epochs", "3", "--max-params", "60000", "--train-images", "768", "--scheduler", "none",
         "--sampler", "random", "--concurrency", "2", "--seed", "3"]

@@ -9,11 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from tpsearch import load_checkpoint
 from tpsearch.search.export import save_atomic
 from tpsearch.search.cli import main
+
+pytestmark = pytest.mark.slow  # trains, and runs searches
 
 EPOCHS = 8
 
