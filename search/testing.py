@@ -13,6 +13,7 @@ never reach a worker and never fire.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -94,14 +95,111 @@ def enqueue_args(paths: list[str]) -> list[str]:
 
 
 def start_run(tmp: Path, *args: str, storage: str | None = None, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> subprocess.Popen:
-    """`tpsearch run` on digits in its own process group (as a terminal starts it, so Ctrl-C reaches the group)."""
+              cwd: Path | None = None, trainable: str | None = None) -> subprocess.Popen:
+    """`tpsearch run` on digits in its own process group (as a terminal starts it, so Ctrl-C reaches the group).
+
+    `trainable` names a function of this module that the run's `run_search` takes as its trainable
+    (`run_cli_with`): the seam through which a test reaches into a run started as a process.
+    """
     storage = storage or f"sqlite:///{tmp}/studies.db"
-    cmd = [sys.executable, "-m", "tpsearch", "run", "--dataset", "digits", "--data-dir", str(tmp / "data"),
+    head = ["-m", "tpsearch"] if trainable is None else ["-c", RUN_WITH, trainable]
+    cmd = [sys.executable, *head, "run", "--dataset", "digits", "--data-dir", str(tmp / "data"),
            "--storage", storage, "--runs-dir", str(tmp / "runs"), "--no-progress", *args]
     full_env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
     return subprocess.Popen(cmd, cwd=cwd or tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, env=full_env)
+
+
+# `python -c RUN_WITH NAME ARGV...`: `tpsearch ARGV` with this module's NAME as its trainable. Ctrl-C while this
+# module loads is held and ends the process as the command's own entry point ends it (`tpsearch._cli`).
+RUN_WITH = """
+import sys
+from tpsearch._interrupts import HeldInterrupts
+try:
+    with HeldInterrupts():
+        from tpsearch.search import testing
+except KeyboardInterrupt:
+    print("tpsearch: interrupted", file=sys.stderr)
+    raise SystemExit(130)
+raise SystemExit(testing.run_cli_with(getattr(testing, sys.argv[1]), sys.argv[2:]))
+"""
+
+
+def run_cli_with(trainable: Callable[..., None], argv: list[str]) -> int:
+    """The command line (`tpsearch ARGV`) with `trainable` as the trainable of every `run_search` it calls: the
+    command takes no trainable, and a test must still reach a run started as a process through that seam."""
+    from tpsearch.search.cli import _run, main
+
+    plain = _run.run_search
+    _run.run_search = functools.partial(plain, trainable=trainable)
+    try:
+        return main(argv)
+    finally:
+        _run.run_search = plain
+
+
+HELD = "held"  # the file in the runs folder where `first_trial_held` says which trial it holds
+
+
+def first_trial_held(config: dict[str, Any], *, opts: RunOptions, space: Any) -> None:
+    """The worker's training, but for the first trial to start, which writes its trial number to RUNS/held and
+    then waits until a signal ends its process: a run holding it is mid-training and cannot end by itself, so a
+    test that sees the file strikes at a moment the run has certainly reached and has not left."""
+    from tpsearch.search._worker import run_trial
+
+    marker = Path(opts.runs_dir) / HELD
+    try:
+        fd = os.open(marker.with_suffix(".claim"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:  # another trial is the held one
+        return run_trial(config, opts=opts, space=space)
+    os.close(fd)
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(str(config["trial_number"]))
+    tmp.replace(marker)  # whole or absent: the test never reads half a number
+    while True:
+        time.sleep(3600)
+
+
+def held_trial_number(runs_dir: Path, proc: subprocess.Popen, timeout: float = 900) -> int:
+    """The number of the trial `first_trial_held` holds in the run `proc`, once it holds one. A run that holds
+    one never ends by itself, so on failure its process group is killed here rather than left behind."""
+    marker = runs_dir / HELD
+    try:
+        wait_for(marker.exists, timeout, proc)
+    except BaseException:
+        kill_group(proc)
+        raise
+    return int(marker.read_text())
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL to the process group of `proc` (started with `start_new_session`), if it is still there."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.communicate()
+
+
+def export_held_after_first_epoch(argv: list[str]) -> int:
+    """`tpsearch export ARGV` whose retrain, once it has saved its resume state after its first epoch, prints
+    `saved` on stdout and waits until a signal ends its process: a test that reads the line kills it at a moment
+    it has certainly reached (one epoch saved) and not left (the retrain cannot finish first)."""
+    from tpsearch.search.cli import main
+    from tpsearch.search.export import _export
+
+    plain = _export.save_atomic
+
+    def save_then_hold(obj: Any, path: Path) -> Path:
+        saved = plain(obj, path)
+        if Path(path).name.endswith(".resume.pt"):  # `_export.resume_path`: the retrain's state, saved each epoch
+            print("saved", flush=True)
+            while True:
+                time.sleep(3600)
+        return saved
+
+    _export.save_atomic = save_then_hold
+    return main(argv)
 
 
 def run_options(tmp: Path, **kw: Any) -> RunOptions:
@@ -181,14 +279,6 @@ def trained_study(tmp: Path, arch: dict[str, Any], hparams: dict[str, Any], *, e
                        ("metric", METRIC), ("checkpoints", {"0": kept})):
         study.set_user_attr(key, value)
     return storage, name
-
-
-def faults_from_env() -> dict[int, str]:
-    """TPSEARCH_FAULTS='{"3": "nan"}' injects a fault into trial 3 of a `tpsearch run` started as a process."""
-    raw = os.environ.get("TPSEARCH_FAULTS")
-    if not raw:
-        return {}
-    return {int(k): str(v) for k, v in json.loads(raw).items()}
 
 
 def noop_trial(config: dict[str, Any], *, opts: RunOptions, space: Any) -> None:
@@ -358,21 +448,27 @@ KILL_TRIALS = 40
 def driver_sigkill(tmp: Path, kills: int = 3, seed: int = 0) -> Case:
     """Kill the whole driver (its process group: Ray's local processes too) at a random point, `kills` times.
 
-    The first kill strikes while a feasible trial trains on a worker (after the run's first trained trial), so
-    there is always a running configuration to train again; each later one a random delay after the run's next
-    trained trial: then a trial or two is running, the sampler is drawing, or a tell is in flight. Each kill is
-    preceded by a snapshot of every finished trial.
+    The first kill strikes while a feasible trial trains on a worker, after the run's first trained trial, so
+    there is always a running configuration to train again: that run holds its first trial (`first_trial_held`)
+    until the kill, and the two conditions waited for only grow. Each later one strikes a random delay after the
+    run's next trained trial: then a trial or two is running, the sampler is drawing, or a tell is in flight. Each
+    kill is preceded by a snapshot of every finished trial.
     """
     rng = random.Random(seed)
     storage = f"sqlite:///{tmp}/studies.db"
-    dispatched = lambda ts: [t for t in running(ts) if t.user_attrs.get("feasible") is True]  # noqa: E731
     before = []
     for kill in range(kills):
         base = len(trained(trials(storage, STUDY)))
-        proc = start_run(tmp, "--trials", str(KILL_TRIALS), *KILL_ARGS)
         if kill == 0:
-            wait_for(lambda: len(trained(ts := trials(storage, STUDY))) > base and bool(dispatched(ts)), 300, proc)
+            proc = start_run(tmp, "--trials", str(KILL_TRIALS), *KILL_ARGS, trainable="first_trial_held")
+            held_trial_number(tmp / "runs", proc)
+            try:
+                wait_for(lambda: len(trained(trials(storage, STUDY))) > base, 900, proc)
+            except BaseException:
+                kill_group(proc)
+                raise
         else:
+            proc = start_run(tmp, "--trials", str(KILL_TRIALS), *KILL_ARGS)
             wait_for(lambda: len(trained(trials(storage, STUDY))) > base, 300, proc)
             time.sleep(rng.uniform(0.0, 2.0))
         try:
@@ -718,11 +814,13 @@ def search_on_cluster(tmp: Path) -> dict[str, Any]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env = {**base, "HOME": str(home), "RAY_USAGE_STATS_ENABLED": "0"}
     with ray_cluster(tmp, {**env, "RAY_AUTH_MODE": "token"}) as cluster:
-        # First with a token that is not the cluster's: refused in one line, before the storage is created.
+        # First with a token that is not the cluster's: refused in one line, before the storage is created. The
+        # refusal takes about 15 s (README "On a cluster"): a connect timeout shorter than that would end the run
+        # first with the timeout's line, so it is set far above, and the refusal is what ends the run.
         r = subprocess.run([sys.executable, "-m", "tpsearch", "run", "--address", cluster["address"],
-                            "--connect-timeout", "10", "--dataset", "digits", "--storage",
+                            "--connect-timeout", "90", "--dataset", "digits", "--storage",
                             f"sqlite:///{tmp}/studies.db", "--no-progress"], capture_output=True, text=True,
-                           timeout=120, env={**env, "RAY_AUTH_TOKEN": "0" * 64}, cwd=tmp)
+                           timeout=240, env={**env, "RAY_AUTH_TOKEN": "0" * 64}, cwd=tmp)
         refused = {"rc": r.returncode, "stderr": r.stderr, "storage_created": (tmp / "studies.db").exists()}
         # The driver gets no RAY_AUTH_MODE: tpsearch must find the token and use it, as the README promises.
         r = subprocess.run([sys.executable, "-c", ON_CLUSTER, str(tmp), cluster["address"], str(cluster["node2"]),
