@@ -95,14 +95,14 @@ def enqueue_args(paths: list[str]) -> list[str]:
 
 
 def start_run(tmp: Path, *args: str, storage: str | None = None, env: dict[str, str] | None = None,
-              cwd: Path | None = None, trainable: str | None = None) -> subprocess.Popen:
+              cwd: Path | None = None, held: str | None = None) -> subprocess.Popen:
     """`tpsearch run` on digits in its own process group (as a terminal starts it, so Ctrl-C reaches the group).
 
-    `trainable` names a function of this module that the run's `run_search` takes as its trainable
-    (`run_cli_with`): the seam through which a test reaches into a run started as a process.
+    `held` names a function of this module that runs the command instead (`run_first_trial_held`,
+    `run_held_at_report`): how a test holds a run started as a process at a moment it has certainly reached.
     """
     storage = storage or f"sqlite:///{tmp}/studies.db"
-    head = ["-m", "tpsearch"] if trainable is None else ["-c", RUN_WITH, trainable]
+    head = ["-m", "tpsearch"] if held is None else ["-c", RUN_WITH, held]
     cmd = [sys.executable, *head, "run", "--dataset", "digits", "--data-dir", str(tmp / "data"),
            "--storage", storage, "--runs-dir", str(tmp / "runs"), "--no-progress", *args]
     full_env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
@@ -110,7 +110,7 @@ def start_run(tmp: Path, *args: str, storage: str | None = None, env: dict[str, 
                             start_new_session=True, env=full_env)
 
 
-# `python -c RUN_WITH NAME ARGV...`: `tpsearch ARGV` with this module's NAME as its trainable. Ctrl-C while this
+# `python -c RUN_WITH NAME ARGV...`: this module's NAME(ARGV), a `tpsearch ARGV` held somewhere. Ctrl-C while this
 # module loads is held and ends the process as the command's own entry point ends it (`tpsearch._cli`).
 RUN_WITH = """
 import sys
@@ -121,7 +121,7 @@ try:
 except KeyboardInterrupt:
     print("tpsearch: interrupted", file=sys.stderr)
     raise SystemExit(130)
-raise SystemExit(testing.run_cli_with(getattr(testing, sys.argv[1]), sys.argv[2:]))
+raise SystemExit(getattr(testing, sys.argv[1])(sys.argv[2:]))
 """
 
 
@@ -138,13 +138,48 @@ def run_cli_with(trainable: Callable[..., None], argv: list[str]) -> int:
         _run.run_search = plain
 
 
-HELD = "held"  # the file in the runs folder where `first_trial_held` says which trial it holds
+HELD = "held"  # the file in the runs folder where a held run says which trial it holds
+
+
+def _say_held(argv: list[str], number: int) -> None:
+    runs = Path(argv[argv.index("--runs-dir") + 1])
+    tmp = runs / (HELD + ".tmp")
+    tmp.write_text(str(number))
+    tmp.replace(runs / HELD)  # whole or absent: the test never reads half a number
+
+
+def run_first_trial_held(argv: list[str]) -> int:
+    """`tpsearch ARGV` with `first_trial_held` as its trainable: for a SIGKILL while a trial trains."""
+    return run_cli_with(first_trial_held, argv)
+
+
+def run_held_at_report(argv: list[str], trained_first: int = 0) -> int:
+    """`tpsearch ARGV` whose driver, at the first epoch's report of a trial once `trained_first` trials are
+    trained, writes that trial's number to RUNS/held and waits for a signal. Meanwhile the trial waits in its
+    report (Tune's function trainables wait for the driver) and the run cannot move on, so a Ctrl-C sent once the
+    file is there strikes mid-training, as a user's would, and Tune stops the trial as it stops one then."""
+    from tpsearch.search.cli import main
+
+    def moment(searcher: Any, before: int, trial_id: str, result: dict[str, Any]) -> bool:
+        return trial_id in searcher.live and result.get("epoch") == 1 and searcher.finished >= trained_first
+
+    def then(searcher: Any, trial_id: str, result: dict[str, Any]) -> None:
+        _say_held(argv, searcher.live[trial_id].number)
+        signal.pause()  # returns once the signal's handler (Ray Tune's, during a run) has run
+
+    with _in_driver("on_trial_result", moment, then):
+        return main(argv)
+
+
+def run_held_at_report_after_one_trained(argv: list[str]) -> int:
+    return run_held_at_report(argv, trained_first=1)
 
 
 def first_trial_held(config: dict[str, Any], *, opts: RunOptions, space: Any) -> None:
     """The worker's training, but for the first trial to start, which writes its trial number to RUNS/held and
-    then waits until a signal ends its process: a run holding it is mid-training and cannot end by itself, so a
-    test that sees the file strikes at a moment the run has certainly reached and has not left."""
+    then waits until its process is killed: a run holding it is mid-training and cannot end by itself, so a
+    SIGKILL sent once the file is there strikes at a moment the run has certainly reached and has not left. (Not
+    for Ctrl-C: Ray Tune stops a trial at its next report, and this one never reports; see `run_held_at_report`.)"""
     from tpsearch.search._worker import run_trial
 
     marker = Path(opts.runs_dir) / HELD
@@ -153,15 +188,13 @@ def first_trial_held(config: dict[str, Any], *, opts: RunOptions, space: Any) ->
     except FileExistsError:  # another trial is the held one
         return run_trial(config, opts=opts, space=space)
     os.close(fd)
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(str(config["trial_number"]))
-    tmp.replace(marker)  # whole or absent: the test never reads half a number
+    _say_held(["--runs-dir", opts.runs_dir], config["trial_number"])
     while True:
         time.sleep(3600)
 
 
 def held_trial_number(runs_dir: Path, proc: subprocess.Popen, timeout: float = 900) -> int:
-    """The number of the trial `first_trial_held` holds in the run `proc`, once it holds one. A run that holds
+    """The number of the trial the held run `proc` holds (`start_run(held=...)`), once it holds one. A run that holds
     one never ends by itself, so on failure its process group is killed here rather than left behind."""
     marker = runs_dir / HELD
     try:
@@ -460,7 +493,7 @@ def driver_sigkill(tmp: Path, kills: int = 3, seed: int = 0) -> Case:
     for kill in range(kills):
         base = len(trained(trials(storage, STUDY)))
         if kill == 0:
-            proc = start_run(tmp, "--trials", str(KILL_TRIALS), *KILL_ARGS, trainable="first_trial_held")
+            proc = start_run(tmp, "--trials", str(KILL_TRIALS), *KILL_ARGS, held="run_first_trial_held")
             held_trial_number(tmp / "runs", proc)
             try:
                 wait_for(lambda: len(trained(trials(storage, STUDY))) > base, 900, proc)
