@@ -110,14 +110,15 @@ def start_run(tmp: Path, *args: str, storage: str | None = None, env: dict[str, 
                             start_new_session=True, env=full_env)
 
 
-# `python -c RUN_WITH NAME ARGV...`: this module's NAME(ARGV), a `tpsearch ARGV` held somewhere. Ctrl-C while this
-# module loads is held and ends the process as the command's own entry point ends it (`tpsearch._cli`).
+# `python -c RUN_WITH NAME ARGV...`: this module's NAME(ARGV), a `tpsearch ARGV` held somewhere. Ctrl-C while the
+# modules the runners patch load (this one, the command line, the driver's searcher: Ray Tune) is held and ends
+# the process as the command's own entry point ends it (`tpsearch._cli`).
 RUN_WITH = """
 import sys
 from tpsearch._interrupts import HeldInterrupts
 try:
     with HeldInterrupts():
-        from tpsearch.search import testing
+        from tpsearch.search import _searcher, cli, testing
 except KeyboardInterrupt:
     print("tpsearch: interrupted", file=sys.stderr)
     raise SystemExit(130)
