@@ -12,7 +12,9 @@ Offline by default: `synthetic-hard` (16x16, 10 classes of 4 shifted fine-graine
 
 The last line is JSON: `spearman`, `kendall`, `topk_overlap`, `low_s`, `high_s`, their intervals, `rungs` and
 `ceiling` (as `tpsearch calibrate --json` has them), then the setting and the spread
-of the accuracies (the room between architectures, next to what one validation image is worth).
+of the accuracies (the room between architectures, next to what one validation image is worth). Exits 1 when the
+end-of-search ranking's Spearman correlation with the longer training is below --min-spearman (default 0: a
+fidelity that ranks no better than chance judges nothing), or when calibrate fails.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ import platform
 import subprocess
 import sys
 import time
+
+from _claims import finish  # this script's folder
 
 # Per data set: a search's fidelity (`tpsearch run`'s --epochs, --train-images, ASHA's rungs after epochs 1 and 3)
 # against a longer training that is judged to be the truth. synthetic-hard's is the README's figure: under these
@@ -44,6 +48,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
     parser.add_argument("--data-dir", default="data", help="where CIFAR-10 is (default: %(default)s)")
     parser.add_argument("--html", default=None, metavar="PAGE", help="also write the calibration page here")
+    parser.add_argument("--min-spearman", type=float, default=0.0,
+                        help="the end-of-search ranking's least Spearman correlation (default: %(default)s)")
     for key in ("k", "seed", "max_params", "max_macs", "epochs", "train_images", "high_epochs", "high_train_images"):
         parser.add_argument("--" + key.replace("_", "-"), type=int, default=None,
                             help="(default: per data set, see SETTINGS)")
@@ -96,7 +102,8 @@ def main() -> None:
     print(f"end: Spearman {result['spearman']}, Kendall {result['kendall']}, top-{result['top_k']} overlap "
           f"{result['topk_overlap']:.0%}; high-fidelity accuracies span {min(high):.1%}..{max(high):.1%} "
           f"(one validation image = {1 / val_images:.2%}); {wall:.0f} s in all")
-    print(json.dumps({
+    spearman = result["spearman"]
+    finish({
         "spearman": result["spearman"], "kendall": result["kendall"], "topk_overlap": result["topk_overlap"],
         "low_s": result["low_s"], "high_s": result["high_s"], "top_k": result["top_k"], "k": result["k"],
         "dataset": result["dataset"], "device": result["device"], "machine": machine,
@@ -105,7 +112,9 @@ def main() -> None:
         "low": result["low"], "high": result["high"], "max_params": setting["max_params"], "seed": setting["seed"],
         "high_accuracy_min": min(high), "high_accuracy_max": max(high), "low_accuracy_min": min(low),
         "low_accuracy_max": max(low), "val_images": val_images, "wall_s": round(wall, 1), "load_avg": load,
-        "html": result.get("html")}))
+        "html": result.get("html")},
+        [(f"Spearman at the search's end at least {args.min_spearman:+g}, measured {spearman}",
+          spearman is not None and spearman >= args.min_spearman)])
 
 
 def _val_images(dataset: str, data_dir: str, seed: int) -> int:

@@ -9,17 +9,20 @@ fidelity, timed, against one latency check: the check's cost as a share of a tri
     python benchmarks/bench_latency.py --device cuda --dataset cifar10   # on a GPU
 
 The last line is JSON: per architecture `median_ms`, `cv_within` (mean over the measurements), `cv_across` (of the
-medians), `check_s`, and `trial_s` with `check_share` (check_s / trial_s) for the trained one.
+medians), `check_s`, and `trial_s` with `check_share` (check_s / trial_s) for the trained one. Exits 1 when the
+check costs more than --max-check-share of the trial (the claim that makes it affordable in every trial) or a
+median latency is not a positive number of milliseconds.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
 
 import torch
+
+from _claims import finish  # this script's folder
 
 
 def main() -> None:
@@ -31,6 +34,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10, help="latency measurements per architecture")
     parser.add_argument("--epochs", type=int, default=3, help="of the timed trial")
     parser.add_argument("--train-images", type=int, default=1024, help="of the timed trial")
+    parser.add_argument("--max-check-share", type=float, default=0.10,
+                        help="the latency check's largest share of the timed trial (default: %(default)s)")
     args = parser.parse_args()
 
     from tpsearch import spaces, trainers
@@ -69,8 +74,12 @@ def main() -> None:
     rows[first]["check_share"] = round(rows[first]["check_s"] / trial_s, 4)
     print(f"a {args.epochs}-epoch trial of {first} on {config.train_images} images: {trial_s:.2f} s; the latency "
           f"check is {rows[first]['check_share']:.1%} of it", flush=True)
-    print(json.dumps({"device": args.device, "dataset": args.dataset, "machine": platform.machine(),
-                      "architectures": rows}))
+    share = rows[first]["check_share"]
+    finish({"device": args.device, "dataset": args.dataset, "machine": platform.machine(), "architectures": rows},
+           [(f"the latency check at most {args.max_check_share:.1%} of a trial, measured {share:.1%}",
+             share <= args.max_check_share),
+            *((f"{name}: a positive median latency, measured {row['median_ms']} ms", row["median_ms"] > 0)
+              for name, row in rows.items())])
 
 
 if __name__ == "__main__":

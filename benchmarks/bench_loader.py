@@ -8,18 +8,21 @@ same device (here the CPU, one thread unless --threads says otherwise). Each is 
 over full epochs; the best epoch counts. Side by side, in one run.
 
     python benchmarks/bench_loader.py [--images 10000] [--batch-size 128] [--epochs 3] [--workers 0 2] [--threads 1]
+                                      [--min-ratio 20]
 
 The last line is JSON: images/s of each, `ratios` (trainer / DataLoader per worker count) and `ratio`, the worse.
+Exits 1 when `ratio` is below the goal, --min-ratio.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 import torch
 import torch.utils.data
+
+from _claims import finish  # this script's folder
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)  # CIFAR-10's, as the seed projects hard-code them
 
@@ -74,6 +77,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads of this process (default: %(default)s: the trainer's path gets the one "
                              "core the DataLoader's main process uses, and a shared machine disturbs it least)")
+    parser.add_argument("--min-ratio", type=float, default=20.0,
+                        help="the goal: trainer / DataLoader at the worse worker count (default: %(default)s)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -95,10 +100,12 @@ def main() -> None:
         print(f"  torchvision DataLoader, PIL transforms, num_workers={workers}: {seed[str(workers)]:12,.0f} images/s"
               f"   (trainer is {trainer / seed[str(workers)]:.1f}x)")
     ratios = {k: round(trainer / v, 2) for k, v in seed.items()}
-    print(json.dumps({"images": len(x), "batch_size": args.batch_size, "device": str(device),
-                      "threads": torch.get_num_threads(), "trainer_images_per_s": round(trainer),
-                      "dataloader_images_per_s": {k: round(v) for k, v in seed.items()}, "ratios": ratios,
-                      "ratio": min(ratios.values())}))
+    finish({"images": len(x), "batch_size": args.batch_size, "device": str(device),
+            "threads": torch.get_num_threads(), "trainer_images_per_s": round(trainer),
+            "dataloader_images_per_s": {k: round(v) for k, v in seed.items()}, "ratios": ratios,
+            "ratio": min(ratios.values())},
+           [(f"the trainer's path at least {args.min_ratio:g}x the DataLoader's, measured {min(ratios.values()):g}x",
+             min(ratios.values()) >= args.min_ratio)])
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ measures each file as a user would, over S seeds of the whole pipeline.
     python benchmarks/bench_quantize.py --seeds 3 --quantize-epochs 5
 
 The last line is JSON: per method the test accuracy (mean and per seed), its drop from full precision in points,
-parameters, quantized weights, packed bytes and the ratio to the full-precision bytes.
+parameters, quantized weights, packed bytes and the ratio to the full-precision bytes. Exits 1 when a method's
+mean drop exceeds its bound (--max-drop METHOD=POINTS; by default the tests' bounds: ternary 4, binary 6, int8 2)
+or a quantized method packs no smaller than full precision.
 """
 from __future__ import annotations
 
@@ -24,7 +26,10 @@ from pathlib import Path
 
 import torch
 
+from _claims import finish  # this script's folder
+
 METHODS = ("full", "ternary", "binary", "int8")
+MAX_DROP_POINTS = {"ternary": 4.0, "binary": 6.0, "int8": 2.0}  # as tests/search_tests/export_tests/test_quantize.py
 
 
 def main() -> None:
@@ -38,7 +43,16 @@ def main() -> None:
     parser.add_argument("--quantize-epochs", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="of the training and fine-tunes (int8 runs on the CPU)")
+    parser.add_argument("--max-drop", action="append", default=[], metavar="METHOD=POINTS",
+                        help="a method's largest mean accuracy drop, in points (default: %s)"
+                             % ", ".join(f"{k}={v:g}" for k, v in MAX_DROP_POINTS.items()))
     args = parser.parse_args()
+    max_drop = dict(MAX_DROP_POINTS)
+    for item in args.max_drop:
+        method, _, points = item.partition("=")
+        if method not in max_drop:
+            parser.error(f"--max-drop: the method must be one of {', '.join(max_drop)}, but got {method!r}")
+        max_drop[method] = float(points)
 
     from tpsearch.search.cli import main as cli
     from tpsearch.search.testing import trained_study
@@ -90,9 +104,15 @@ def main() -> None:
         r = rows[m]
         print(f"{m:>8} {r['accuracy']:>9.4f} {r['drop_points']:>6.2f} {r['params']:>8,} "
               f"{r['quantized_weights']:>9,} {r['bytes']:>8,} {r['ratio']:>5.1f}x")
-    print(json.dumps({"dataset": args.dataset, "arch": json.loads(args.arch), "epochs": args.epochs,
-                      "quantize_epochs": args.quantize_epochs, "seeds": args.seeds, "device": args.device,
-                      "methods": rows}))
+    claims = []
+    for m, bound in max_drop.items():
+        claims.append((f"{m} within {bound:g} points of full precision, dropped {rows[m]['drop_points']:g}",
+                       rows[m]["drop_points"] <= bound))
+        claims.append((f"{m} packs smaller than full precision, {rows[m]['bytes']:,} against "
+                       f"{rows['full']['bytes']:,} bytes", rows[m]["bytes"] < rows["full"]["bytes"]))
+    finish({"dataset": args.dataset, "arch": json.loads(args.arch), "epochs": args.epochs,
+            "quantize_epochs": args.quantize_epochs, "seeds": args.seeds, "device": args.device, "methods": rows},
+           claims)
 
 
 def _json(cli, argv: list[str]) -> dict:

@@ -5,7 +5,9 @@
 #   TPSEARCH_GPU_SEARCH=1 bash benchmarks/gpu_report.sh   # also time a 200-trial resnet_5m search (the 1-hour goal)
 #
 # Each benchmark's last line is JSON; the report holds them by name, with the GPU and the versions. A benchmark
-# that fails is recorded as an error object and the others still run; anything else that fails stops the script.
+# that fails (an error, or a claim of its own that did not hold: each exits 1 then) is recorded as an error object
+# and the others still run; the report then names the failed steps under "failed", and the script exits 1 once it
+# is written. Anything else that fails stops the script at once.
 # Data: CIFAR-10 when it is under data/ (nothing is downloaded here). Without it the search runs on a stand-in of
 # CIFAR-10's size and format (benchmarks/cifar_standin.py: 45,000 training and 5,000 validation 32x32 images,
 # generated), which costs the same GPU time and ranks nothing; the fidelity benchmark, which needs rankings that
@@ -23,6 +25,7 @@ DEVICE="${TPSEARCH_GPU_DEVICE:-cuda}"
 BENCHES="${TPSEARCH_GPU_BENCHES-train loader overhead latency fidelity cuda_tests}"
 export RAY_USAGE_STATS_ENABLED=0 PYTHONUNBUFFERED=1
 LOGS="$(mktemp -d)"
+FAILED=()  # the steps that exited non-zero, for the report and the exit status
 if [ -d data/cifar-10-batches-py ] || [ -f data/cifar-10-python.tar.gz ]; then
   DATASET=cifar10 DATA_DIR=data FIDELITY_DATASET=cifar10
 else
@@ -36,6 +39,7 @@ run() {  # run NAME COMMAND...: its output to LOGS/NAME.log, its last line to LO
   if [ "$code" = 0 ]; then
     tail -n 1 "$LOGS/$name.log" >"$LOGS/$name.json"
   else
+    FAILED+=("$name")
     printf '{"error": "exit %s", "tail": %s}\n' "$code" "$(tail -n 5 "$LOGS/$name.log" | "$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read()))')" >"$LOGS/$name.json"
   fi
   cat "$LOGS/$name.log" >&2
@@ -65,9 +69,10 @@ if [ "${TPSEARCH_GPU_SEARCH:-0}" = 1 ]; then
   echo "{\"seconds\": $(( $(date +%s) - start )), \"data\": \"$DATASET\"}" >"$LOGS/search_seconds.json"
 fi
 
-"$PY" - "$LOGS" "$REPORT" "$DATASET" "$FIDELITY_DATASET" <<'PY'
+"$PY" - "$LOGS" "$REPORT" "$DATASET" "$FIDELITY_DATASET" "${FAILED[@]}" <<'PY'
 import json, pathlib, subprocess, sys
 logs, report, dataset, fidelity = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+failed = sys.argv[5:]
 out = {"dataset": dataset, "fidelity_dataset": fidelity}
 try:
     out["gpu"] = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
@@ -79,8 +84,12 @@ out["torch"], out["cuda"] = torch.__version__, torch.version.cuda
 for path in sorted(logs.glob("*.json")):
     try:
         out[path.stem] = json.loads(path.read_text())
-    except json.JSONDecodeError:
+    except json.JSONDecodeError:  # the cuda tests' pytest summary
         out[path.stem] = {"last_line": path.read_text().strip()[-500:]}
+out["failed"] = sorted(set(failed))
 pathlib.Path(report).write_text(json.dumps(out, indent=2) + "\n")
-print(json.dumps(out))
+if failed:  # before the JSON line, which stays last
+    print(f"gpu_report: failed: {', '.join(out['failed'])} (report: {report})", file=sys.stderr, flush=True)
+print(json.dumps(out), flush=True)
+sys.exit(1 if failed else 0)
 PY

@@ -13,6 +13,7 @@ never reach a worker and never fire.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -94,14 +95,145 @@ def enqueue_args(paths: list[str]) -> list[str]:
 
 
 def start_run(tmp: Path, *args: str, storage: str | None = None, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> subprocess.Popen:
-    """`tpsearch run` on digits in its own process group (as a terminal starts it, so Ctrl-C reaches the group)."""
+              cwd: Path | None = None, held: str | None = None) -> subprocess.Popen:
+    """`tpsearch run` on digits in its own process group (as a terminal starts it, so Ctrl-C reaches the group).
+
+    `held` names a function of this module that runs the command instead (`run_first_trial_held`,
+    `run_held_at_report`): how a test holds a run started as a process at a moment it has certainly reached.
+    """
     storage = storage or f"sqlite:///{tmp}/studies.db"
-    cmd = [sys.executable, "-m", "tpsearch", "run", "--dataset", "digits", "--data-dir", str(tmp / "data"),
+    head = ["-m", "tpsearch"] if held is None else ["-c", RUN_WITH, held]
+    cmd = [sys.executable, *head, "run", "--dataset", "digits", "--data-dir", str(tmp / "data"),
            "--storage", storage, "--runs-dir", str(tmp / "runs"), "--no-progress", *args]
     full_env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
     return subprocess.Popen(cmd, cwd=cwd or tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, env=full_env)
+
+
+# `python -c RUN_WITH NAME ARGV...`: this module's NAME(ARGV), a `tpsearch ARGV` held somewhere. Ctrl-C while the
+# modules the runners patch load (this one, the command line, the driver's searcher: Ray Tune) is held and ends
+# the process as the command's own entry point ends it (`tpsearch._cli`).
+RUN_WITH = """
+import sys
+from tpsearch._interrupts import HeldInterrupts
+try:
+    with HeldInterrupts():
+        from tpsearch.search import _searcher, cli, testing
+except KeyboardInterrupt:
+    print("tpsearch: interrupted", file=sys.stderr)
+    raise SystemExit(130)
+raise SystemExit(getattr(testing, sys.argv[1])(sys.argv[2:]))
+"""
+
+
+def run_cli_with(trainable: Callable[..., None], argv: list[str]) -> int:
+    """The command line (`tpsearch ARGV`) with `trainable` as the trainable of every `run_search` it calls: the
+    command takes no trainable, and a test must still reach a run started as a process through that seam."""
+    from tpsearch.search.cli import _run, main
+
+    plain = _run.run_search
+    _run.run_search = functools.partial(plain, trainable=trainable)
+    try:
+        return main(argv)
+    finally:
+        _run.run_search = plain
+
+
+HELD = "held"  # the file in the runs folder where a held run says which trial it holds
+
+
+def _say_held(argv: list[str], number: int) -> None:
+    runs = Path(argv[argv.index("--runs-dir") + 1])
+    tmp = runs / (HELD + ".tmp")
+    tmp.write_text(str(number))
+    tmp.replace(runs / HELD)  # whole or absent: the test never reads half a number
+
+
+def run_first_trial_held(argv: list[str]) -> int:
+    """`tpsearch ARGV` with `first_trial_held` as its trainable: for a SIGKILL while a trial trains."""
+    return run_cli_with(first_trial_held, argv)
+
+
+def run_held_at_report(argv: list[str], trained_first: int = 0) -> int:
+    """`tpsearch ARGV` whose driver, at the first epoch's report of a trial once `trained_first` trials are
+    trained, writes that trial's number to RUNS/held and waits for a signal. Meanwhile the trial waits in its
+    report (Tune's function trainables wait for the driver) and the run cannot move on, so a Ctrl-C sent once the
+    file is there strikes mid-training, as a user's would, and Tune stops the trial as it stops one then."""
+    from tpsearch.search.cli import main
+
+    def moment(searcher: Any, before: int, trial_id: str, result: dict[str, Any]) -> bool:
+        return trial_id in searcher.live and result.get("epoch") == 1 and searcher.finished >= trained_first
+
+    def then(searcher: Any, trial_id: str, result: dict[str, Any]) -> None:
+        _say_held(argv, searcher.live[trial_id].number)
+        signal.pause()  # returns once the signal's handler (Ray Tune's, during a run) has run
+
+    with _in_driver("on_trial_result", moment, then):
+        return main(argv)
+
+
+def run_held_at_report_after_one_trained(argv: list[str]) -> int:
+    return run_held_at_report(argv, trained_first=1)
+
+
+def first_trial_held(config: dict[str, Any], *, opts: RunOptions, space: Any) -> None:
+    """The worker's training, but for the first trial to start, which writes its trial number to RUNS/held and
+    then waits until its process is killed: a run holding it is mid-training and cannot end by itself, so a
+    SIGKILL sent once the file is there strikes at a moment the run has certainly reached and has not left. (Not
+    for Ctrl-C: Ray Tune stops a trial at its next report, and this one never reports; see `run_held_at_report`.)"""
+    from tpsearch.search._worker import run_trial
+
+    marker = Path(opts.runs_dir) / HELD
+    try:
+        fd = os.open(marker.with_suffix(".claim"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:  # another trial is the held one
+        return run_trial(config, opts=opts, space=space)
+    os.close(fd)
+    _say_held(["--runs-dir", opts.runs_dir], config["trial_number"])
+    while True:
+        time.sleep(3600)
+
+
+def held_trial_number(runs_dir: Path, proc: subprocess.Popen, timeout: float = 900) -> int:
+    """The number of the trial the held run `proc` holds (`start_run(held=...)`), once it holds one. A run that holds
+    one never ends by itself, so on failure its process group is killed here rather than left behind."""
+    marker = runs_dir / HELD
+    try:
+        wait_for(marker.exists, timeout, proc)
+    except BaseException:
+        kill_group(proc)
+        raise
+    return int(marker.read_text())
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL to the process group of `proc` (started with `start_new_session`), if it is still there."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.communicate()
+
+
+def export_held_after_first_epoch(argv: list[str]) -> int:
+    """`tpsearch export ARGV` whose retrain, once it has saved its resume state after its first epoch, prints
+    `saved` on stdout and waits until a signal ends its process: a test that reads the line kills it at a moment
+    it has certainly reached (one epoch saved) and not left (the retrain cannot finish first)."""
+    from tpsearch.search.cli import main
+    from tpsearch.search.export import _export
+
+    plain = _export.save_atomic
+
+    def save_then_hold(obj: Any, path: Path) -> Path:
+        saved = plain(obj, path)
+        if Path(path).name.endswith(".resume.pt"):  # `_export.resume_path`: the retrain's state, saved each epoch
+            print("saved", flush=True)
+            while True:
+                time.sleep(3600)
+        return saved
+
+    _export.save_atomic = save_then_hold
+    return main(argv)
 
 
 def run_options(tmp: Path, **kw: Any) -> RunOptions:
@@ -181,14 +313,6 @@ def trained_study(tmp: Path, arch: dict[str, Any], hparams: dict[str, Any], *, e
                        ("metric", METRIC), ("checkpoints", {"0": kept})):
         study.set_user_attr(key, value)
     return storage, name
-
-
-def faults_from_env() -> dict[int, str]:
-    """TPSEARCH_FAULTS='{"3": "nan"}' injects a fault into trial 3 of a `tpsearch run` started as a process."""
-    raw = os.environ.get("TPSEARCH_FAULTS")
-    if not raw:
-        return {}
-    return {int(k): str(v) for k, v in json.loads(raw).items()}
 
 
 def noop_trial(config: dict[str, Any], *, opts: RunOptions, space: Any) -> None:
@@ -358,21 +482,27 @@ KILL_TRIALS = 40
 def driver_sigkill(tmp: Path, kills: int = 3, seed: int = 0) -> Case:
     """Kill the whole driver (its process group: Ray's local processes too) at a random point, `kills` times.
 
-    The first kill strikes while a feasible trial trains on a worker (after the run's first trained trial), so
-    there is always a running configuration to train again; each later one a random delay after the run's next
-    trained trial: then a trial or two is running, the sampler is drawing, or a tell is in flight. Each kill is
-    preceded by a snapshot of every finished trial.
+    The first kill strikes while a feasible trial trains on a worker, after the run's first trained trial, so
+    there is always a running configuration to train again: that run holds its first trial (`first_trial_held`)
+    until the kill, and the two conditions waited for only grow. Each later one strikes a random delay after the
+    run's next trained trial: then a trial or two is running, the sampler is drawing, or a tell is in flight. Each
+    kill is preceded by a snapshot of every finished trial.
     """
     rng = random.Random(seed)
     storage = f"sqlite:///{tmp}/studies.db"
-    dispatched = lambda ts: [t for t in running(ts) if t.user_attrs.get("feasible") is True]  # noqa: E731
     before = []
     for kill in range(kills):
         base = len(trained(trials(storage, STUDY)))
-        proc = start_run(tmp, "--trials", str(KILL_TRIALS), *KILL_ARGS)
         if kill == 0:
-            wait_for(lambda: len(trained(ts := trials(storage, STUDY))) > base and bool(dispatched(ts)), 300, proc)
+            proc = start_run(tmp, "--trials", str(KILL_TRIALS), *KILL_ARGS, held="run_first_trial_held")
+            held_trial_number(tmp / "runs", proc)
+            try:
+                wait_for(lambda: len(trained(trials(storage, STUDY))) > base, 900, proc)
+            except BaseException:
+                kill_group(proc)
+                raise
         else:
+            proc = start_run(tmp, "--trials", str(KILL_TRIALS), *KILL_ARGS)
             wait_for(lambda: len(trained(trials(storage, STUDY))) > base, 300, proc)
             time.sleep(rng.uniform(0.0, 2.0))
         try:
@@ -537,21 +667,38 @@ def disk_full(tmp: Path) -> Case:
                                             "summary": summary})
 
 
-def postgres_restart(tmp: Path, url: str) -> Case:
-    """The PostgreSQL server restarted (`pg_ctlcluster VERSION main restart`) mid-search: in the driver, right
-    after it told the study of the first trained trial, with two more to train and tell (`after_trained`)."""
+def postgres_restart_command(data_dir: str | None = None) -> tuple[list[str] | None, str]:
+    """How to restart the test server, or None and why not: the private server scripts/services.sh runs for a
+    user who is not root (its data folder `data_dir`, owned by that user: pg_ctl), else Debian's system cluster
+    (pg_ctlcluster, root only)."""
+    versions = sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: [int(x) for x in v.split(".")]) \
+        if os.path.isdir("/usr/lib/postgresql") else []
+    if not versions:
+        return None, "restarting the server needs Debian's PostgreSQL (/usr/lib/postgresql)"
+    if data_dir:
+        # -l: a restarted server must not hold the caller's stdout and stderr open (they are pipes here).
+        return [f"/usr/lib/postgresql/{versions[-1]}/bin/pg_ctl", "-D", data_dir, "-l", f"{data_dir}/server.log",
+                "-w", "restart"], ""
+    if os.geteuid() != 0:
+        return None, ("restarting the system cluster needs root (as another user, scripts/services.sh runs a "
+                      "private server the test can restart: TPSEARCH_TEST_POSTGRES_DATA)")
+    return ["pg_ctlcluster", versions[-1], "main", "restart"], ""
+
+
+def postgres_restart(tmp: Path, url: str, restart_command: list[str]) -> Case:
+    """The PostgreSQL server restarted (`restart_command`, see `postgres_restart_command`) mid-search: in the
+    driver, right after it told the study of the first trained trial, with two more to train and tell
+    (`after_trained`)."""
     from tpsearch.search import run_search
 
     name = f"faults-pg-{os.getpid()}-{int(time.time())}"
     opts = run_options(tmp, trials=3, epochs=3, storage=url, study=name,
                        enqueue=write_archs(tmp / "archs", SMALL[:3]))
-    version = sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: [int(x) for x in v.split(".")])[-1]
     storage = opts.storage
 
     def restart() -> dict[str, Any]:
         before = snapshot(trials(storage, name))
-        r = subprocess.run(["pg_ctlcluster", version, "main", "restart"], capture_output=True, text=True,
-                           timeout=120)
+        r = subprocess.run(restart_command, capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
         return {"before": before}
 
@@ -701,11 +848,13 @@ def search_on_cluster(tmp: Path) -> dict[str, Any]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env = {**base, "HOME": str(home), "RAY_USAGE_STATS_ENABLED": "0"}
     with ray_cluster(tmp, {**env, "RAY_AUTH_MODE": "token"}) as cluster:
-        # First with a token that is not the cluster's: refused in one line, before the storage is created.
+        # First with a token that is not the cluster's: refused in one line, before the storage is created. The
+        # refusal takes about 15 s (README "On a cluster"): a connect timeout shorter than that would end the run
+        # first with the timeout's line, so it is set far above, and the refusal is what ends the run.
         r = subprocess.run([sys.executable, "-m", "tpsearch", "run", "--address", cluster["address"],
-                            "--connect-timeout", "10", "--dataset", "digits", "--storage",
+                            "--connect-timeout", "90", "--dataset", "digits", "--storage",
                             f"sqlite:///{tmp}/studies.db", "--no-progress"], capture_output=True, text=True,
-                           timeout=120, env={**env, "RAY_AUTH_TOKEN": "0" * 64}, cwd=tmp)
+                           timeout=240, env={**env, "RAY_AUTH_TOKEN": "0" * 64}, cwd=tmp)
         refused = {"rc": r.returncode, "stderr": r.stderr, "storage_created": (tmp / "studies.db").exists()}
         # The driver gets no RAY_AUTH_MODE: tpsearch must find the token and use it, as the README promises.
         r = subprocess.run([sys.executable, "-c", ON_CLUSTER, str(tmp), cluster["address"], str(cluster["node2"]),

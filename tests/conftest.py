@@ -15,8 +15,28 @@ os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_worker_niceness", "0")
 
 
+SLOW_FIXTURES = {"ray_session", "digits_pair"}  # a Ray session; two models trained on digits
+
+
+def _needs_postgres(item) -> bool:
+    # The storage suites parametrize a backend fixture and only fetch `postgres_url` inside it.
+    params = getattr(item, "callspec", None)
+    return "postgres_url" in item.fixturenames or (
+        params is not None and "postgresql" in [v for v in params.params.values() if isinstance(v, str)])
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `cuda` exercise the GPU paths; without a GPU they are skipped, not failed."""
+    """Marks from what a test uses, so that no test escapes them: `postgres` on every test that needs the server,
+    `slow` on every test on the shared Ray session or the trained checkpoints (modules that train or start Ray
+    themselves say so in their own `pytestmark`).
+    Tests marked `cuda` exercise the GPU paths; without a GPU they are skipped, not failed."""
+    for item in items:
+        if _needs_postgres(item):
+            item.add_marker(pytest.mark.postgres)
+        if SLOW_FIXTURES.intersection(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
     import torch
 
     if torch.cuda.is_available():
@@ -42,10 +62,13 @@ def ray_session():
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    """The test PostgreSQL server (scripts/services.sh starts it); in CI its absence is a failure, not a skip."""
+    """The test PostgreSQL server (scripts/services.sh starts it). Its absence fails the test: a skip would pass a
+    suite that never ran the storage contract against PostgreSQL. Opting out is explicit: TPSEARCH_TEST_NO_POSTGRES=1
+    (scripts/test.sh --no-postgres) skips with that reason, `-m "not postgres"` deselects."""
     url = os.environ.get("TPSEARCH_TEST_POSTGRES_URL")
     if not url:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide PostgreSQL (scripts/services.sh sets TPSEARCH_TEST_POSTGRES_URL)")
-        pytest.skip("no PostgreSQL server: run `eval \"$(scripts/services.sh)\"` first")
+        if os.environ.get("TPSEARCH_TEST_NO_POSTGRES") and not os.environ.get("CI"):
+            pytest.skip("PostgreSQL opted out (TPSEARCH_TEST_NO_POSTGRES, scripts/test.sh --no-postgres)")
+        pytest.fail("no PostgreSQL server: run `eval \"$(scripts/services.sh)\"` first (it installs PostgreSQL "
+                    "as root), or opt out with TPSEARCH_TEST_NO_POSTGRES=1 or -m \"not postgres\"", pytrace=False)
     return url

@@ -150,11 +150,9 @@ def _gpus(text: str) -> float | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tpsearch.search.testing import faults_from_env
-
     if args.repeat < 1:
         raise UsageError(f"--repeat must be at least 1, but got {args.repeat}")
-    opts = options_from(RunOptions, args, dashboard=None, faults=faults_from_env())
+    opts = options_from(RunOptions, args, dashboard=None)
     if args.repeat == 1:
         return _run_one(args, opts)
     # Named for the sampler too unless --study names them: a TPE and a random repeat must not share studies.

@@ -26,16 +26,17 @@ def find_chromium() -> str | None:
     return next((p for p in map(shutil.which, CANDIDATES) if p), None)
 
 
-def chromium_or_skip() -> str:
-    """The browser's binary; without one the test is skipped, but in CI it fails (scripts/services.sh installs
-    Chromium there)."""
+def require_chromium() -> str:
+    """The browser's binary. Without one the test fails (a skip would pass pages no browser ever drew), unless
+    the run opted out: TPSEARCH_TEST_NO_BROWSER=1 (scripts/test.sh --no-browser) skips with that reason."""
     import pytest
 
     binary = find_chromium()
     if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide Chromium (scripts/services.sh installs it)")
-        pytest.skip("no Chromium installed (apt-get install chromium)")
+        if os.environ.get("TPSEARCH_TEST_NO_BROWSER") and not os.environ.get("CI"):
+            pytest.skip("Chromium opted out (TPSEARCH_TEST_NO_BROWSER, scripts/test.sh --no-browser)")
+        pytest.fail("no Chromium: apt-get install chromium (scripts/services.sh does it as root), or set "
+                    "TPSEARCH_CHROMIUM to a browser, or opt out with TPSEARCH_TEST_NO_BROWSER=1", pytrace=False)
     return binary
 
 

@@ -1,7 +1,7 @@
 """The pages in a real browser: headless Chromium, offline, no console errors, every plot drawn with data.
 
-Skipped only when no Chromium is installed (Debian: `apt-get install chromium`); TPSEARCH_CHROMIUM names another
-binary. With TPSEARCH_SCREENSHOTS=DIR the screenshots are kept there.
+Without Chromium (Debian: `apt-get install chromium`) they fail, unless TPSEARCH_TEST_NO_BROWSER=1 opts out;
+TPSEARCH_CHROMIUM names another binary. With TPSEARCH_SCREENSHOTS=DIR the screenshots are kept there.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import optuna
 import pytest
 
 from tpsearch import dashboards
-from tests.dashboards_tests._browser import Browser, find_chromium
+from tests.dashboards_tests._browser import Browser, require_chromium
 
 # Dialogs would block the page: record them instead, so an injected alert() shows up as a failure.
 HOOKS = """
@@ -45,9 +45,7 @@ UNDER_THE_MODEBAR = """[...document.querySelectorAll('.js-plotly-plot')].flatMap
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    binary = find_chromium()
-    if binary is None:
-        pytest.skip("no Chromium installed (apt-get install chromium)")
+    binary = require_chromium()
     with Browser(binary, timeout=60) as b:
         yield b
 

@@ -4,27 +4,41 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections import Counter
 
 import numpy as np
 import optuna
 import pandas as pd
+from optuna.trial import TrialState
 
 from tpsearch import dashboards
 from tpsearch.dashboards import _figures
 from tpsearch.dashboards.testing import make_study
 
 
-def test_synthetic_study_has_every_kind_of_trial(small_study: optuna.Study) -> None:
-    kinds = Counter(dashboards.status_of(t) for t in small_study.trials)
-    assert {"complete", "pruned", "diverged", "infeasible", "failed"} <= set(kinds), kinds
-    budget = small_study.user_attrs["max_params"]
-    for t in small_study.trials:
-        assert set(t.user_attrs["arch"]) == {"layers", "blocks", "channels", "kernels", "skip_kernels", "pool"}
-        if dashboards.status_of(t) == "infeasible":
-            assert t.user_attrs["params"] > budget and not t.intermediate_values
-        else:
-            assert t.user_attrs["params"] <= budget and "worker" in t.user_attrs
+def test_the_frame_names_each_trial_as_the_driver_told_it() -> None:
+    # Written by hand in the driver's format, not by `make_study`: the frame must read what the driver wrote, so
+    # the expected words come from the driver's rules (README "How a search runs"), not from the reader itself.
+    told = [  # (state, value, attributes, curve, the word the frame must show)
+        (TrialState.COMPLETE, 0.9, {"feasible": True}, {1: 0.5, 2: 0.9}, "complete"),
+        (TrialState.PRUNED, None, {"feasible": True}, {1: 0.4}, "pruned"),
+        (TrialState.PRUNED, None, {"feasible": False, "reason": "params"}, {}, "infeasible"),
+        (TrialState.PRUNED, None, {"feasible": True, "reason": "diverged", "chance": 0.1}, {1: 0.1}, "diverged"),
+        (TrialState.FAIL, None, {"feasible": True, "reason": "the worker died"}, {1: 0.3}, "failed"),
+        (TrialState.COMPLETE, 0.95, {"feasible": True}, {1: 0.6, 2: 0.95}, "complete"),
+    ]
+    x = optuna.distributions.IntDistribution(1, 3)
+    study = optuna.create_study(direction="maximize")
+    study.add_trials([optuna.trial.create_trial(state=state, value=value, params={"layers": 1},
+                                                distributions={"layers": x}, user_attrs=attrs,
+                                                intermediate_values=curve)
+                      for state, value, attrs, curve, _ in told])
+    frame = dashboards.trials_frame(study)
+    assert list(frame["status"]) == [word for *_, word in told]
+    assert [dashboards.status_of(t) for t in study.trials] == [word for *_, word in told]
+    # Trained trials (complete, pruned, diverged) are counted in order; infeasible and failed ones are not.
+    assert list(frame["trained"].astype("float").fillna(0)) == [1, 2, 0, 3, 0, 4]
+    assert list(frame["best_value"].iloc[[0, 5]]) == [0.9, 0.95]
+    assert frame["accuracy"].iloc[1] == 0.4  # a pruned trial's accuracy is its last report
 
 
 def test_sqlite_study_round_trips(sqlite_url: str) -> None:

@@ -13,6 +13,8 @@ from tpsearch.search import cli
 from tpsearch.search._driver import PlannedTrial, _enqueue_planned, _recover_stale
 from tpsearch.search.testing import run_options
 
+pytestmark = pytest.mark.slow  # trains
+
 STUDY = "ablate-tiny-digits"
 
 
@@ -48,8 +50,10 @@ def test_ablate_trains_each_row_and_seed_once_and_resumes(ray_session, tmp_path,
         assert t.user_attrs["tricks"] == ["cosine", "mixup"][:t.user_attrs["row"]]
         assert t.params["mixup"] == (t.user_attrs["row"] == 2) and t.params["schedule"] == \
             ("step" if t.user_attrs["row"] == 0 else "cosine")
-    # Seeds differ, so the trainings do: the seeds' spread is a real one.
-    assert len({t.value for t in trials}) > 1 or len({t.user_attrs["seconds"] for t in trials}) > 1
+    # Seeds differ, so the trainings do: within a row (same tricks), some seeds' accuracies differ, or the seed
+    # never reached the trainer and the spread the table shows would be a made-up one. (Wall-clock seconds always
+    # differ, so they prove nothing.)
+    assert any(len(set(r["accuracies"])) > 1 for r in result["rows"]), result["rows"]
 
     lines = table.strip().splitlines()
     assert lines[-1] == f"wrote {result['html']}" and result["html"].endswith(f"{STUDY}/ablation.html")

@@ -20,6 +20,8 @@ from tpsearch.search._calibrate import agreement, interval
 from tpsearch.search.cli._calibrate import calibrate_options
 from tpsearch.search.cli._flags import options_from
 
+pytestmark = pytest.mark.slow  # trains
+
 # Tiny and cheap: 16x16 synthetic-hard, networks under 20k parameters, a few hundred images. The search trains 4
 # epochs: ASHA's rungs (grace 1, factor 3) fall after epochs 1 and 3.
 SEARCH = dict(dataset="synthetic-hard", max_params=20_000, epochs=4, train_images=96, device="cpu")

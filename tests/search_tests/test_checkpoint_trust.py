@@ -22,6 +22,8 @@ from tpsearch.exceptions import CheckpointError
 from tests.search_tests._cli import cli, one_line_error
 from tpsearch.search.export import weights_sha256
 
+pytestmark = pytest.mark.slow  # trains, and runs commands as processes
+
 # resnet_5m with 4096 channels and 64 blocks: 77 billion parameters (308 GB of float32) for digits' 8x8 images.
 ENLARGED = {"layers": 1, "blocks": [64], "channels": 4096, "pool": 8}
 

@@ -7,9 +7,12 @@ import json
 
 import numpy as np
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from tpsearch.search.cli import main
+
+pytestmark = pytest.mark.slow  # runs searches on Ray
 
 SEEDS = 3
 TRIALS = 2
@@ -28,7 +31,7 @@ def _best_so_far(study: optuna.Study) -> list[float]:
 
 
 def test_tpe_and_random_over_three_seeds_grouped_against_trained_trials(ray_session, tmp_path, capsys):
-    from tests.dashboards_tests._browser import Browser, chromium_or_skip
+    from tests.dashboards_tests._browser import Browser, require_chromium
 
     storage = f"sqlite:///{tmp_path}/studies.db"
     studies: dict[str, list[str]] = {}
@@ -51,7 +54,7 @@ def test_tpe_and_random_over_three_seeds_grouped_against_trained_trials(ray_sess
     page = tmp_path / "compare.html"
     assert main(["compare", *names, "--storage", storage, "--group-by", "sampler", "--out", str(page), "--json"]) == 0
     capsys.readouterr()
-    binary = chromium_or_skip()
+    binary = require_chromium()
     with Browser(binary, timeout=60) as browser:
         browser.open(page)
         assert browser.console_errors() == []

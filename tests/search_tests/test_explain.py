@@ -82,9 +82,22 @@ def test_explain_on_digits_writes_the_page_and_one_png_per_image(digits_pair, tm
     assert [row["source"] for row in out["images"]] == ["test[0]", "test[1]", "test[2]"]
     html = page.read_text()
     assert "plotly" in html.lower() and html.count('class="card"') == 3
+    # The answers, computed here from the checkpoint's weights and recorded normalisation, not by explain.
+    from tpsearch import load_checkpoint, trainers
+
+    model, meta = load_checkpoint(digits_pair.small)
+    recorded = meta["dataset"]
+    with torch.no_grad():
+        logits = model(trainers.normalize(trainers.load_dataset("digits").test_x[:3], recorded["mean"],
+                                          recorded["std"]))
+    probabilities = torch.softmax(logits.float(), dim=1)
+    classes = [str(c) for c in recorded.get("classes") or range(logits.shape[1])]
     for i, row in enumerate(out["images"]):
         assert row["png"] == str(tmp_path / f"maps_{i}.png")
-        assert 0 < row["probability"] <= 1 and row["predicted"] == row["target"]
+        expected = int(probabilities[i].argmax())
+        assert row["predicted"] == classes[expected], (i, row, probabilities[i])
+        assert row["probability"] == pytest.approx(float(probabilities[i, expected]), abs=1e-5)
+        assert row["target"] == row["predicted"]  # without --target, each image's predicted class is explained
         with Image.open(row["png"]) as png:
             assert png.format == "PNG" and png.size == (256, 256) and png.mode == "RGB"
         assert row["predicted"] in html  # its caption

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from tpsearch.search.cli import main
 from tpsearch.trainers.testing import write_image_folder
+
+pytestmark = pytest.mark.slow  # runs a search on Ray
 
 
 def test_a_folder_of_images_is_searched_exported_and_evaluated_with_top5(ray_session, tmp_path, monkeypatch, capsys):

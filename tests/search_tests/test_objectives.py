@@ -15,6 +15,8 @@ from tpsearch.search import RunOptions
 from tpsearch.search._objectives import dominates, hypervolume
 from tpsearch.search.cli import main
 
+pytestmark = pytest.mark.slow  # runs searches on Ray
+
 STUDY = "resnet_5m-digits-accuracy-macs"
 
 
@@ -45,7 +47,7 @@ def _front(study: optuna.Study) -> list[int]:
 
 
 def test_two_objective_search_status_pages_optuna_dashboard_and_export(ray_session, tmp_path, capsys):
-    from tests.dashboards_tests._browser import Browser, chromium_or_skip
+    from tests.dashboards_tests._browser import Browser, require_chromium
     from tests.dashboards_tests.test_optuna_dashboard import _get, serving
     from tpsearch import load_checkpoint
 
@@ -80,7 +82,7 @@ def test_two_objective_search_status_pages_optuna_dashboard_and_export(ray_sessi
     assert main(["dashboard", "--storage", storage, "--study", STUDY, "--out", str(page)]) == 0
     assert main(["compare", STUDY, "nsga2", "--storage", storage, "--out", str(compare)]) == 0
     capsys.readouterr()
-    binary = chromium_or_skip()
+    binary = require_chromium()
     with Browser(binary, timeout=60) as browser:
         browser.open(page)
         assert browser.console_errors() == []

@@ -14,6 +14,8 @@ from tpsearch.search import cli, rerank_winner, reranked, run_search
 from tpsearch.search.storages import open_storage
 from tpsearch.search.testing import run_options
 
+pytestmark = pytest.mark.slow  # trains
+
 SOURCE = "tiny-search"
 
 

@@ -9,9 +9,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tpsearch.search.testing import running, start_run, trained, trials, wait_for
+from tpsearch.search.testing import held_trial_number, kill_group, running, start_run, trained, trials
 
-# Each trial trains a few seconds: long enough to be caught running.
+pytestmark = pytest.mark.slow  # runs searches on Ray, some as processes
+
 SLOW = ["--trials", "5", "--epochs", "3", "--max-params", "60000", "--train-images", "768", "--scheduler", "none",
         "--sampler", "random", "--concurrency", "2", "--seed", "3"]
 STUDY = "resnet_5m-digits"
@@ -19,17 +20,26 @@ QUICK = ["--trials", "2", "--epochs", "1", "--max-params", "60000", "--train-ima
          "--sampler", "random", "--seed", "3"]
 
 
-@pytest.mark.parametrize("seconds", [0.5, 2.0, 4.0, 7.0])
-def test_ctrl_c_in_the_first_seconds_is_one_line_and_exit_130(tmp_path, seconds):
+@pytest.mark.parametrize("moment", [0.5, 2.0, 4.0, "training"])
+def test_ctrl_c_in_the_first_seconds_is_one_line_and_exit_130(tmp_path, moment):
     """While the imports load, the data set is read, Ray starts, the study is created or the first trials are
-    placed (how far a run gets in these seconds depends on the machine's load): whichever it is, the same ending."""
-    proc = start_run(tmp_path, *QUICK)
-    time.sleep(seconds)
-    os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    placed (how far a run gets in these seconds depends on the machine's load), or once a trial is training:
+    whichever it is, the same ending. The run holds at its first trial's first report until the signal
+    (`run_held_at_report`), so it cannot have ended by itself before it, however fast the machine."""
+    proc = start_run(tmp_path, *QUICK, held="run_held_at_report")
+    try:
+        if moment == "training":
+            held_trial_number(tmp_path / "runs", proc)
+        else:
+            time.sleep(moment)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=300)
+    finally:  # a held run left behind would never end
+        if proc.poll() is None:
+            kill_group(proc)
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err and "interrupted" in err.strip().splitlines()[-1]
-    if seconds == 7.0:  # the next run resumes whatever the interrupted one left
+    if moment == "training":  # the next run resumes whatever the interrupted one left
         again = start_run(tmp_path, *QUICK)
         out, err = again.communicate(timeout=600)
         assert again.returncode == 0, err[-3000:]
@@ -38,17 +48,24 @@ def test_ctrl_c_in_the_first_seconds_is_one_line_and_exit_130(tmp_path, seconds)
 
 
 def test_ctrl_c_marks_running_trials_interrupted_and_keeps_the_study_consistent(tmp_path):
+    # The run holds at a trial's first report once one trial is trained (`run_held_at_report`), until the
+    # signal: it strikes while that trial certainly runs.
     storage = f"sqlite:///{tmp_path}/studies.db"
-    proc = start_run(tmp_path, *SLOW)
-    wait_for(lambda: len(trained(trials(storage, STUDY))) >= 1 and running(trials(storage, STUDY)), 240, proc)
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
-    out, err = proc.communicate(timeout=120)
+    proc = start_run(tmp_path, *SLOW, held="run_held_at_report_after_one_trained")
+    try:
+        held = held_trial_number(tmp_path / "runs", proc)
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
+        out, err = proc.communicate(timeout=300)
+    finally:  # a held run left behind would never end
+        if proc.poll() is None:
+            kill_group(proc)
     assert proc.returncode == 130, err[-3000:]
     assert "interrupted" in err and "Traceback" not in err
     ts = trials(storage, STUDY)
     assert not running(ts)
     interrupted = [t for t in ts if t.state == TrialState.FAIL]
-    assert interrupted and all(t.user_attrs["reason"] == "interrupted" for t in interrupted)
+    assert held in [t.number for t in interrupted]
+    assert all(t.user_attrs["reason"] == "interrupted" for t in interrupted)
     assert trained(ts)
 
 

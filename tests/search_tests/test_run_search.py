@@ -18,6 +18,8 @@ from tpsearch.exceptions import UsageError
 from tpsearch.search import RunOptions, run_search
 from tpsearch.search.testing import run_options
 
+pytestmark = pytest.mark.slow  # runs searches on Ray
+
 SPACE = spaces.get("resnet_5m")
 DIGITS = dict(num_classes=10, in_channels=1, image_size=8)
 BUDGET = 200_000
@@ -385,7 +387,7 @@ def test_status_of_several_studies_shows_each_best_and_one_study_its_failure_rea
 
 
 def test_dashboard_of_the_real_study_renders_in_chromium(small_search, tmp_path):
-    from tests.dashboards_tests._browser import Browser, chromium_or_skip
+    from tests.dashboards_tests._browser import Browser, require_chromium
     from tests.dashboards_tests.test_browser import HOOKS, PLOTS
 
     opts, _ = small_search
@@ -394,7 +396,7 @@ def test_dashboard_of_the_real_study_renders_in_chromium(small_search, tmp_path)
              cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1])["trials"] > opts.trials
-    binary = chromium_or_skip()
+    binary = require_chromium()
     with Browser(binary, timeout=60) as browser:
         browser.open(page, init_script=HOOKS)
         plots = browser.eval(PLOTS)

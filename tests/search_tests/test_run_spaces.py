@@ -14,6 +14,8 @@ from optuna.trial import TrialState
 from tpsearch import spaces
 from tpsearch.search.cli import main
 
+pytestmark = pytest.mark.slow  # runs searches on Ray
+
 DIGITS = dict(num_classes=10, in_channels=1, image_size=8)
 DENSENET = {"family": "densenet", "growth": 8, "chunks": 3, "layers": 2}
 RUNS = {

@@ -7,6 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # trains, through the command
+
 ROOT = Path(__file__).resolve().parents[2]
 # The installed console script beside this interpreter; the module itself where the script is not installed.
 _SCRIPT = Path(sys.executable).with_name("tpsearch")

@@ -13,6 +13,8 @@ from tpsearch.trainers import (EpochReport, TrainConfig, TrainResult, evaluate, 
 from tpsearch.trainers._augment import normalize
 from tpsearch.trainers.testing import inject_fault
 
+pytestmark = pytest.mark.slow  # trains
+
 SPACE = spaces.get("resnet_5m")
 
 

@@ -7,6 +7,8 @@ import torch
 from tpsearch import spaces
 from tpsearch.trainers import TrainConfig, make_synthetic, train
 
+pytestmark = pytest.mark.slow  # trains
+
 SPACE = spaces.get("resnet_5m")
 
 

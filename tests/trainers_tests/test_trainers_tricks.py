@@ -8,6 +8,8 @@ import torch.nn.functional as F
 from tpsearch import spaces
 from tpsearch.trainers import DeviceLoader, TrainConfig, lr_schedule, make_synthetic, train, training_loss
 
+pytestmark = pytest.mark.slow  # trains
+
 SPACE = spaces.get("resnet_5m")
 
 

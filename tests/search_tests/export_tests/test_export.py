@@ -19,6 +19,8 @@ from tpsearch.exceptions import CheckpointError
 from tpsearch.search.cli import main
 from tests.search_tests._cli import cli, one_line_error
 
+pytestmark = pytest.mark.slow  # trains the checkpoints it exports
+
 META_KEYS = {"format", "version", "space", "arch", "shape", "dataset", "metrics", "training", "provenance",
              "weights_sha256"}
 

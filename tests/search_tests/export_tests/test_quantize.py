@@ -25,6 +25,8 @@ from tpsearch.search.export._export import DEFAULT_MAX_LOSS
 from tpsearch.search.export._quantize import _TernaryFn, pack, unpack
 from tpsearch.search.testing import trained_study
 
+pytestmark = pytest.mark.slow  # trains and fine-tunes
+
 TERNARY_MARGIN = 0.04  # test accuracy after 2 fine-tune epochs: at most this far below full precision
 BINARY_MARGIN = 0.06
 INT8_MARGIN = 0.02     # int8 is not fine-tuned: calibration alone

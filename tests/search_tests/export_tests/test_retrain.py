@@ -3,56 +3,58 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from tpsearch import load_checkpoint
 from tpsearch.search.export import save_atomic
 from tpsearch.search.cli import main
 
-EPOCHS = 8
+pytestmark = pytest.mark.slow  # trains, and runs searches
+
+EPOCHS = 3  # the kill comes after the first: no race to outlast, so few epochs suffice
 
 
 def _command(small_study, out: Path) -> list[str]:
-    return [sys.executable, "-m", "tpsearch", "export", "--storage", small_study.storage, "--out", str(out),
-            "--data-dir", str(small_study.data_dir), "--retrain", "--epochs", str(EPOCHS), "--no-progress",
-            "--json"]
+    return ["export", "--storage", small_study.storage, "--out", str(out), "--data-dir", str(small_study.data_dir),
+            "--retrain", "--epochs", str(EPOCHS), "--no-progress", "--json"]
 
 
 def _saved_epoch(path: Path) -> int:
-    try:
-        return int(torch.load(path, weights_only=True)["train"]["epoch"])
-    except Exception:  # not written yet
-        return 0
+    return int(torch.load(path, weights_only=True)["train"]["epoch"])
 
 
 def test_a_killed_retrain_resumes_to_the_same_epochs(small_study, tmp_path):
     out = tmp_path / "best.pt"
     state = out.with_name("best.pt.resume.pt")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(_command(small_study, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    # The retrain holds once its first epoch's state is saved (`export_held_after_first_epoch`) and says so on
+    # stdout: the kill strikes then, never after the retrain could have ended.
+    held = [sys.executable, "-c", "import sys; from tpsearch.search.testing import export_held_after_first_epoch; "
+            "sys.exit(export_held_after_first_epoch(sys.argv[1:]))", *_command(small_study, out)]
+    proc = subprocess.Popen(held, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        deadline = time.time() + 90
-        while _saved_epoch(state) < 1:
-            assert proc.poll() is None, proc.communicate()[1][-2000:]
-            assert time.time() < deadline, "no epoch finished in time"
-            time.sleep(0.05)
+        ready, _, _ = select.select([proc.stdout], [], [], 300)
+        line = proc.stdout.readline() if ready else "(nothing in 300 s)"
+        assert line.strip() == "saved", (line, proc.stderr.read()[-2000:] if proc.poll() is not None else "")
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
         proc.communicate()
     assert proc.returncode == -signal.SIGKILL
     done = _saved_epoch(state)
-    assert 1 <= done < EPOCHS, "the retrain ended before it could be killed: raise EPOCHS"
+    assert done == 1
     assert not out.exists()  # nothing exported by a run that did not finish
     before = torch.load(state, weights_only=True)["train"]["history"]
 
-    again = subprocess.run(_command(small_study, out), capture_output=True, text=True, env=env, timeout=180)
+    again = subprocess.run([sys.executable, "-m", "tpsearch", *_command(small_study, out)], capture_output=True,
+                           text=True, env=env, timeout=180)
     assert again.returncode == 0, again.stderr[-2000:]
     result = json.loads(again.stdout.strip().splitlines()[-1])
     assert (result["source"], result["epochs"], result["resumed_from_epoch"]) == ("retrain", EPOCHS, done)

@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 from tpsearch.search import cli
 from tpsearch.search.testing import STUDY
 
+pytestmark = pytest.mark.slow  # fuzzes the commands, training where the input is valid
+
 def _settings(examples: int) -> settings:
     # derandomize: the same examples every run, so that a failure here is reproducible and the time is stable.
     # No shrinking: each example is a command (tenths of a second), and shrinking one failure took minutes.

@@ -2,10 +2,13 @@
 resumed: nothing finished is lost, what was running is trained again, the study completes."""
 from __future__ import annotations
 
+import pytest
 from optuna.trial import TrialState
 
 from tpsearch.search.testing import driver_sigkill
 from tpsearch.search.testing import running, trained
+
+pytestmark = pytest.mark.slow  # starts `tpsearch run` processes with their own Ray
 
 
 def test_three_sigkills_of_the_driver_lose_no_finished_trial_and_resume_completes(tmp_path):

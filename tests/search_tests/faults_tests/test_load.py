@@ -12,6 +12,8 @@ from optuna.trial import TrialState
 from tpsearch.search.testing import BIG_STUDY, make_big_study, resume_to_first_ask, snapshot, status_json
 from tpsearch.search.testing import running, trained, trials
 
+pytestmark = pytest.mark.slow  # builds a 10,000-trial study and resumes a search on it
+
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):

@@ -18,6 +18,8 @@ import pytest
 from tpsearch.search.testing import STUDY, free_ports, trained, trials
 from tpsearch.dashboards.testing import stop_server
 
+pytestmark = pytest.mark.slow  # starts servers and commands as processes
+
 REPO = Path(__file__).resolve().parents[3]
 
 # Directories that are not the search's doing: Python's bytecode caches and the caches of the tools that run us.

@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from tpsearch.search import run_search
 from tpsearch.search._options import METRIC
 from tpsearch.search.testing import STUDY, noop_trial, run_options, running, trained
+
+pytestmark = pytest.mark.slow  # runs searches on Ray
 
 BOUND = 30.0   # the test's --stall-timeout: seconds
 SLACK = 120.0  # for killing the stuck workers and ending Ray Tune's run on a busy machine

@@ -6,8 +6,10 @@ import os
 import pytest
 from optuna.trial import TrialState
 
-from tpsearch.search.testing import disk_full, postgres_restart, sqlite_locked
+from tpsearch.search.testing import disk_full, postgres_restart, postgres_restart_command, sqlite_locked
 from tpsearch.search.testing import running, trained
+
+pytestmark = pytest.mark.slow  # runs searches on Ray
 
 
 def test_a_search_waits_out_another_process_holding_the_sqlite_write_lock(ray_session, tmp_path):
@@ -35,10 +37,10 @@ def test_a_full_disk_costs_the_checkpoint_never_the_trained_trial(ray_session, t
 
 
 def test_a_postgresql_restart_mid_search_is_ridden_out(ray_session, tmp_path, postgres_url):
-    url = postgres_url
-    if os.geteuid() != 0 or not os.path.isdir("/usr/lib/postgresql"):
-        pytest.skip("restarting the server needs root and Debian's pg_ctlcluster")
-    case = postgres_restart(tmp_path, url)
+    command, why = postgres_restart_command(os.environ.get("TPSEARCH_TEST_POSTGRES_DATA"))
+    if command is None:
+        pytest.skip(why)
+    case = postgres_restart(tmp_path, postgres_url, command)
     assert case.rc == 0, case.error
     assert case.finished == case.requested
     assert not running(case.trials) and case.lost == []

@@ -1,10 +1,13 @@
 """Two `tpsearch run` drivers on one SQLite study: the second refuses in one line; the first completes."""
 from __future__ import annotations
 
+import pytest
 from optuna.trial import TrialState
 
 from tpsearch.search.testing import two_drivers
 from tpsearch.search.testing import running, trained
+
+pytestmark = pytest.mark.slow  # starts `tpsearch run` processes with their own Ray
 
 
 def test_a_second_driver_on_a_study_being_searched_refuses_and_the_first_completes(tmp_path):

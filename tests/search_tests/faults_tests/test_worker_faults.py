@@ -17,6 +17,8 @@ from tpsearch.search import Outcome, outcome_of
 from tpsearch.search.testing import FAULTS, TEACHING, TRIAL_TIMEOUT, VICTIM, teaching_faults, worker_faults
 from tpsearch.search.testing import running, trained
 
+pytestmark = pytest.mark.slow  # runs searches on Ray
+
 OOM = r"out of memory at batch size \d+"
 
 
