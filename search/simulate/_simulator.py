@@ -179,11 +179,10 @@ def simulate(table: Table, strategy: Strategy, *, seed: int, trials: int, worker
             ids += 1
             number, params = got
             curve = table.curves[(config_id(params), observed_seed(table, seed, number))]
-            run = running[trial_id] = _Running(trial_id, number, params, curve, clock)
+            running[trial_id] = _Running(trial_id, number, params, curve, clock)
             heapq.heappush(events, (clock + curve[0].seconds, sequence, trial_id))
             sequence += 1
             driver.added(trial_id)
-            del run
         if not events:
             break
         clock, _, trial_id = heapq.heappop(events)
