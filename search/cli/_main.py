@@ -68,16 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _name(args: argparse.Namespace | None) -> str:
+    return "tpsearch" if args is None else f"tpsearch {args.command}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
+    args = None
+    try:  # building the parser takes a moment too: Ctrl-C there ends as it ends anywhere else
+        args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except UsageError as e:  # every error a user can cause (tpsearch.exceptions): one line, exit 2
-        print(f"tpsearch {args.command}: error: {e}", file=sys.stderr)
+        print(f"{_name(args)}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C at any moment the command itself does not handle: one line, no traceback
-        print(f"tpsearch {args.command}: interrupted", file=sys.stderr)
+        print(f"{_name(args)}: interrupted", file=sys.stderr)
         return 130
 
 
