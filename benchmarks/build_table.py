@@ -9,6 +9,8 @@ replays searches over the result.
     python benchmarks/build_table.py                      # synthetic-hard on this machine's CPU cores (hours)
     python benchmarks/build_table.py --workers 1 --limit 8    # a few more runs, then stop
     python benchmarks/build_table.py --dataset cifar10 --device cuda --train-images 10000 --out cifar.csv  # a GPU
+    python benchmarks/build_table.py --grid '{"lr": [1e6], "layers": [2, 3], "skip_kernel": [3], "weight_decay": [0.0005]}' \
+        --out search/simulate/tables/resnet_grid-synthetic-hard-lr1e6.csv  # the guard's diverging runs
 
 Resumable: runs go to TABLE.partK.csv as each finishes (K: the worker), every start skips what the table and its
 parts hold, and the end of a build folds the parts into TABLE.csv and rewrites TABLE.json (the schedule, the
@@ -40,12 +42,12 @@ RUN = dict(dataset="synthetic-hard", epochs=9, train_images=1024, warmup_epochs=
            reduction_factor=3)
 
 
-def tasks(seeds: list[int]) -> list[tuple[dict, int]]:
+def tasks(seeds: list[int], grid: dict = GRID) -> list[tuple[dict, int]]:
     """Every run, in build order: the configurations of the grid's first weight decay first (a slice that is
     complete long before the whole table is), each slice in a fixed shuffled order, both seeds at a time."""
     order = []
-    for decay in GRID["weight_decay"][::-1]:
-        configs = list(ResNetGrid({**GRID, "weight_decay": (decay,)}).configurations())
+    for decay in grid["weight_decay"][::-1]:
+        configs = list(ResNetGrid({**grid, "weight_decay": (decay,)}).configurations())
         random.Random(0).shuffle(configs)
         order += configs
     return [(params, seed) for params in order for seed in seeds]
@@ -118,7 +120,7 @@ def worker(k: int, workers: int, todo: list[tuple[dict, int]], table: str, run: 
             f.flush()
 
 
-def merge(table: Path, run: dict, device: str, wall: float, keep_parts: bool = False) -> dict:
+def merge(table: Path, run: dict, device: str, wall: float, keep_parts: bool = False, grid: dict = GRID) -> dict:
     frames = [pd.read_csv(p, keep_default_na=False) for p in ([table] if table.is_file() else []) + parts(table)]
     rows = pd.concat(frames, ignore_index=True).drop_duplicates(["config", "seed", "epoch"])
     rows = rows.sort_values(["config", "seed", "epoch"]).reset_index(drop=True)[list(COLUMNS)]
@@ -135,11 +137,11 @@ def merge(table: Path, run: dict, device: str, wall: float, keep_parts: bool = F
     import torch
 
     meta = {
-        "space": "resnet_grid", "grid": {k: list(v) for k, v in GRID.items()},
+        "space": "resnet_grid", "grid": {k: list(v) for k, v in grid.items()},
         "run": run, "seeds": sorted(int(s) for s in rows["seed"].unique()),
         "shape": old.get("shape") or (data.shape if data else {"num_classes": 10, "in_channels": 3, "image_size": 32}),
         "val_images": old.get("val_images") or (len(data.val_y) if data else 5000),
-        "configurations": int(rows["config"].nunique()), "of": len(ResNetGrid()), "runs": runs,
+        "configurations": int(rows["config"].nunique()), "of": len(ResNetGrid(grid)), "runs": runs,
         "cpu_hours": round(rows.groupby(["config", "seed"])["elapsed"].max().sum() / 3600, 3),
         "wall_hours": round(old.get("wall_hours", 0.0) + wall / 3600, 3),
         "device": device, "threads_per_run": 1,
@@ -160,6 +162,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="stop after this many more runs")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--grid", type=json.loads, default={},
+                        help='a slice of the grid to build instead of all of it, as JSON: {"lr": [1e6], ...}')
     parser.add_argument("--merge", action="store_true",
                         help="only fold the parts into the table, keeping them (a build may be appending to them)")
     for key in RUN_KEYS:
@@ -167,6 +171,7 @@ def main() -> None:
     args = parser.parse_args()
     run = {k: getattr(args, k) for k in RUN_KEYS}
     table = Path(args.out)
+    grid = ResNetGrid(args.grid).grid  # refuses values outside the grid (and resnet_grid.BEYOND)
     if meta_path(table).is_file():
         recorded = json.loads(meta_path(table).read_text())["run"]
         if recorded != run:
@@ -174,7 +179,7 @@ def main() -> None:
     start = time.time()
     if not args.merge:
         seen = done(table)
-        todo = [t for t in tasks(args.seeds) if (config_id(t[0]), t[1]) not in seen][:args.limit]
+        todo = [t for t in tasks(args.seeds, grid) if (config_id(t[0]), t[1]) not in seen][:args.limit]
         print(f"{len(seen)} runs in the table, {len(todo)} to train on {args.workers} workers", file=sys.stderr)
         ctx = mp.get_context("spawn")
         procs = [ctx.Process(target=worker, args=(k, args.workers, todo, str(table), run, args.device, args.data_dir))
@@ -183,7 +188,7 @@ def main() -> None:
             p.start()
         for p in procs:
             p.join()
-    meta = merge(table, run, args.device, 0.0 if args.merge else time.time() - start, keep_parts=args.merge)
+    meta = merge(table, run, args.device, 0.0 if args.merge else time.time() - start, keep_parts=args.merge, grid=grid)
     rows = pd.read_csv(table, keep_default_na=False, na_values={"accuracy": [""]})
     print(json.dumps({"table": str(table), "configurations": meta["configurations"], "of": meta["of"],
                       "runs": meta["runs"], "rows": len(rows), "cpu_hours": meta["cpu_hours"]}))

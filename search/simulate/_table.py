@@ -114,6 +114,12 @@ class Table:
         keep = {config_id(p) for p in space.configurations()}
         return Table.of(self.rows[self.rows["config"].isin(keep)].reset_index(drop=True), self.meta)
 
+    def joined(self, other: "Table") -> "Table":
+        """This table and another's rows, built under the same schedule on other values (`resnet_grid.BEYOND`)."""
+        if other.meta["run"] != self.meta["run"] or other.meta["shape"] != self.meta["shape"]:
+            raise UsageError(f"tables built under {other.meta['run']} and {self.meta['run']} cannot be joined")
+        return Table.of(pd.concat([self.rows, other.rows], ignore_index=True), self.meta)
+
     def grid(self) -> ResNetGrid:
         """The largest grid the table holds whole: its space, or while it is being built the slice of the values of
         one dimension whose configurations it already holds (the build finishes one weight decay first)."""
