@@ -13,7 +13,7 @@ one run.
     python benchmarks/readme_figures.py --only quickstart,counts.xresnet --json
     python benchmarks/readme_figures.py --list
 
-Not covered: `tpsearch simulate`'s strategy table (its own guard, `benchmarks/build_table.py`), runs of a quarter
+Not covered: `tpsearch simulate`'s strategy table (`benchmarks/build_table.py` rebuilds it), runs of a quarter
 of an hour or more (`bench_fidelity.py`, the calibrate section), `bench_faults.py` (PostgreSQL and root), absolute
 timings (they measure the machine's load), and figures no command in the README produces.
 
@@ -33,7 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -159,7 +159,7 @@ MO_STEPS = (MO + ("--study", "mo-tpe"), MO + ("--sampler", "nsga2", "--study", "
 
 
 def front(summary: dict) -> str:
-    return "; ".join(f"{r['trial']}: {pct(r['accuracy'])}, {r['macs']:,}" for r in summary["pareto"])
+    return "; ".join(f"{r['trial']}: {pct(r['accuracy'])}, {int(r['macs']):,}" for r in summary["pareto"])
 
 
 for i, (label, name) in enumerate((("tpe", "TPE"), ("nsga2", "NSGA-II"))):
@@ -202,8 +202,9 @@ ABLATE_RUNS = {"full": (ABLATE + ("--seeds", "3", "--epochs", "8"), 3, True),
                "256": (ABLATE + ("--train-images", "256", "--epochs", "15", "--seeds", "5"), 5, False)}
 for run, (argv, seeds, slow) in ABLATE_RUNS.items():
     for k, label in enumerate(("baseline", "+ cosine", "+ label_smoothing", "+ mixup", "+ reflect")):
-        FIGURES.append(Figure(f"ablate.{run}.row{k}", "Ablating training tricks", cell(f"| {k} | {label} | {seeds} |", 1),
-                              (argv,), lambda out, k=k: mean_std(out[-1]["rows"][k], "accuracy_mean", "accuracy_std"),
+        FIGURES.append(Figure(f"ablate.{run}.row{k}", "Ablating training tricks",
+                              cell(f"| {k} | {label} | {seeds} |", 1), (argv,),
+                              lambda out, k=k: mean_std(out[-1]["rows"][k], "accuracy_mean", "accuracy_std"),
                               slow=slow))
 
 # --- rerank: the quick start's search without ASHA, then its top 5 ---------------------------------------------------
@@ -220,8 +221,9 @@ for rank in range(1, 6):
     FIGURES.append(Figure(
         f"rerank.rank{rank}", "Choosing the final architecture",
         rf"(?m)^\| {rank} \| trial (\d+) \(trained #\d+\) \| ([\d,]+) \| [\d.]+% \| \d \| ([\d.]+% ± [\d.]+%) \|",
-        RERANK_STEPS, lambda out, r=rank - 1: (f"{out[-1]['rows'][r]['source_trial']} / {out[-1]['rows'][r]['params']:,}"
-                                               f" / {mean_std(out[-1]['rows'][r])}"), slow=True))
+        RERANK_STEPS, lambda out, r=rank - 1: (f"{out[-1]['rows'][r]['source_trial']} / "
+                                               f"{out[-1]['rows'][r]['params']:,} / {mean_std(out[-1]['rows'][r])}"),
+        slow=True))
 
 # --- benchmarks/: their JSON lines ------------------------------------------------------------------------------------
 
@@ -236,14 +238,16 @@ FIGURES += [
            lambda out: f"{out[-1]['ratio']:,.0f}", factor=2),
     Figure("bench.macs.ratio", PERF, r"\| ([\d,]+)x faster \|", (("benchmarks/bench_macs.py",),),
            lambda out: f"{out[-1]['ratio']:,.0f}", factor=2),
-    Figure("bench.loader.ratio", PERF, r"\| ([\d.]+)x \(worse of the two; goal 20x\)", (("benchmarks/bench_loader.py",),),
+    Figure("bench.loader.ratio", PERF, r"\| ([\d.]+)x \(worse of the two; goal 20x\)",
+           (("benchmarks/bench_loader.py",),),
            lambda out: f"{out[-1]['ratio']:.1f}", factor=1.3),
     Figure("bench.train.ratio", PERF, r"\| ([\d.]+)x / ([\d.]+)x \|", (("benchmarks/bench_train.py",),),
            lambda out: " / ".join(f"{out[-1]['models'][m]['ratio']:.2f}" for m in ("resnet20", "tpsnet")), factor=1.3),
     Figure("bench.overhead.ratio", PERF, r"\| ([\d.]+) \(tpsearch / stock; goal", (("benchmarks/bench_overhead.py",),),
            lambda out: f"{out[-1]['ratio']:.2f}", factor=1.3),
     # Counts of one concurrent TPE run, not --reproducible: exact as asked, though the run's order may move them.
-    Figure("bench.overhead.counts", PERF, r"(?s)draws\n\((\d+) for 40 trials here\).*?recorded all (\d+) trials that ASHA",
+    Figure("bench.overhead.counts", PERF,
+           r"(?s)draws\n\((\d+) for 40 trials here\).*?recorded all (\d+) trials that ASHA",
            (("benchmarks/bench_overhead.py",),),
            lambda out: f"{out[-1]['tpsearch']['infeasible']} / {out[-1]['stock']['stopped_early']}"),
     Figure("bench.imagefolder.first_ratio", PERF, r"\| ([\d.]+)x on the first load; ([\d.]+)x a later load",
@@ -270,7 +274,7 @@ for deep, steps, prefix in ((False, (("benchmarks/bench_quantize.py",),), "1 lay
             slow=True))
 
 
-# --- running -----------------------------------------------------------------------------------------------------------
+# --- running ---------------------------------------------------------------------------------------------------------
 
 def find(figure: Figure, text: str) -> str:
     """The README's figure; a pattern that matches no text or several is a stale entry, and raises."""
@@ -378,7 +382,7 @@ def main() -> None:
     width = max([len(r["name"]) for r in rows] + [4])
     print(f"{'figure':<{width}}  {'where':<32}  {'README':<28}  {'today':<28}  {'tolerance':<9}  verdict")
     for r in rows:
-        print(f"{r['name']:<{width}}  {r['where'][:32]:<32}  {r['readme']:<28}  {r['today'][:80]:<28}  "
+        print(f"{r['name']:<{width}}  {r['where'][:32]:<32}  {r['readme']:<28}  {r['today']:<28}  "
               f"{r['tolerance']:<9}  {'OK' if r['ok'] else 'DRIFTED'}")
     drifted = [r["name"] for r in rows if not r["ok"]]
     print(f"{len(rows) - len(drifted)} of {len(rows)} figures hold" + (f"; drifted: {', '.join(drifted)}"
