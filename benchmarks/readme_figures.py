@@ -245,11 +245,10 @@ FIGURES += [
            lambda out: " / ".join(f"{out[-1]['models'][m]['ratio']:.2f}" for m in ("resnet20", "tpsnet")), factor=1.3),
     Figure("bench.overhead.ratio", PERF, r"\| ([\d.]+) \(tpsearch / stock; goal", (("benchmarks/bench_overhead.py",),),
            lambda out: f"{out[-1]['ratio']:.2f}", factor=1.3),
-    # Counts of one concurrent TPE run, not --reproducible: exact as asked, though the run's order may move them.
-    Figure("bench.overhead.counts", PERF,
-           r"(?s)draws\n\((\d+) for 40 trials here\).*?recorded all (\d+) trials that ASHA",
-           (("benchmarks/bench_overhead.py",),),
-           lambda out: f"{out[-1]['tpsearch']['infeasible']} / {out[-1]['stock']['stopped_early']}"),
+    # Of the run's counts only the infeasible draws held over three runs (39 each); how many trials stock ASHA stops
+    # depends on the order results arrive (6 and 8), so that one is not checked.
+    Figure("bench.overhead.counts", PERF, r"(?s)draws\n\((\d+) for 40 trials here\)",
+           (("benchmarks/bench_overhead.py",),), lambda out: f"{out[-1]['tpsearch']['infeasible']}"),
     Figure("bench.imagefolder.first_ratio", PERF, r"\| ([\d.]+)x on the first load; ([\d.]+)x a later load",
            (("benchmarks/bench_imagefolder.py",),),
            lambda out: f"{out[-1]['first_ratio']:.1f} / {out[-1]['ratio']:.0f}", factor=2),
