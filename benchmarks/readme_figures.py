@@ -154,7 +154,8 @@ FIGURES += [
 # --- two objectives: the two searches of "Accuracy against cost" ----------------------------------------------------
 
 MO = ("tpsearch", "run", "--dataset", "digits", "--objectives", "accuracy,macs", "--trials", "16", "--epochs", "6",
-      "--train-images", "512", "--max-params", "200000", "--scheduler", "none", "--no-progress", "--json")
+      "--train-images", "512", "--max-params", "200000", "--scheduler", "none", "--reproducible", "--no-progress",
+      "--json")
 MO_STEPS = (MO + ("--study", "mo-tpe"), MO + ("--sampler", "nsga2", "--study", "mo-nsga2"))
 
 
