@@ -76,18 +76,19 @@ def count(key: str) -> Callable[[list[dict]], str]:
     return lambda out: f"{out[-1][key]:,}"
 
 
+# The presets of the spaces whose README tables list them, one row each; the zoo's table lists them all again.
+PRESETS = {
+    "resnet_5m": ("tpsnet_model1", "tpsnet_model2", "tpsnet", "resnet20"),
+    "xresnet": ("se_mxresnet20", "se_mxresnet32", "se_mxresnet44", "se_mxresnet56", "xresnext29_16x2d",
+                "se_mxresnext29_16x2d"),
+    "convnets": ("vgglike", "resnetlike", "resnetlike_large", "resnextlike", "resnextlike_large", "densenetlike",
+                 "densenetlike_large"),
+    "inception": ("inception_v3_cifar",),
+}
 # (table row prefix, space, preset, [(column, key, describe's flags)]): each table's columns as the README lays them out
 COUNT_TABLES = {
-    "resnet_5m": [(f"| `{p}` |", "resnet_5m", p, [(2, "params", ()), (4, "macs", ())])
-                  for p in ("tpsnet_model1", "tpsnet_model2", "tpsnet", "resnet20")],
-    "xresnet": [(f"| `{p}` |", "xresnet", p, [(2, "params", ()), (4, "macs", ())])
-                for p in ("se_mxresnet20", "se_mxresnet32", "se_mxresnet44", "se_mxresnet56", "xresnext29_16x2d",
-                          "se_mxresnext29_16x2d")],
-    "convnets": [(f"| `{p}` |", "convnets", p, [(2, "params", ()), (4, "macs", ())])
-                 for p in ("vgglike", "resnetlike", "resnetlike_large", "resnextlike", "resnextlike_large",
-                           "densenetlike", "densenetlike_large")],
-    "inception": [("| `inception_v3_cifar` |", "inception", "inception_v3_cifar",
-                   [(2, "params", ()), (4, "macs", ())])],
+    **{space: [(f"| `{p}` |", space, p, [(2, "params", ()), (4, "macs", ())]) for p in presets]
+       for space, presets in PRESETS.items()},
     "backbones": [(f"| `{p}` |", "backbones", p,
                    [(1, "params", ()), (2, "params", ("--num-classes", "256")), (3, "macs", ())]
                    + ([] if p.startswith(("densenet121", "squeezenet1_1")) and not p.endswith("_cifar")
@@ -95,13 +96,7 @@ COUNT_TABLES = {
                   for m in ("resnet18", "resnet34", "densenet121", "squeezenet1_1", "mobilenet_v3_small",
                             "mobilenet_v3_large") for p in (m, m + "_cifar")],
     "zoo": [(f"| {s} | `{p}` |", s, p, [(1, "params", ()), (2, "macs", ())])
-            for s, presets in (("resnet_5m", ("tpsnet_model1", "tpsnet_model2", "tpsnet", "resnet20")),
-                               ("xresnet", ("se_mxresnet20", "se_mxresnet32", "se_mxresnet44", "se_mxresnet56",
-                                            "xresnext29_16x2d", "se_mxresnext29_16x2d")),
-                               ("convnets", ("vgglike", "resnetlike", "resnetlike_large", "resnextlike",
-                                             "resnextlike_large", "densenetlike", "densenetlike_large")),
-                               ("inception", ("inception_v3_cifar",)))
-            for p in presets],
+            for s, presets in PRESETS.items() for p in presets],
 }
 SECTIONS = {"resnet_5m": "The `resnet_5m` space", "xresnet": "The `xresnet` space",
             "convnets": "The `convnets` space", "inception": "The `inception` space",
