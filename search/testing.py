@@ -13,6 +13,7 @@ never reach a worker and never fire.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -118,7 +119,9 @@ import sys
 from tpsearch._interrupts import HeldInterrupts
 try:
     with HeldInterrupts():
-        from tpsearch.search import _searcher, cli, testing
+        from tpsearch.search import testing
+        testing.while_importing(sys.argv[1:])
+        from tpsearch.search import _searcher, cli
 except KeyboardInterrupt:
     print("tpsearch: interrupted", file=sys.stderr)
     raise SystemExit(130)
@@ -144,6 +147,7 @@ HELD = "held"  # the file in the runs folder where a held run says which trial i
 
 def _say_held(argv: list[str], number: int) -> None:
     runs = Path(argv[argv.index("--runs-dir") + 1])
+    runs.mkdir(parents=True, exist_ok=True)  # a run held before it has made its folders
     tmp = runs / (HELD + ".tmp")
     tmp.write_text(str(number))
     tmp.replace(runs / HELD)  # whole or absent: the test never reads half a number
@@ -165,8 +169,7 @@ def run_held_at_report(argv: list[str], trained_first: int = 0) -> int:
         return trial_id in searcher.live and result.get("epoch") == 1 and searcher.finished >= trained_first
 
     def then(searcher: Any, trial_id: str, result: dict[str, Any]) -> None:
-        _say_held(argv, searcher.live[trial_id].number)
-        signal.pause()  # returns once the signal's handler (Ray Tune's, during a run) has run
+        _held_until_sigint(argv, searcher.live[trial_id].number)
 
     with _in_driver("on_trial_result", moment, then):
         return main(argv)
@@ -174,6 +177,85 @@ def run_held_at_report(argv: list[str], trained_first: int = 0) -> int:
 
 def run_held_at_report_after_one_trained(argv: list[str]) -> int:
     return run_held_at_report(argv, trained_first=1)
+
+
+def _held_until_sigint(argv: list[str], number: int) -> None:
+    """Say `number` in RUNS/held, then wait until a SIGINT has reached the handler this process had, and return once
+    that handler has run (the driver's, which holds it for later, or Ray Tune's, which stops the trials).
+
+    The waiting handler is in place before the file is written, so a signal sent once the file is there cannot
+    arrive unseen (as it could before a `signal.pause()`, which would then wait for ever)."""
+    previous = signal.getsignal(signal.SIGINT)
+    came: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        came.append(signum)
+        signal.signal(signal.SIGINT, previous)
+        if callable(previous):
+            previous(signum, frame)  # Python's own raises KeyboardInterrupt here, as it would have
+        elif previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    _say_held(argv, number)
+    while not came:
+        time.sleep(0.05)
+
+
+# The moments of a run's first seconds a Ctrl-C test holds it at (`start_run(held=...)`): each of these functions
+# runs `tpsearch ARGV` and, once the run has certainly reached its moment, says so in RUNS/held and waits for the
+# signal. What they replace: a sleep of a few seconds, whose moment depended on how busy the machine was.
+def while_importing(args: list[str]) -> None:
+    """Called by `RUN_WITH` between the package's first imports and the command line's (Ray Tune, the commands),
+    while Ctrl-C is held as the command's own entry point holds it: for `run_held_while_importing`."""
+    if args and args[0] == "run_held_while_importing":
+        _held_until_sigint(args[1:], 0)
+
+
+def run_held_while_importing(argv: list[str]) -> int:
+    from tpsearch.search.cli import main
+
+    return main(argv)  # not reached with the signal: it was held by the imports and ends the process there
+
+
+def run_held_after_building_the_parser(argv: list[str]) -> int:
+    return _run_held_after("tpsearch.search.cli._main", "build_parser", argv)
+
+
+def run_held_after_reading_the_dataset(argv: list[str]) -> int:
+    return _run_held_after("tpsearch.trainers", "load_dataset", argv)
+
+
+def run_held_after_starting_ray(argv: list[str]) -> int:
+    return _run_held_after("ray", "init", argv)
+
+
+def run_held_after_opening_the_study(argv: list[str]) -> int:
+    return _run_held_after("tpsearch.search._driver", "_open_study", argv)
+
+
+def _run_held_after(module: str, name: str, argv: list[str]) -> int:
+    """`tpsearch ARGV`, held once the first call of `module.name` has returned (`_held_until_sigint`)."""
+    import importlib
+
+    from tpsearch.search.cli import main
+
+    where = importlib.import_module(module)
+    original = getattr(where, name)
+    calls: list[int] = []
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        if not calls:
+            calls.append(1)
+            _held_until_sigint(argv, 0)
+        return result
+
+    setattr(where, name, held)
+    try:
+        return main(argv)
+    finally:
+        setattr(where, name, original)
 
 
 def first_trial_held(config: dict[str, Any], *, opts: RunOptions, space: Any) -> None:
@@ -994,15 +1076,19 @@ def status_json(storage: str, cwd: Path) -> tuple[float, dict[str, Any], subproc
     return seconds, (json.loads(last_line(r.stdout)) if r.returncode == 0 else {}), r
 
 
-def resume_to_first_ask(storage: str, tmp: Path) -> tuple[float, int]:
-    """Seconds from `run_search` to the searcher's first ask, on the caller's Ray session, one more (noop) trial.
+def resume_to_first_ask(storage: str, tmp: Path, *, train: dict[str, Any] | None = None) -> tuple[float, int]:
+    """Seconds from `run_search` to the searcher's first ask, on the caller's Ray session, one more trial.
 
-    The searcher's `_ask_feasible` is wrapped to stop the clock; the trial then runs with the no-op trainer.
+    The searcher's `_ask_feasible` is wrapped to stop the clock; the trial then runs with the no-op trainer, or,
+    with `train`, is that architecture (enqueued) and trains for real as any trial does.
     """
     from tpsearch.search import _searcher, run_search
+    from tpsearch.search._worker import run_trial
 
     ts = trials(storage, BIG_STUDY)
     opts = _big_resume_options(tmp, storage, len(trained(ts)) + 1)
+    if train is not None:
+        opts = dataclasses.replace(opts, enqueue=write_archs(tmp / "archs", [train]))
     original = _searcher.StudySearcher._ask_feasible
     first: list[float] = []
 
@@ -1014,7 +1100,7 @@ def resume_to_first_ask(storage: str, tmp: Path) -> tuple[float, int]:
     _searcher.StudySearcher._ask_feasible = timed
     try:
         t0 = time.perf_counter()
-        summary = run_search(opts, trainable=noop_trial)
+        summary = run_search(opts, trainable=noop_trial if train is None else run_trial)
     finally:
         _searcher.StudySearcher._ask_feasible = original
     assert summary.error is None, summary.error

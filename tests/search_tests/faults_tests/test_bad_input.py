@@ -1,8 +1,9 @@
 """Bad input, fuzzed: every command line and every architecture or enqueue file ends in a result or one clear line.
 
 Never a traceback, and never a changed study: a refused `tpsearch run` leaves the storage byte-for-byte as it
-was (compared as an sqlite3 dump). Most cases call `search.cli.main` in this process (milliseconds each); a few
-go through a real subprocess, where stderr must hold exactly one line.
+was (compared as an sqlite3 dump), and an accepted one asks for no training and trains none. Most cases call
+`search.cli.main` in this process, down the real driver (milliseconds to seconds each); a few go through a real
+subprocess, where stderr must hold exactly one line.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tpsearch.search import cli
-from tpsearch.search.testing import STUDY
+from tpsearch.search.testing import STUDY, run_cli_with
 
 pytestmark = pytest.mark.slow  # fuzzes the commands, training where the input is valid
 
@@ -50,28 +51,30 @@ documents = st.one_of(archs.map(json.dumps), archs.map(json.dumps), json_values.
 shape_values = st.one_of(st.integers(-2, 40).map(str), st.sampled_from(["0", "1000000000", "x", "", "1e3", "-"]))
 
 
-class _SearchStarted(AssertionError):
-    pass
-
-
-def _no_search(*args, **kwargs):
-    raise _SearchStarted("a search started: these inputs ask for no training (--trials is what the study holds)")
+def _no_training(config, *, opts, space):
+    raise AssertionError("a trial started: these inputs ask for no training (--trials is what the study holds)")
 
 
 def _call(argv: list[str], capsys) -> tuple[int, str, str]:
-    """`tpsearch ARGV` in this process: exit status, stdout, stderr. An exception escapes: that is the failure."""
-    from tpsearch.search import _driver
-
+    """`tpsearch ARGV` in this process, down the real driver: exit status, stdout, stderr. An exception escapes:
+    that is the failure. A trial that starts anyway fails (`_no_training`) and `_trained_states` sees it."""
     capsys.readouterr()
-    tune, _driver._tune = _driver._tune, _no_search  # a fuzzed input must never train (nor hang a test on Ray)
     try:
-        rc = cli.main(argv)
+        rc = run_cli_with(_no_training, argv)
     except SystemExit as e:  # argparse: usage and one error line, exit 2
         rc = e.code if isinstance(e.code, int) else 1
-    finally:
-        _driver._tune = tune
     out, err = capsys.readouterr()
     return rc, out, err
+
+
+def _trained_states(db: Path) -> list[tuple[int, int]]:
+    """How many trials of each state the storage holds, queued ones aside (a valid --enqueue queues one)."""
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT state, count(*) FROM trials WHERE state != 'WAITING' GROUP BY state "
+                           "ORDER BY state").fetchall()
+    finally:
+        con.close()
 
 
 def _assert_clear(rc: int, out: str, err: str, command: str) -> None:
@@ -150,6 +153,7 @@ def test_describe_of_an_enormous_architecture_is_a_result_or_one_line(arch, shap
 def test_run_with_any_enqueue_file_is_a_result_or_one_line_and_a_refusal_changes_nothing(doc, pristine, tmp_path,
                                                                                           capsys):
     db, storage, before = _fresh(pristine, tmp_path)
+    states = _trained_states(db)
     path = tmp_path / "arch.json"
     path.write_text(doc, encoding="latin-1")
     # --trials no more than the study holds: a valid file is enqueued, nothing is trained.
@@ -157,6 +161,7 @@ def test_run_with_any_enqueue_file_is_a_result_or_one_line_and_a_refusal_changes
             str(tmp_path / "runs"), "--trials", str(pristine[1]), "--no-progress", "--enqueue", str(path)]
     rc, out, err = _call(argv, capsys)
     _assert_clear(rc, out, err, "run")
+    assert _trained_states(db) == states
     if rc != 0:
         assert _dump(db) == before
 
@@ -181,6 +186,7 @@ FLAG_VALUES = {
 def test_run_with_random_flag_values_is_a_result_or_one_line_and_a_refusal_changes_nothing(flags, pristine,
                                                                                            tmp_path, capsys):
     db, storage, before = _fresh(pristine, tmp_path)
+    states = _trained_states(db)
     # --study named: a fuzzed --dataset must meet the existing study (and be refused), not start a new one.
     argv = ["run", "--study", STUDY, "--dataset", "digits", "--data-dir", str(tmp_path / "data"), "--storage",
             storage, "--runs-dir", str(tmp_path / "runs"), "--trials", str(pristine[1]), "--max-params", "5000000",
@@ -190,6 +196,7 @@ def test_run_with_random_flag_values_is_a_result_or_one_line_and_a_refusal_chang
     rc, out, err = _call(argv, capsys)
     _assert_clear(rc, out, err, "run")
     assert "secret" not in err  # a refused storage URL is shown without its password
+    assert _trained_states(db) == states
     if rc != 0:
         assert _dump(db) == before
 

@@ -10,7 +10,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tpsearch.search.testing import BIG_STUDY, make_big_study, resume_to_first_ask, snapshot, status_json
-from tpsearch.search.testing import running, trained, trials
+from tpsearch.search.testing import SMALL, running, trained, trials
 
 pytestmark = pytest.mark.slow  # builds a 10,000-trial study and resumes a search on it
 
@@ -44,9 +44,11 @@ def test_status_counts_match_the_study_read_by_plain_optuna(big):
 def test_resuming_a_large_study_trains_one_more_and_changes_no_finished_trial(big, ray_session):
     tmp, storage = big
     before = trials(storage, BIG_STUDY)
-    resume_to_first_ask(storage, tmp)
+    resume_to_first_ask(storage, tmp, train=SMALL[0])  # the worker's real training, of a network of seconds
     after = trials(storage, BIG_STUDY)
     assert len(trained(after)) == len(trained(before)) + 1
+    (new,) = [t for t in after if t.number >= len(before)]
+    assert new.user_attrs["arch"] == SMALL[0] and new.state == TrialState.COMPLETE and 0.0 < new.value <= 1.0
     now = snapshot(after)
     assert all(now.get(n) == record for n, record in snapshot(before).items())
     assert not running(after)

@@ -3,6 +3,8 @@ as the driver uses it (Optuna's `pytest_storages` is the model). What the driver
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 import uuid
 
 import optuna
@@ -62,16 +64,34 @@ def test_study_listing_and_loading(study, storage):
         load_study(storage, "nope-nope")
 
 
-def test_a_second_driver_is_refused_and_a_released_lease_is_free(study):
-    first = DriverLease(study)
-    first.acquire()
+# Another driver, as a process of its own: it takes the study's lease, says "held" and keeps it until its stdin
+# closes, then releases it and exits.
+OTHER_DRIVER = """
+import sys
+import optuna
+from tpsearch.search.storages import DriverLease, RetryingStorage, open_storage
+study = optuna.load_study(study_name=sys.argv[2], storage=RetryingStorage(open_storage(sys.argv[1])))
+lease = DriverLease(study)
+lease.acquire()
+print("held", flush=True)
+sys.stdin.read()
+lease.release()
+"""
+
+
+def test_a_second_driver_is_refused_and_a_released_lease_is_free(study, url):
+    other = subprocess.Popen([sys.executable, "-c", OTHER_DRIVER, url, study.study_name], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        other = DriverLease(study)
-        other.mine = {**other.mine, "pid": 1}  # another driver on this host; the first one's pid is alive
-        with pytest.raises(UsageError, match="is being searched by pid"):
-            other.acquire()
+        assert other.stdout.readline() == "held\n", other.stderr.read()  # written once its lease is taken
+        with pytest.raises(UsageError, match=f"is being searched by pid {other.pid} on "):
+            DriverLease(study).acquire()
     finally:
-        first.release()
+        _, err = other.communicate(timeout=120)  # closes its stdin: it releases the lease and exits
+    assert other.returncode == 0, err
+    mine = DriverLease(study)
+    mine.acquire()  # free once the other has released it
+    mine.release()
     assert study._storage.get_study_user_attrs(study._study_id).get("driver") is None
 
 
