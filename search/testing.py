@@ -17,7 +17,6 @@ import dataclasses
 import functools
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -258,6 +257,39 @@ def _run_held_after(module: str, name: str, argv: list[str]) -> int:
         setattr(where, name, original)
 
 
+def _held_until_killed(argv: list[str], number: int) -> None:
+    _say_held(argv, number)
+    while True:
+        time.sleep(3600)
+
+
+def run_held_after_a_tell(argv: list[str]) -> int:
+    """`tpsearch ARGV` whose driver, once it has told a trial trained, says so in RUNS/held and waits to be killed:
+    the tell is written, the trials beside it run on, and nothing else moves."""
+    from tpsearch.search.cli import main
+
+    def moment(searcher: Any, before: int, *args: Any, **kwargs: Any) -> bool:
+        return searcher.finished > before
+
+    with _in_driver("on_trial_complete", moment, lambda searcher, *args: _held_until_killed(argv, searcher.finished)):
+        return main(argv)
+
+
+def run_held_after_a_draw(argv: list[str]) -> int:
+    """`tpsearch ARGV` whose driver, at its first draw once it has told a trial trained, says so in RUNS/held and
+    waits to be killed: the drawn trial is RUNNING in the study and on no worker."""
+    from tpsearch.search.cli import main
+
+    start: list[int] = []
+
+    def moment(searcher: Any, before: int) -> bool:
+        start.append(before)
+        return searcher.finished > start[0]
+
+    with _in_driver("_ask_feasible", moment, lambda searcher: _held_until_killed(argv, searcher.finished)):
+        return main(argv)
+
+
 def first_trial_held(config: dict[str, Any], *, opts: RunOptions, space: Any) -> None:
     """The worker's training, but for the first trial to start, which writes its trial number to RUNS/held and
     then waits until its process is killed: a run holding it is mid-training and cannot end by itself, so a
@@ -271,9 +303,7 @@ def first_trial_held(config: dict[str, Any], *, opts: RunOptions, space: Any) ->
     except FileExistsError:  # another trial is the held one
         return run_trial(config, opts=opts, space=space)
     os.close(fd)
-    _say_held(["--runs-dir", opts.runs_dir], config["trial_number"])
-    while True:
-        time.sleep(3600)
+    _held_until_killed(["--runs-dir", opts.runs_dir], config["trial_number"])
 
 
 def held_trial_number(runs_dir: Path, proc: subprocess.Popen, timeout: float = 900) -> int:
@@ -556,42 +586,40 @@ def _communicate(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
 # -- 1. the driver SIGKILLed three times, then resumed ------------------------------------------------------------
 KILL_ARGS = ["--epochs", "2", "--max-params", "60000", "--train-images", "256", "--scheduler", "none", "--sampler",
              "random", "--concurrency", "2", "--seed", "3"]
-# The killed runs ask for far more trials than a run trains between its next trained trial and the kill (at most
-# 2 s later), so none can end before it is killed; the resume then asks for two more than the study holds.
+# The killed runs ask for far more trials than a run trains before the moment it is killed at, so none can end first;
+# the resume then asks for two more than the study holds.
 KILL_TRIALS = 40
+# Where each kill strikes, in turn: while a trial trains on a worker; just after a tell (the study holds the
+# trained trial, the trials beside it run on); just after a draw (a trial RUNNING in the study, on no worker yet).
+KILL_MOMENTS = ("run_first_trial_held", "run_held_after_a_tell", "run_held_after_a_draw")
 
 
-def driver_sigkill(tmp: Path, kills: int = 3, seed: int = 0) -> Case:
-    """Kill the whole driver (its process group: Ray's local processes too) at a random point, `kills` times.
+def driver_sigkill(tmp: Path, kills: int = 3) -> Case:
+    """Kill the whole driver (its process group: Ray's local processes too) `kills` times, each at a moment the run
+    certainly holds (`KILL_MOMENTS`, in turn), then resume it.
 
     The first kill strikes while a feasible trial trains on a worker, after the run's first trained trial, so
     there is always a running configuration to train again: that run holds its first trial (`first_trial_held`)
-    until the kill, and the two conditions waited for only grow. Each later one strikes a random delay after the
-    run's next trained trial: then a trial or two is running, the sampler is drawing, or a tell is in flight. Each
-    kill is preceded by a snapshot of every finished trial.
+    until the kill, and the two conditions waited for only grow. The later ones strike in the driver itself, held
+    once the run has trained a trial of its own: just after it told one, and just after it drew one. Each kill is
+    preceded by a snapshot of every finished trial.
     """
-    rng = random.Random(seed)
     storage = f"sqlite:///{tmp}/studies.db"
     before = []
     for kill in range(kills):
         base = len(trained(trials(storage, STUDY)))
+        proc = start_run(tmp, "--trials", str(KILL_TRIALS), *KILL_ARGS, held=KILL_MOMENTS[kill % len(KILL_MOMENTS)])
+        held_trial_number(tmp / "runs", proc)
         if kill == 0:
-            proc = start_run(tmp, "--trials", str(KILL_TRIALS), *KILL_ARGS, held="run_first_trial_held")
-            held_trial_number(tmp / "runs", proc)
             try:
                 wait_for(lambda: len(trained(trials(storage, STUDY))) > base, 900, proc)
             except BaseException:
                 kill_group(proc)
                 raise
-        else:
-            proc = start_run(tmp, "--trials", str(KILL_TRIALS), *KILL_ARGS)
-            wait_for(lambda: len(trained(trials(storage, STUDY))) > base, 300, proc)
-            time.sleep(rng.uniform(0.0, 2.0))
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:  # it ended in the meantime
-            pass
+        os.killpg(proc.pid, signal.SIGKILL)  # held: it cannot have ended
         proc.communicate()
+        (tmp / "runs" / HELD).unlink()
+        (tmp / "runs" / HELD).with_suffix(".claim").unlink(missing_ok=True)
         before.append(snapshot(trials(storage, STUDY)))
     requested = len(trained(trials(storage, STUDY))) + 2
     proc = start_run(tmp, "--trials", str(requested), *KILL_ARGS)
