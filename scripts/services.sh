@@ -16,8 +16,9 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq >&2
     apt-get install -y -qq "${need[@]}" >&2
   else
-    echo "services.sh: missing ${need[*]} and cannot apt-get install them (not root): scripts/test.sh will stop" \
-      "unless told --no-postgres / --no-browser" >&2
+    # scripts/test.sh says it itself, in one line per missing service
+    [ -n "${TPSEARCH_SERVICES_QUIET:-}" ] || echo "services.sh: missing ${need[*]} and cannot apt-get install them" \
+      "(not root, or no apt-get): scripts/test.sh will stop unless told --no-postgres / --no-browser" >&2
   fi
 fi
 if command -v pg_ctlcluster >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -20,7 +20,7 @@ for arg in "$@"; do
 done
 if [ -n "${CI:-}" ]; then no_postgres="" no_browser=""; fi
 scripts/setup.sh
-eval "$(scripts/services.sh)"
+eval "$(TPSEARCH_SERVICES_QUIET=1 scripts/services.sh)"
 if [ -z "${TPSEARCH_TEST_POSTGRES_URL:-}" ] && [ -z "$no_postgres" ]; then
   echo "test.sh: no PostgreSQL server: install it (apt-get install postgresql) and rerun, or pass --no-postgres" >&2
   exit 2
