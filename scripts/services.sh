@@ -24,7 +24,7 @@ fi
 if command -v pg_ctlcluster >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   version="$(ls /usr/lib/postgresql | sort -V | tail -1)"
   pg_lsclusters -h | grep -q "^$version main" || pg_createcluster "$version" main >&2
-  pg_ctlcluster "$version" main start >&2 2>/dev/null || true
+  pg_ctlcluster "$version" main start >/dev/null 2>&1 || true  # "already running" is no news
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 && break; sleep 1; done
   runuser -u postgres -- psql -qtc "SELECT 1 FROM pg_roles WHERE rolname='tpsearch'" | grep -q 1 \
     || runuser -u postgres -- psql -qc "CREATE ROLE tpsearch LOGIN SUPERUSER PASSWORD 'tpsearch'" >&2
