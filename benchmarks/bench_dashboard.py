@@ -19,7 +19,7 @@ from pathlib import Path
 import optuna
 
 from tpsearch import dashboards
-from tpsearch.dashboards.testing import make_study
+from tpsearch.testing.dashboards import make_study
 
 from _claims import finish  # this script's folder
 

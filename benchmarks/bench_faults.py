@@ -6,7 +6,7 @@
 Columns: fault; trials requested; finished (trained: COMPLETE or PRUNED and feasible); lost (finished before the
 fault, gone or changed after it); retried (Ray Tune's failed attempts, or trials the driver requeued after a kill);
 outcome. The cases are those of tests/search_tests/faults_tests/ (the same functions, from
-`tpsearch.search.testing`), the lost Ray node included. Then the load figures: seconds
+`tpsearch.testing.search`), the lost Ray node included. Then the load figures: seconds
 per TPE suggestion (the driver's sampler settings) as the study grows, `tpsearch status --json` and a resume up to
 the first ask on a 10,000-trial study. The last line is JSON.
 
@@ -31,7 +31,7 @@ os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
 from _claims import finish  # noqa: E402  (this script's folder)
 
-from tpsearch.search import testing as _cases  # noqa: E402  (after the environment above)
+from tpsearch.testing import search as _cases  # noqa: E402  (after the environment above)
 
 CASES = ("driver-sigkill", "two-drivers", "node-loss", "worker-faults", "sqlite-locked", "disk-full",
          "postgres-restart")

@@ -86,7 +86,7 @@ def main() -> None:
     print(f"low:  {result['low']['epochs']} epochs on {result['low']['images']:,} images  {result['low_s']:8.1f} s")
     print(f"high: {result['high']['epochs']} epochs on {result['high']['images']:,} images  {result['high_s']:8.1f} s")
     print(f"{'#':>3} {'parameters':>11} {'low acc':>8} {'low rank':>8} {'high acc':>8} {'high rank':>9}")
-    from tpsearch.search import average_ranks
+    from tpsearch.study import average_ranks
 
     low_rank, high_rank = average_ranks([-a for a in low]), average_ranks([-a for a in high])
     for i in sorted(range(len(rows)), key=lambda i: high_rank[i]):

@@ -76,7 +76,7 @@ def run_tpsearch(args: argparse.Namespace, tmp: str) -> tuple[float, dict]:
     import optuna
 
     from tpsearch.search import RunOptions, run_search
-    from tpsearch.search.testing import noop_trial
+    from tpsearch.testing.search import noop_trial
 
     opts = RunOptions(dataset="synthetic", data_dir=f"{tmp}/data", trials=args.trials, epochs=args.epochs,
                       storage=f"sqlite:///{tmp}/tpsearch.db", runs_dir=f"{tmp}/runs", concurrency=args.concurrency,

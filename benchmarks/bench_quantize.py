@@ -54,8 +54,8 @@ def main() -> None:
             parser.error(f"--max-drop: the method must be one of {', '.join(max_drop)}, but got {method!r}")
         max_drop[method] = float(points)
 
-    from tpsearch.search.cli import main as cli
-    from tpsearch.search.testing import trained_study
+    from tpsearch.cli import main as cli
+    from tpsearch.testing.search import trained_study
 
     torch.set_num_threads(1)  # as a search's worker at --cpus-per-trial 1; steadier on a shared machine
     runs: dict[str, list[dict]] = {m: [] for m in METHODS}

@@ -289,7 +289,7 @@ def run_step(argv: tuple[str, ...], folder: Path) -> dict:
     """One command's JSON line. `describe` only counts (no training, no Ray): it runs in this process, which spares
     a torch import for each of the hundred count figures."""
     if argv[:2] == ("tpsearch", "describe"):
-        from tpsearch.search.cli import main as cli
+        from tpsearch.cli import main as cli
 
         out = io.StringIO()
         with contextlib.redirect_stdout(out):

@@ -1,7 +1,7 @@
 """Plotly figures and self-contained pages built from a study.
 
     >>> from tpsearch import dashboards
-    >>> from tpsearch.dashboards.testing import make_study
+    >>> from tpsearch.testing.dashboards import make_study
     >>> study = make_study(30, seed=1)  # a synthetic study in the driver's format, in memory
     >>> page = dashboards.write_dashboard(study, "my-study.html")
     >>> page.name, len(dashboards.trials_frame(study))  # one row per trial, for pandas
@@ -14,7 +14,7 @@ path)` a `tpsearch ablate` one, `write_rerank(result, path)` a `tpsearch rerank`
 beside it), `write_delegation(result, path)` a `tpsearch delegate` one, `write_simulation(result, curves, groups, path)` a
 `tpsearch simulate` one. The package never opens
 storage: callers pass an `optuna.Study` (the CLI opens it
-through `tpsearch.search.storages`). `tpsearch.dashboards.testing` makes synthetic studies for tests and benchmarks.
+through `tpsearch.storages`). `tpsearch.testing.dashboards` makes synthetic studies for tests and benchmarks.
 """
 from __future__ import annotations
 
@@ -23,11 +23,12 @@ from typing import Any
 
 # Re-exported on first use: the command line reads `_compare`'s axis names while it builds its parser, and must not
 # pay for plotly and pandas then.
-_API = {"pareto_mask": "_figures", "STATUSES": "_frame", "status_of": "_frame", "trials_frame": "_frame",
+_API = {**{name: "tpsearch.study" for name in ("pareto_mask", "STATUSES", "status_of", "trials_frame")},
         **{name: "_page" for name in ("ablation_html", "calibration_html", "comparison_html", "dashboard_html",
                                       "evaluation_html", "rerank_html", "write_ablation", "write_calibration",
                                       "write_comparison", "write_dashboard", "write_evaluation", "write_rerank")},
-        "delegation_html": "_delegate", "write_delegation": "_delegate",
+        "delegation_html": "_delegate", "write_delegation": "_delegate", "table_points": "_delegate",
+        "X_AXES": "_axes", "captions": "_explain",
         "simulation_html": "_simulate", "write_simulation": "_simulate",
         "explanation_html": "_explain", "write_explanation": "_explain", "write_overlays": "_explain"}
 
@@ -36,7 +37,8 @@ __all__ = sorted(_API)
 
 def __getattr__(name: str) -> Any:
     if name in _API:
-        return getattr(importlib.import_module(f"tpsearch.dashboards.{_API[name]}"), name)
+        where = _API[name]
+        return getattr(importlib.import_module(where if "." in where else f"tpsearch.dashboards.{where}"), name)
     raise AttributeError(f"module 'tpsearch.dashboards' has no attribute {name!r}")
 
 

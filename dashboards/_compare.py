@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tpsearch.dashboards._axes import X_AXES
-from tpsearch.dashboards._frame import completed_values
-from tpsearch.search._objectives import dominates, hypervolume
+from tpsearch.study import completed_values, dominates, hypervolume
 
 GRID = 200  # points of the shared seconds axis of a group
 

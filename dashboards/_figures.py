@@ -16,8 +16,7 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial
 
 from tpsearch.dashboards import _compare
-from tpsearch.dashboards._frame import STATUSES, numeric
-from tpsearch.search._outcome import Outcome, accuracy_of, outcome_of
+from tpsearch.study import STATUSES, Outcome, accuracy_of, numeric, outcome_of, pareto_mask
 
 GROUP_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 COLORS = {"complete": "#1f77b4", "pruned": "#a0a0a0", "diverged": "#9467bd", "infeasible": "#ff7f0e",
@@ -84,17 +83,6 @@ def history(frame: pd.DataFrame) -> go.Figure:
                                  hovertemplate="trial %{x}<br>best %{y:.2%}<extra></extra>"))
     _percent_axis(fig)
     return fig
-
-
-def pareto_mask(cost: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
-    """The trials no other beats on both counts: fewer (or as many) parameters and a higher accuracy."""
-    order = np.lexsort((-accuracy, cost))  # cheapest first; at equal cost the most accurate first
-    mask = np.zeros(len(cost), dtype=bool)
-    best = -np.inf
-    for i in order:
-        if accuracy[i] > best:
-            mask[i], best = True, accuracy[i]
-    return mask
 
 
 def accuracy_vs(frame: pd.DataFrame, column: str = PARAMS, *, label: str = "parameters",

@@ -22,11 +22,9 @@ from optuna.trial import FrozenTrial
 from tpsearch._files import atomic_write
 from tpsearch.dashboards import _compare as C
 from tpsearch.dashboards import _figures as F
-from tpsearch.dashboards._frame import STATUSES, completed_values, numeric, trials_frame, trials_of
 from tpsearch.exceptions import UsageError
-from tpsearch.search._budget import ATTR as BUDGET_ATTR
-from tpsearch.search._objectives import objectives_of, pareto_rows
-from tpsearch.search._outcome import trial_label
+from tpsearch.study import (BUDGET_ATTR, STATUSES, completed_values, numeric, objectives_of, pareto_rows, trial_label,
+                            trials_frame, trials_of)
 
 TOP = 10
 
@@ -346,7 +344,7 @@ def calibration_html(result: dict[str, Any]) -> str:
     """The page of one `tpsearch calibrate` result: the agreement at each rung and at the end against the noise
     ceiling, the scatter, then every configuration ranked at both fidelities (an older result without rungs: the
     scatter and the table)."""
-    from tpsearch.search import average_ranks
+    from tpsearch.study import average_ranks
 
     rows = result["architectures"]
     # Rank 1 is the best: ranks of the negated accuracies, ties sharing their average rank as the statistics do.

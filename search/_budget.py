@@ -26,13 +26,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tpsearch.study import BUDGET_ATTR
+
 if TYPE_CHECKING:
     from tpsearch.search._options import RunOptions
     from tpsearch.trainers import Dataset
 
 UNIT = "images"  # ASHA's time attribute: what every trial reports after each epoch
 SCHEDULE = "linear warm-up, then cosine to zero at every rung and at the end, restarting at the peak after each rung"
-ATTR = "training_budget"  # the study's user attribute holding `Budget.record()`
+ATTR = BUDGET_ATTR  # the study's user attribute holding `Budget.record()`
 STEP_NOTE = ("; a trial drawn with step decay (--tricks schedule) holds the peak instead and drops it x0.1 at half "
              "and at three quarters of each cycle")
 

@@ -24,14 +24,14 @@ from tpsearch.exceptions import UsageError
 from tpsearch.search._auto import AUTO, auto_gpus_per_trial, local_gpu_memory, settled_max_macs
 from tpsearch.search._cluster import cluster_address, on_another_host, start_ray
 from tpsearch.search._budget import ATTR as BUDGET_ATTR, Budget, budget_of
-from tpsearch.search._objectives import directions, objectives_of, pareto_rows
+from tpsearch.study import directions, objectives_of, pareto_rows
 from tpsearch.search._options import METRIC, RunOptions, RunSummary
 from tpsearch.search._samplers import make_sampler
-from tpsearch.search._outcome import Outcome, accuracy_of, best_trial, count_outcomes, is_trained, trained_index
+from tpsearch.study import Outcome, accuracy_of, best_trial, count_outcomes, is_trained, trained_index
 from tpsearch.search._worker import run_trial
 from tpsearch._files import read_json
 from tpsearch._interrupts import HeldInterrupts
-from tpsearch.search.storages import DriverLease, RetryingStorage, open_storage, redact, study_names
+from tpsearch.storages import DriverLease, RetryingStorage, open_storage, redact, study_names
 
 if TYPE_CHECKING:
     from tpsearch.search._searcher import StudySearcher
@@ -57,11 +57,12 @@ PLANNED_ATTRS = ("seed", "row", "tricks", "source_trial")
 
 
 def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None,
-               planned: Sequence[PlannedTrial] = (), study_attrs: dict[str, Any] | None = None) -> RunSummary:
+               planned: Sequence[PlannedTrial] = (), study_attrs: dict[str, Any] | None = None,
+               page: Callable[[optuna.Study], Any] | None = None) -> RunSummary:
     """Search as `opts` says until the study holds `opts.trials` trained trials; resumes the study if it exists.
 
     `trainable` replaces the worker's training (`trainable(config, opts=..., space=...)`): benchmarks pass
-    `tpsearch.search.testing.noop_trial` to measure what orchestration alone costs.
+    `tpsearch.testing.search.noop_trial` to measure what orchestration alone costs.
 
     With `planned`, the run trains exactly those trials that the study does not hold trained yet, and draws
     none: `opts.trials` is then the study's trained trials plus the planned ones still to train, and a planned
@@ -69,7 +70,13 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
 
     `study_attrs` are recorded on the study when this run creates it, beside the run's own (`tpsearch rerank`
     records the study it re-ranks); checking them against an existing study is the caller's.
+
+    `page(study)` writes the live page at `opts.dashboard` while the run goes on (the command line hands it
+    `tpsearch.dashboards.write_dashboard`): the search draws nothing itself.
     """
+    if opts.dashboard and page is None:
+        raise UsageError("RunOptions.dashboard needs the page's writer: run_search(opts, page=lambda study: "
+                         "tpsearch.dashboards.write_dashboard(study, opts.dashboard))")
     started = time.time()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar says what Optuna's INFO lines would
     # Ctrl-C is held from here to Tune's start and after it (Ray's start-up and the data set's scikit-learn import
@@ -101,7 +108,7 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
             try:
                 interrupts.check()
                 return _run_locked(opts, space, data_shape, enqueued, budget, study, started,
-                                   trainable or run_trial, interrupts, planned)
+                                   trainable or run_trial, interrupts, planned, page)
             finally:
                 lease.release()
         finally:
@@ -112,7 +119,7 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
 def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int],
                 enqueued: dict[str, dict[str, Any]], budget: Budget, study: optuna.Study, started: float,
                 trainable: Callable[..., None], interrupts: HeldInterrupts,
-                planned: Sequence[PlannedTrial] = ()) -> RunSummary:
+                planned: Sequence[PlannedTrial] = (), page: Callable[[optuna.Study], Any] | None = None) -> RunSummary:
     name = study.study_name
     # Its numbers equal the study's own on a resume (`_differences`); an older study may lack it or word it otherwise.
     if study.user_attrs.get(BUDGET_ATTR) != budget.record():
@@ -134,13 +141,13 @@ def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int
     searcher = StudySearcher(study, space, opts, shape=data_shape, checkpoint_dir=runs / "checkpoints",
                              planned_only=bool(planned))
     interrupted = False
-    page = _LivePage(study, opts) if opts.dashboard else None
+    live = _LivePage(study, page, opts.dashboard_every) if page is not None else None
     if searcher.finished < opts.trials:
         bar = _Progress(opts, searcher, requeued) if opts.progress else None
         if bar is not None:
             searcher.on_change = bar.refresh_from
-        if page is not None:
-            page.start()
+        if live is not None:
+            live.start()
         try:
             interrupted = _tune(opts, space, searcher, runs, trainable, budget, interrupts)
         finally:
@@ -149,8 +156,8 @@ def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int
                 interrupted = True
             if bar is not None:
                 bar.close()
-    if page is not None:
-        page.close()
+    if live is not None:
+        live.close()
     trials = study.get_trials(deepcopy=False)
     best = best_trial(trials)
     return RunSummary(
@@ -193,7 +200,7 @@ def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], dict[str,
                          f"{', '.join(space.options) or 'none'})")
     enqueued: dict[str, dict[str, Any]] = {}  # each network once, under the first --enqueue value naming it
     for item in opts.enqueue:
-        arch = _enqueued_arch(space, item, shape, opts.max_params, max_macs, opts.options)
+        arch = enqueued_arch(space, item, shape, opts.max_params, max_macs, opts.options)
         same = next((known for known, a in enqueued.items() if a == arch), None)
         if same is None:
             enqueued[item] = arch
@@ -203,7 +210,7 @@ def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], dict[str,
     return space, shape, enqueued, budget_of(opts, data)
 
 
-def _enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_params: int,
+def enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_params: int,
                    max_macs: int | None = None, options: Sequence[str] = ()) -> dict[str, Any]:
     if item in space.presets:
         arch, what = space.preset(item), f"preset {item!r}"
@@ -478,9 +485,9 @@ class _LivePage:
     cost every running trial that second.
     """
 
-    def __init__(self, study: optuna.Study, opts: RunOptions) -> None:
-        self.study, self.path, self.every = study, opts.dashboard, opts.dashboard_every
-        self.max_params = opts.max_params
+    def __init__(self, study: optuna.Study, write: Callable[[optuna.Study], Any], every: float) -> None:
+        self.study, self.every = study, every
+        self.write = lambda: write(study)
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -504,9 +511,6 @@ class _LivePage:
             self.thread.join()
         self.write()
 
-    def write(self) -> None:
-        from tpsearch import dashboards
-        dashboards.write_dashboard(self.study, self.path, max_params=self.max_params)
 
 
 # -- progress --------------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from tpsearch.exceptions import UsageError
 from tpsearch.search._auto import AUTO
-from tpsearch.search.storages import DEFAULT_STORAGE
+from tpsearch.storages import DEFAULT_STORAGE
 
 SAMPLERS = ("tpe", "random", "nsga2")
 SCHEDULERS = ("asha", "none")
@@ -75,7 +75,6 @@ class RunOptions:
     dashboard: str | None = None          # rewrite this page while the search runs ...
     dashboard_every: float = 30.0         # ... at most every this many seconds
     max_infeasible_draws: int = 2000      # consecutive draws over the budget before the run gives up
-    faults: dict[int, str] = field(default_factory=dict)  # the fault suite's seam: trial number -> fault name
 
     def __post_init__(self) -> None:
         if self.gpus_per_trial is None:  # the default before "auto" existed, still passed by callers of the API
@@ -107,19 +106,19 @@ class RunOptions:
                             ("--dashboard-every", self.dashboard_every)):
             if value is not None and not math.isfinite(value):
                 raise UsageError(f"{flag} must be a finite number, but got {value}")
-        from tpsearch.search._objectives import check_objectives
+        from tpsearch.study import check_objectives
 
         self.objectives = check_objectives(self.objectives)
-        from tpsearch.spaces._training import check_tricks
+        from tpsearch.spaces import check_tricks
 
         try:
             self.tricks = check_tricks(self.tricks)
         except ValueError as e:
             raise UsageError(f"--tricks: {e}") from None
-        from tpsearch.spaces import _options
+        from tpsearch.spaces import check_option_names
 
         try:
-            self.options = list(_options.check_names(self.options))
+            self.options = list(check_option_names(self.options))
         except ValueError as e:
             raise UsageError(f"--options: {e}") from None
         from tpsearch.trainers import canonical_dataset
@@ -212,14 +211,3 @@ class RunSummary:
 def _choice(flag: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UsageError(f"unknown {flag.lstrip('-')} {value!r}; choose one of: {', '.join(choices)}")
-
-
-def usable_device(name: str) -> Any:
-    """A --device value as a `torch.device` usable here; a malformed name, or CUDA where there is none, is a
-    `UsageError` naming the flag."""
-    from tpsearch.trainers import resolve_device
-
-    try:
-        return resolve_device(name)
-    except (ValueError, RuntimeError) as e:  # no CUDA here, or a malformed device name
-        raise UsageError(f"--device: {e}") from None

@@ -18,7 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tpsearch.search._options import RunOptions
-from tpsearch.search._outcome import is_trained
+from tpsearch.study import is_trained
 
 
 def make_sampler(opts: RunOptions) -> optuna.samplers.BaseSampler:

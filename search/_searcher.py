@@ -32,9 +32,9 @@ from ray.tune.search import Searcher
 from tpsearch import spaces
 from tpsearch._files import atomic_write
 from tpsearch.search._options import CHECKPOINT_BYTES, METRIC, RunOptions
-from tpsearch.search.storages import redact
-from tpsearch.search._objectives import pareto_front, values_for
-from tpsearch.search._outcome import CHANCE, TOO_SLOW, Outcome, accuracy_of, best_trial, is_trained
+from tpsearch.storages import redact
+from tpsearch.study import pareto_front, values_for
+from tpsearch.study import CHANCE, TOO_SLOW, Outcome, accuracy_of, best_trial, is_trained
 from tpsearch.search._scheduler import LaunchOrder
 from tpsearch.trainers import DIVERGED, OUT_OF_MEMORY
 
@@ -118,8 +118,6 @@ class StudySearcher(Searcher):
         config = {"arch": arch, "hparams": hparams, "trial_number": trial.number, "checkpoint": checkpoint}
         if "seed" in trial.user_attrs:  # a trial enqueued with its own seed (`tpsearch ablate`'s repetitions)
             config["seed"] = int(trial.user_attrs["seed"])
-        if trial.number in self.opts.faults:
-            config["fault"] = self.opts.faults[trial.number]
         return config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:

@@ -30,7 +30,7 @@ import torch
 
 from tpsearch import spaces
 from tpsearch.search._options import CHECKPOINT_BYTES, METRIC, RunOptions
-from tpsearch.search._outcome import TOO_SLOW
+from tpsearch.study import TOO_SLOW
 from tpsearch.trainers import OUT_OF_MEMORY
 
 THROUGHPUT_BATCH = {"cuda": 256, "cpu": 32}  # images per pass for the throughput figure; small on the CPU: it is slow
@@ -43,7 +43,7 @@ def run_trial(config: dict[str, Any], *, opts: RunOptions, space: spaces.Space) 
     """The Ray Tune function trainable. `config` holds `arch`, `hparams`, `trial_number` and `checkpoint` (whether
     the last report carries the weights), `seed` where the trial has its own (its initial weights and batches;
     else the run's seed, the initial weights offset by the trial's number), and `fault` where the fault suite
-    injects one (`tpsearch.trainers.testing.inject_fault`)."""
+    injects one (`tpsearch.testing.trainers.inject_fault`)."""
     from ray import tune
 
     from tpsearch import trainers
@@ -88,7 +88,7 @@ def trial_latency(space: spaces.Space, arch: dict[str, Any], shape: dict[str, in
     """The model's inference on `device`, as the trainer runs it there: the median milliseconds of one image
     (`latency_ms`, with its coefficient of variation) and the images per second of a larger batch (`throughput`)."""
     from tpsearch import trainers
-    from tpsearch.trainers._loop import native_bf16
+    from tpsearch.trainers import native_bf16
 
     dev = torch.device(device)
     cuda = dev.type == "cuda"
@@ -173,17 +173,13 @@ class _Trial:
         from ray import tune
 
         from tpsearch import trainers
-        from tpsearch.search.export._checkpoint import make_checkpoint, to_bytes
+        from tpsearch.checkpoints import make_checkpoint, to_bytes
 
         self.base = {**self.base, **extra, "batch_size": train_config.batch_size}
         torch.manual_seed(self.config["seed"] if "seed" in self.config
                           else self.opts.seed + int(self.config.get("trial_number", 0)))
         arch = self.config["arch"]
         model = self.space.build(arch, **self.data.shape)
-        if self.config.get("fault"):
-            from tpsearch.trainers.testing import inject_fault
-
-            model = inject_fault(model, self.config["fault"])
 
         def report(epoch: trainers.EpochReport) -> None:
             if epoch.epoch <= self.reported:  # a retry after an out-of-memory error mid-run: not told twice

@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 PACKAGES = ["tpsearch", "tpsearch.spaces", "tpsearch.trainers", "tpsearch.dashboards", "tpsearch.search",
-            "tpsearch.search.cli", "tpsearch.search.storages", "tpsearch.search.export"]
+            "tpsearch.cli", "tpsearch.storages", "tpsearch.export"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

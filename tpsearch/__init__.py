@@ -6,9 +6,11 @@
     >>> result = tpsearch.export(tpsearch.ExportOptions(out="best.pt", study=summary.study))  # doctest: +SKIP
     >>> model, meta = tpsearch.load_checkpoint("best.pt")  # doctest: +SKIP
 
-The rooms: `tpsearch.spaces` (search spaces and their registry), `tpsearch.trainers` (data sets and the training
-loop), `tpsearch.search` (options, the driver, a trial's outcome; `.cli`, `.storages`, `.export`) and
-`tpsearch.dashboards` (Plotly pages from a study). Names are imported on first use, so `import tpsearch` is cheap.
+The rooms (the README's Layout draws them): `tpsearch.spaces` (search spaces and their registry),
+`tpsearch.trainers` (data sets and the training loop), `tpsearch.study` (reading a study), `tpsearch.storages`,
+`tpsearch.checkpoints` (the format, evaluate, explain, delegate), `tpsearch.search` (options and the driver),
+`tpsearch.planned` (calibrate, ablate, rerank), `tpsearch.export`, `tpsearch.dashboards` (Plotly pages from a
+study) and `tpsearch.cli`. Names are imported on first use, so `import tpsearch` is cheap.
 """
 from __future__ import annotations
 
@@ -17,19 +19,19 @@ from typing import Any
 
 _API = {
     "RunOptions": "tpsearch.search", "RunSummary": "tpsearch.search", "run_search": "tpsearch.search",
-    "Outcome": "tpsearch.search", "best_trial": "tpsearch.search",
-    "CalibrateOptions": "tpsearch.search", "calibrate": "tpsearch.search",
-    "AblateOptions": "tpsearch.search", "ablate": "tpsearch.search",
-    "RerankOptions": "tpsearch.search", "rerank": "tpsearch.search",
-    "ExplainOptions": "tpsearch.search", "explain": "tpsearch.search",
-    "DelegateOptions": "tpsearch.search", "delegate": "tpsearch.search",
-    "ExportOptions": "tpsearch.search.export", "ExportResult": "tpsearch.search.export",
-    "export": "tpsearch.search.export", "load_checkpoint": "tpsearch.search.export",
-    "evaluate_checkpoint": "tpsearch.search.export",
+    "Outcome": "tpsearch.study", "best_trial": "tpsearch.study",
+    "CalibrateOptions": "tpsearch.planned", "calibrate": "tpsearch.planned",
+    "AblateOptions": "tpsearch.planned", "ablate": "tpsearch.planned",
+    "RerankOptions": "tpsearch.planned", "rerank": "tpsearch.planned",
+    "ExplainOptions": "tpsearch.checkpoints", "explain": "tpsearch.checkpoints",
+    "DelegateOptions": "tpsearch.checkpoints", "delegate": "tpsearch.checkpoints",
+    "ExportOptions": "tpsearch.export", "ExportResult": "tpsearch.export", "export": "tpsearch.export",
+    "load_checkpoint": "tpsearch.checkpoints", "evaluate_checkpoint": "tpsearch.checkpoints",
     "Space": "tpsearch.spaces", "get_space": "tpsearch.spaces",
     "UsageError": "tpsearch.exceptions",
 }
-_SUBPACKAGES = ("spaces", "trainers", "search", "dashboards", "exceptions")
+_SUBPACKAGES = ("spaces", "trainers", "study", "storages", "checkpoints", "search", "planned", "export",
+                "dashboards", "cli", "exceptions")
 
 __all__ = sorted([*_API, *_SUBPACKAGES])
 

@@ -16,10 +16,11 @@ from tpsearch.trainers._data import (DATASETS, SHAPES, DataError, Dataset, canon
 from tpsearch.trainers._latency import Latency, measure_latency
 from tpsearch.trainers._loop import (DIVERGED, HPARAM_KEYS, OPTIMIZERS, OUT_OF_MEMORY, SCHEDULES, EpochReport,
                                      LRSchedule, TrainConfig, TrainResult, evaluate, images_per_epoch, lr_schedule,
-                                     resolve_device, train, training_loss)
+                                     resolve_device, train, training_loss, usable_device)
+from tpsearch.trainers._loop import DEFAULT_LR, native_bf16
 
-__all__ = ["DATASETS", "DIVERGED", "DataError", "Dataset", "DeviceLoader", "EpochReport", "HPARAM_KEYS", "Latency",
-           "LRSchedule", "OPTIMIZERS", "OUT_OF_MEMORY", "PAD_MODES", "SCHEDULES", "SHAPES", "TrainConfig",
+__all__ = ["DATASETS", "DEFAULT_LR", "DIVERGED", "DataError", "Dataset", "DeviceLoader", "EpochReport", "HPARAM_KEYS",
+           "LRSchedule", "Latency", "OPTIMIZERS", "OUT_OF_MEMORY", "PAD_MODES", "SCHEDULES", "SHAPES", "TrainConfig",
            "TrainResult", "canonical_dataset", "dataset_label", "dataset_shape", "evaluate", "images_per_epoch",
-           "load_dataset", "lr_schedule", "make_synthetic", "measure_latency", "normalize", "pad_images",
-           "resolve_device", "train", "training_loss"]
+           "load_dataset", "lr_schedule", "make_synthetic", "measure_latency", "native_bf16", "normalize", "pad_images",
+           "resolve_device", "train", "training_loss", "usable_device"]

@@ -35,6 +35,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from tpsearch.exceptions import UsageError
+
 from tpsearch.trainers._augment import PAD_MODES, DeviceLoader, normalize
 from tpsearch.trainers._data import Dataset
 
@@ -334,6 +336,15 @@ def resolve_device(name: str) -> torch.device:
         raise ValueError(f"device {name!r} was asked for, but CUDA is not available here")
     return device
 
+
+
+def usable_device(name: str) -> torch.device:
+    """A --device value as a `torch.device` usable here; a malformed name, or CUDA where there is none, is a
+    `UsageError` naming the flag."""
+    try:
+        return resolve_device(name)
+    except (ValueError, RuntimeError) as e:  # no CUDA here, or a malformed device name
+        raise UsageError(f"--device: {e}") from None
 
 def train(model: nn.Module, data: Dataset, config: TrainConfig,
           callback: Callable[[EpochReport], bool | None] | None = None, *,

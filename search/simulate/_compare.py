@@ -140,10 +140,3 @@ def curves(traces: dict[str, list[Trace]], x: str) -> dict[str, tuple[np.ndarray
             seen = ~np.isnan(regret)
             out[f"{name}/{r.seed}"] = (steps[seen], regret[seen])
     return out
-
-
-def write_page(result: dict[str, Any], traces: dict[str, list[Trace]], path: str | Path) -> Path:
-    from tpsearch import dashboards
-
-    groups = {name: [f"{name}/{r.seed}" for r in runs] for name, runs in traces.items()}
-    return dashboards.write_simulation(result, {x: curves(traces, x) for x in ("trained", "seconds")}, groups, path)

@@ -29,7 +29,7 @@ from optuna.trial import TrialState
 
 from tpsearch.search._budget import UNIT, Budget
 from tpsearch.search._options import METRIC, RunOptions
-from tpsearch.search._outcome import best_trial
+from tpsearch.study import best_trial
 from tpsearch.search._samplers import make_sampler
 from tpsearch.search._scheduler import LaunchOrder, NoiseAwareASHA
 from tpsearch.search._searcher import StudySearcher

@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tpsearch.dashboards.testing import make_study
+from tpsearch.testing.dashboards import make_study
 
 MARKUP = "<script>alert(1)</script>"
 optuna.logging.set_verbosity(optuna.logging.WARNING)

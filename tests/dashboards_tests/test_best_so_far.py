@@ -7,7 +7,7 @@ from optuna.trial import TrialState
 
 from tpsearch import dashboards
 from tpsearch.dashboards import _compare
-from tpsearch.search import best_trial
+from tpsearch.study import best_trial
 
 
 def _study() -> optuna.Study:

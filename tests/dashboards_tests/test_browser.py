@@ -137,8 +137,8 @@ def test_the_explanation_and_delegation_pages_draw_every_plot(browser: Browser, 
     import numpy as np
 
     from tpsearch.dashboards._delegate import table_points
-    from tpsearch.search import ExplainResult, Explanation
-    from tpsearch.search._delegate import delegation_curve, sweep_thresholds
+    from tpsearch.checkpoints import ExplainResult, Explanation
+    from tpsearch.checkpoints._delegate import delegation_curve, sweep_thresholds
 
     rng = np.random.default_rng(0)
     hostile = '<img src=x onerror="alert(1)">.png'
@@ -173,7 +173,8 @@ def test_the_explanation_and_delegation_pages_draw_every_plot(browser: Browser, 
 
 def test_the_simulation_page_draws_every_strategy(browser: Browser, tmp_path: Path) -> None:
     """`tpsearch simulate`'s page over a slice of the shipped table: a mean and a band per strategy on both axes."""
-    from tpsearch.search.simulate import SimulateOptions, Table, compare, write_page
+    from tpsearch.cli._simulate import write_page
+    from tpsearch.search.simulate import SimulateOptions, Table, compare
     from tpsearch.spaces.resnet_grid import GRID, ResNetGrid
 
     opts = SimulateOptions(strategies=["random", "tpe+steps"], seeds=3, trials=10)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tpsearch.search import cli
+from tpsearch import cli
 
 
 def _tpsearch(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from tpsearch import dashboards
 from tpsearch.dashboards import _figures
-from tpsearch.dashboards.testing import make_study
+from tpsearch.testing.dashboards import make_study
 
 
 def test_the_frame_names_each_trial_as_the_driver_told_it() -> None:

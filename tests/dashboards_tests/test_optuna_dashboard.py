@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import optuna
 import pytest
-from tpsearch.dashboards.testing import stop_server
+from tpsearch.testing.dashboards import stop_server
 
 
 def _free_port() -> int:

@@ -1,7 +1,7 @@
 """The command line as the search tests drive it: in process, its exit status and what it printed."""
 from __future__ import annotations
 
-from tpsearch.search.cli import main
+from tpsearch.cli import main
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:

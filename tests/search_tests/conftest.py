@@ -22,7 +22,7 @@ def digits_pair(tmp_path_factory) -> DigitsPair:
     """A small and a large `resnet_5m` trained on digits and saved in `tpsearch export`'s format."""
     import torch
 
-    from tpsearch.search.testing import train_checkpoint
+    from tpsearch.testing.search import train_checkpoint
 
     folder = tmp_path_factory.mktemp("checkpoints")
     threads = torch.get_num_threads()

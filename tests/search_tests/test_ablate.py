@@ -9,9 +9,9 @@ import pytest
 from optuna.trial import TrialState
 
 from tpsearch import load_checkpoint
-from tpsearch.search import cli
+from tpsearch import cli
 from tpsearch.search._driver import PlannedTrial, _enqueue_planned, _recover_stale
-from tpsearch.search.testing import run_options
+from tpsearch.testing.search import run_options
 
 pytestmark = pytest.mark.slow  # trains
 

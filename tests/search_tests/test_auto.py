@@ -10,7 +10,7 @@ from tpsearch.exceptions import UsageError
 from tpsearch.search import RunOptions
 from tpsearch.search._auto import (auto_gpus_per_trial, default_max_macs, settled_max_macs, trials_per_gpu)
 from tpsearch.search._driver import _settle_max_macs
-from tpsearch.search.cli import main
+from tpsearch.cli import main
 
 GIB = 2**30
 

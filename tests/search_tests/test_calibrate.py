@@ -14,11 +14,12 @@ import torch
 
 from tpsearch import spaces, trainers
 from tpsearch.exceptions import UsageError
-from tpsearch.search import (CalibrateOptions, RunOptions, average_ranks, calibrate, cli, kendall, spearman,
-                             topk_overlap)
-from tpsearch.search._calibrate import agreement, interval
-from tpsearch.search.cli._calibrate import calibrate_options
-from tpsearch.search.cli._flags import options_from
+from tpsearch.planned import CalibrateOptions, calibrate
+from tpsearch import cli
+from tpsearch.search import RunOptions
+from tpsearch.study import agreement, average_ranks, interval, kendall, spearman, topk_overlap
+from tpsearch.cli._calibrate import calibrate_options
+from tpsearch.cli._flags import options_from
 
 pytestmark = pytest.mark.slow  # trains
 

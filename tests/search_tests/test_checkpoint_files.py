@@ -16,7 +16,7 @@ import torch
 
 from tpsearch import load_checkpoint, spaces
 from tpsearch.exceptions import CheckpointError
-from tpsearch.search.export import make_checkpoint, save_atomic, save_checkpoint
+from tpsearch.checkpoints import make_checkpoint, save_atomic, save_checkpoint
 from tests.search_tests._cli import cli, one_line_error
 
 SHAPE = {"num_classes": 10, "in_channels": 1, "image_size": 8}

@@ -20,7 +20,7 @@ import torch
 from tpsearch import load_checkpoint
 from tpsearch.exceptions import CheckpointError
 from tests.search_tests._cli import cli, one_line_error
-from tpsearch.search.export import weights_sha256
+from tpsearch.checkpoints import weights_sha256
 
 pytestmark = pytest.mark.slow  # trains, and runs commands as processes
 
@@ -137,7 +137,7 @@ def test_an_enlarged_architecture_is_refused_at_once_without_allocating(digits_p
 
 
 def test_a_space_of_ones_own_exports_and_loads_from_any_folder_when_named(tmp_path, capsys, monkeypatch):
-    from tpsearch.search.testing import trained_study
+    from tpsearch.testing.search import trained_study
 
     project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tpsearch.search import cli
+from tpsearch import cli
 
 COMMANDS = ["spaces", "describe", "train", "run", "calibrate", "ablate", "rerank", "status", "dashboard", "compare",
             "trials", "export", "evaluate", "explain", "delegate", "simulate"]
@@ -137,7 +137,7 @@ def test_run_help_names_every_form_of_space(capsys):
 
 
 def test_status_columns_fit_the_longest_study_name(tmp_path, capsys):
-    from tpsearch.dashboards.testing import make_study
+    from tpsearch.testing.dashboards import make_study
 
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     for name in ("short", "a-study-name-much-longer-than-thirty-two-characters"):

@@ -10,7 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tpsearch.search.cli import main
+from tpsearch.cli import main
 
 pytestmark = pytest.mark.slow  # runs searches on Ray
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from tpsearch.search import cli
-from tpsearch.search._delegate import delegation_curve, entropy, sweep_thresholds
+from tpsearch import cli
+from tpsearch.checkpoints._delegate import delegation_curve, entropy, sweep_thresholds
 
 
 def test_the_curve_by_hand_ties_go_together():
@@ -34,7 +34,7 @@ def test_entropy_in_nats():
 
 
 def test_the_sweep_ends_at_each_model_alone(digits_pair, tmp_path, capsys):
-    from tpsearch.search.export import evaluate_checkpoint, load_checkpoint
+    from tpsearch.checkpoints import evaluate_checkpoint, load_checkpoint
 
     page = tmp_path / "delegate.html"
     assert cli.main(["delegate", str(digits_pair.small), str(digits_pair.large), "--sweep", "--html", str(page),
@@ -79,7 +79,7 @@ def test_the_sweep_ends_at_each_model_alone(digits_pair, tmp_path, capsys):
 
 def _altered(source, dest, **dataset):
     """A copy of a checkpoint whose record of its data set says otherwise (the weights' digest still holds)."""
-    from tpsearch.search.export import read_plain, save_atomic
+    from tpsearch.checkpoints import read_plain, save_atomic
 
     ckpt = read_plain(source)
     ckpt["dataset"] = {**ckpt["dataset"], **dataset}

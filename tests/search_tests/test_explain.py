@@ -9,8 +9,8 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
-from tpsearch.search import cli
-from tpsearch.search._explain import _CHUNK, input_gradient, saliency_map, smoothgrad
+from tpsearch import cli
+from tpsearch.checkpoints._explain import _CHUNK, input_gradient, saliency_map, smoothgrad
 
 
 def reference_map(gradient: np.ndarray) -> np.ndarray:

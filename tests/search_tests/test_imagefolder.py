@@ -9,8 +9,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tpsearch.search.cli import main
-from tpsearch.trainers.testing import write_image_folder
+from tpsearch.cli import main
+from tpsearch.testing.trainers import write_image_folder
 
 pytestmark = pytest.mark.slow  # runs a search on Ray
 

@@ -12,8 +12,8 @@ from optuna.trial import TrialState
 
 from tpsearch.exceptions import UsageError
 from tpsearch.search import RunOptions
-from tpsearch.search._objectives import dominates, hypervolume
-from tpsearch.search.cli import main
+from tpsearch.study._objectives import dominates, hypervolume
+from tpsearch.cli import main
 
 pytestmark = pytest.mark.slow  # runs searches on Ray
 

@@ -10,9 +10,11 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from tpsearch.search import cli, rerank_winner, reranked, run_search
-from tpsearch.search.storages import open_storage
-from tpsearch.search.testing import run_options
+from tpsearch.planned import rerank_winner, reranked
+from tpsearch import cli
+from tpsearch.search import run_search
+from tpsearch.storages import open_storage
+from tpsearch.testing.search import run_options
 
 pytestmark = pytest.mark.slow  # trains
 
@@ -148,8 +150,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
 
 
 def test_pareto_takes_the_front_of_parameters_and_accuracy_best_first():
-    from tpsearch.search._outcome import ranked
-    from tpsearch.search._rerank import RerankOptions, _candidates
+    from tpsearch.study._outcome import ranked
+    from tpsearch.planned._rerank import RerankOptions, _candidates
 
     trials = [create_trial(value=v, params={}, distributions={}, user_attrs={"params": p})
               for v, p in ((0.93, 8000), (0.95, 9000), (0.90, 1000), (0.94, 5000))]

@@ -8,7 +8,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tpsearch.search.testing import held_trial_number, kill_group, running, start_run, trained, trials
+from tpsearch.testing.search import held_trial_number, kill_group, running, start_run, trained, trials
 
 pytestmark = pytest.mark.slow  # runs searches on Ray, some as processes
 
@@ -19,7 +19,7 @@ QUICK = ["--trials", "2", "--epochs", "1", "--max-params", "60000", "--train-ima
          "--sampler", "random", "--seed", "3"]
 
 
-# Where the run is held until the signal (`tpsearch.search.testing`): every stage of its first seconds, then a trial.
+# Where the run is held until the signal (`tpsearch.testing.search`): every stage of its first seconds, then a trial.
 MOMENTS = {"imports": "run_held_while_importing", "parser": "run_held_after_building_the_parser",
            "dataset": "run_held_after_reading_the_dataset",
            "ray": "run_held_after_starting_ray", "study": "run_held_after_opening_the_study",
@@ -76,7 +76,7 @@ def test_ctrl_c_marks_running_trials_interrupted_and_keeps_the_study_consistent(
 def test_postgresql_storage(ray_session, tmp_path, postgres_url):
     url = postgres_url
     from tpsearch.search import run_search
-    from tpsearch.search.testing import run_options
+    from tpsearch.testing.search import run_options
 
     name = f"pg-{os.getpid()}-{tmp_path.name}"
     opts = run_options(tmp_path, max_params=60_000, storage=url, study=name, sampler="tpe")
@@ -94,7 +94,7 @@ def test_postgresql_storage(ray_session, tmp_path, postgres_url):
 def test_a_cluster_started_with_ray_start_loses_a_node_and_no_trial_or_weights(tmp_path):
     """The README's recipe for real: `ray start --head` and `ray start --address` (token authentication on), then
     `tpsearch run --address` with no RAY_AUTH_MODE set; the second node's processes are killed mid-trial."""
-    from tpsearch.search.testing import search_on_cluster, trained
+    from tpsearch.testing.search import search_on_cluster, trained
 
     out = search_on_cluster(tmp_path)
     refused = out["refused"]  # first, a client holding another token: one line, exit 2, no storage created

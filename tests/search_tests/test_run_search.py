@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from tpsearch import spaces
 from tpsearch.exceptions import UsageError
 from tpsearch.search import RunOptions, run_search
-from tpsearch.search.testing import run_options
+from tpsearch.testing.search import run_options
 
 pytestmark = pytest.mark.slow  # runs searches on Ray
 
@@ -213,7 +213,7 @@ def test_enqueued_preset_is_trained_first_and_a_repeat_of_it_is_said(ray_session
 def test_a_latency_limit_refuses_slow_architectures_before_training(ray_session, tmp_path):
     """--max-latency-ms far below any model: every trial is timed by its worker, told back infeasible with its
     `latency` constraint and reason, never trained; as many as --max-infeasible-draws in a row end the run."""
-    from tpsearch.search.testing import SMALL, write_archs
+    from tpsearch.testing.search import SMALL, write_archs
 
     enqueued = write_archs(tmp_path / "archs", SMALL[:4])  # feasible draws, whatever the sampler's seed
     opts = run_options(tmp_path, trials=2, epochs=1, max_latency_ms=1e-6, max_infeasible_draws=3, enqueue=enqueued)
@@ -247,7 +247,7 @@ def test_a_trial_no_node_can_hold_is_refused_before_anything_is_written(ray_sess
 def test_a_macs_budget_is_applied_before_training_and_recorded(ray_session, tmp_path, capsys):
     """--max-macs: every draw carries both constraints, draws over either budget are told back untrained, and an
     enqueued width off the sampled grid (C_1 = 12) is trained as given while every sampled one is a multiple of 8."""
-    from tpsearch.search.cli import main
+    from tpsearch.cli import main
 
     max_macs = 3_000_000  # about one random draw in fifty on digits is under both this and 200k parameters
     off_grid = {"layers": 2, "blocks": [1, 1], "channels": 12, "kernels": [3, 3], "skip_kernels": [1, 1], "pool": 4}
@@ -317,7 +317,7 @@ def test_bad_input_is_one_line_and_leaves_storage_untouched(ray_session, tmp_pat
 
 def _main(capsys, *args: str) -> tuple[int, str]:
     """`tpsearch ARGS` in this process: its exit code (argparse's too) and what it printed on stderr."""
-    from tpsearch.search.cli import main
+    from tpsearch.cli import main
 
     try:
         code = main(list(args))
@@ -362,7 +362,7 @@ def test_status_reports_counts_and_best(small_search, tmp_path):
 
 
 def test_status_of_several_studies_shows_each_best_and_one_study_its_failure_reasons(tmp_path, capsys):
-    from tpsearch.search.cli import main
+    from tpsearch.cli import main
 
     storage = f"sqlite:///{tmp_path}/two.db"
     for name, values in (("first", (0.5, 0.75)), ("second", (0.6, 0.25))):
@@ -412,7 +412,7 @@ def test_dashboard_of_the_real_study_renders_in_chromium(small_search, tmp_path)
 def test_live_dashboard_is_written_during_the_run_off_the_drivers_path(ray_session, tmp_path):
     """The page appears while the driver is held inside its handling of the first trained trial: it is written by
     a thread of its own, never on the path of a trial's report."""
-    from tpsearch.search.testing import after_trained, fired, wait_for
+    from tpsearch.testing.search import after_trained, fired, wait_for
 
     page = tmp_path / "live.html"
     opts = _options(tmp_path, trials=2, scheduler="none", epochs=1, dashboard=str(page), dashboard_every=0.0)
@@ -437,7 +437,7 @@ def test_a_user_space_searches_and_exports_without_touching_tpsearch(ray_session
     """`--space FILE.py:CLASS`: the workers get the class by value (they could not import the file), and export
     rebuilds it from the study's record of the space; load_checkpoint once the user names it."""
     from tpsearch import load_checkpoint
-    from tpsearch.search.cli import main
+    from tpsearch.cli import main
     from tests.spaces_tests.test_spaces_contract import USER_SPACE
 
     opts = _options(tmp_path, space=USER_SPACE, study="mine", trials=2, epochs=1, scheduler="none",

@@ -12,7 +12,7 @@ import torch
 from optuna.trial import TrialState
 
 from tpsearch import spaces
-from tpsearch.search.cli import main
+from tpsearch.cli import main
 
 pytestmark = pytest.mark.slow  # runs searches on Ray
 

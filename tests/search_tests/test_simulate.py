@@ -102,7 +102,7 @@ def _random_search(table: Table, trials: int, seed: int) -> float:
 
 
 def test_simulate_prints_each_strategy_and_a_json_line(table, tmp_path, capsys):
-    from tpsearch.search.cli._main import main
+    from tpsearch.cli._main import main
 
     page = tmp_path / "sim.html"
     code = main(["simulate", "--strategies", "random,stock", "--seeds", "2", "--trials", "12", "--processes", "1",

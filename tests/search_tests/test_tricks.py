@@ -9,7 +9,7 @@ from optuna.trial import FixedTrial
 from tpsearch import spaces
 from tpsearch.search._samplers import make_sampler
 from tpsearch.search._searcher import StudySearcher
-from tpsearch.search.testing import run_options
+from tpsearch.testing.search import run_options
 from tpsearch.spaces._training import SEARCHED_TRICKS, params_of, suggest
 from tpsearch.trainers import TrainConfig
 
@@ -106,7 +106,7 @@ def test_named_options_are_searched_into_the_architecture_and_counted(tmp_path):
 
 
 def test_an_option_the_space_does_not_take_is_refused_before_anything_is_written(tmp_path, capsys):
-    from tpsearch.search.cli import main
+    from tpsearch.cli import main
 
     storage = f"sqlite:///{tmp_path}/studies.db"
     assert main(["run", "--space", "xresnet", "--dataset", "digits", "--options", "se", "--storage", storage]) == 2

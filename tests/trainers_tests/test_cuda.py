@@ -42,7 +42,7 @@ def test_two_trials_share_one_gpu_at_half_a_gpu_each(ray_session, tmp_path):
     import optuna
 
     from tpsearch.search import run_search
-    from tpsearch.search.testing import run_options
+    from tpsearch.testing.search import run_options
 
     opts = run_options(tmp_path, trials=2, epochs=1, gpus_per_trial=0.5, device="auto", max_params=60_000)
     summary = run_search(opts)
@@ -69,7 +69,7 @@ def test_a_diverged_loss_ends_the_run_on_the_gpu_without_a_host_sync_mid_epoch()
     """NaN logits from the first step: the loss checks read their asynchronous copies, which the GPU completes
     long before the epoch's 112 steps are over, so the run ends inside its first epoch as "diverged", under sync
     debugging set to "error" (a check that waited would raise instead)."""
-    from tpsearch.trainers.testing import inject_fault
+    from tpsearch.testing.trainers import inject_fault
 
     data = make_synthetic(4000)  # 3,600 training images: 113 steps of 32
     space = spaces.get("resnet_5m")
@@ -93,7 +93,7 @@ def test_auto_packs_trials_on_the_gpu_and_caps_each_ones_memory(ray_session, tmp
     from tpsearch.search import run_search
     from tpsearch.search._auto import trials_per_gpu
     from tpsearch.search._worker import gpu_share, trial_device
-    from tpsearch.search.testing import run_options
+    from tpsearch.testing.search import run_options
 
     seen = tmp_path / "seen"
     seen.mkdir()

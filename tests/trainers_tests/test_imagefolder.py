@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from tpsearch.search.cli import main
+from tpsearch.cli import main
 from tpsearch.trainers import DataError, _data, canonical_dataset, dataset_label, dataset_shape, load_dataset
-from tpsearch.trainers.testing import write_image_folder
+from tpsearch.testing.trainers import write_image_folder
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from tpsearch import spaces
 from tpsearch.trainers import (EpochReport, TrainConfig, TrainResult, evaluate, lr_schedule, make_synthetic,
                                train)
 from tpsearch.trainers._augment import normalize
-from tpsearch.trainers.testing import inject_fault
+from tpsearch.testing.trainers import inject_fault
 
 pytestmark = pytest.mark.slow  # trains
 

@@ -34,8 +34,9 @@ class SmallStudy:
 
 @pytest.fixture(scope="session")
 def small_study(tmp_path_factory, ray_session) -> SmallStudy:
-    from tpsearch.search import best_trial, run_search
-    from tpsearch.search.testing import run_options
+    from tpsearch.search import run_search
+    from tpsearch.study import best_trial
+    from tpsearch.testing.search import run_options
 
     tmp = tmp_path_factory.mktemp("study")
     opts = run_options(tmp, max_params=60_000)

@@ -16,7 +16,7 @@ import torch
 from tpsearch import spaces
 from tpsearch import load_checkpoint
 from tpsearch.exceptions import CheckpointError
-from tpsearch.search.cli import main
+from tpsearch.cli import main
 from tests.search_tests._cli import cli, one_line_error
 
 pytestmark = pytest.mark.slow  # trains the checkpoints it exports
@@ -195,7 +195,7 @@ def test_truncated_tampered_and_mismatched_checkpoints_are_refused(exported, tmp
     one_line_error(rc, err, "altered")
 
     # Consistent hash, but weights of another architecture: the names and shapes are checked too.
-    from tpsearch.search.export import weights_sha256
+    from tpsearch.checkpoints import weights_sha256
 
     ckpt = torch.load(exported, weights_only=True)
     ckpt["arch"] = {**ckpt["arch"], "channels": ckpt["arch"]["channels"] + 2}

@@ -19,11 +19,11 @@ import torch
 
 from tpsearch import load_checkpoint
 from tpsearch.exceptions import CheckpointError, UsageError
-from tpsearch.search.cli import main
-from tpsearch.search.export import save_atomic
-from tpsearch.search.export._export import DEFAULT_MAX_LOSS
-from tpsearch.search.export._quantize import _TernaryFn, pack, unpack
-from tpsearch.search.testing import trained_study
+from tpsearch.cli import main
+from tpsearch.checkpoints import save_atomic
+from tpsearch.export._export import DEFAULT_MAX_LOSS
+from tpsearch.checkpoints._quantize import _TernaryFn, pack, unpack
+from tpsearch.testing.search import trained_study
 
 pytestmark = pytest.mark.slow  # trains and fine-tunes
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from tpsearch import load_checkpoint
-from tpsearch.search.export import save_atomic
-from tpsearch.search.cli import main
+from tpsearch.checkpoints import save_atomic
+from tpsearch.cli import main
 
 pytestmark = pytest.mark.slow  # trains, and runs searches
 
@@ -36,7 +36,7 @@ def test_a_killed_retrain_resumes_to_the_same_epochs(small_study, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # The retrain holds once its first epoch's state is saved (`export_held_after_first_epoch`) and says so on
     # stdout: the kill strikes then, never after the retrain could have ended.
-    held = [sys.executable, "-c", "import sys; from tpsearch.search.testing import export_held_after_first_epoch; "
+    held = [sys.executable, "-c", "import sys; from tpsearch.testing.search import export_held_after_first_epoch; "
             "sys.exit(export_held_after_first_epoch(sys.argv[1:]))", *_command(small_study, out)]
     proc = subprocess.Popen(held, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tpsearch.search import cli
-from tpsearch.search.testing import STUDY, run_cli_with
+from tpsearch import cli
+from tpsearch.testing.search import STUDY, run_cli_with
 
 pytestmark = pytest.mark.slow  # fuzzes the commands, training where the input is valid
 
@@ -99,15 +99,15 @@ def _dump(db: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> tuple[Path, int]:
     """A storage with one finished study on digits, as `tpsearch run` leaves it; and its trained count."""
-    from tpsearch.dashboards.testing import make_study
-    from tpsearch.search import is_trained
+    from tpsearch.testing.dashboards import make_study
+    from tpsearch.study import is_trained
 
     db = tmp_path_factory.mktemp("storage") / "studies.db"
     study = make_study(20, storage=f"sqlite:///{db}", study_name=STUDY, seed=5)
     # The records of `run --dataset digits --max-params 5000000`, so that the same flags resume it (a resume
     # under other flags is refused, below).
     from tpsearch.search import RunOptions
-    from tpsearch.search.testing import search_records
+    from tpsearch.testing.search import search_records
 
     for key, value in search_records(RunOptions(dataset="digits", max_params=5_000_000)).items():
         study.set_user_attr(key, value)
@@ -312,7 +312,7 @@ def test_a_cluster_address_that_cannot_be_joined_is_one_line_exit_2_and_changes_
     real cluster in tests/search_tests/test_run_faults.py."""
     import socket
 
-    from tpsearch.search.testing import free_ports
+    from tpsearch.testing.search import free_ports
 
     db, storage, before = _fresh(pristine, tmp_path)
     server = socket.socket()

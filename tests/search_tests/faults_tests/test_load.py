@@ -9,8 +9,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tpsearch.search.testing import BIG_STUDY, make_big_study, resume_to_first_ask, snapshot, status_json
-from tpsearch.search.testing import SMALL, running, trained, trials
+from tpsearch.testing.search import BIG_STUDY, make_big_study, resume_to_first_ask, snapshot, status_json
+from tpsearch.testing.search import SMALL, running, trained, trials
 
 pytestmark = pytest.mark.slow  # builds a 10,000-trial study and resumes a search on it
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tpsearch.search.testing import STUDY, free_ports, trained, trials
-from tpsearch.dashboards.testing import stop_server
+from tpsearch.testing.search import STUDY, free_ports, trained, trials
+from tpsearch.testing.dashboards import stop_server
 
 pytestmark = pytest.mark.slow  # starts servers and commands as processes
 
@@ -77,7 +77,7 @@ def _listening(port: int) -> list[str]:
 
 def test_optuna_dashboard_as_the_readme_starts_it_listens_on_loopback_only(tmp_path):
     """`optuna-dashboard sqlite:///studies.db` with no --host (tests/dashboards_tests pass --host 127.0.0.1)."""
-    from tpsearch.dashboards.testing import make_study
+    from tpsearch.testing.dashboards import make_study
 
     exe = Path(sys.executable).with_name("optuna-dashboard")
     if not exe.exists():

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from tpsearch.search import run_search
 from tpsearch.search._options import METRIC
-from tpsearch.search.testing import STUDY, noop_trial, run_options, running, trained
+from tpsearch.testing.search import STUDY, noop_trial, run_options, running, trained
 
 pytestmark = pytest.mark.slow  # runs searches on Ray
 

@@ -6,8 +6,8 @@ import os
 import pytest
 from optuna.trial import TrialState
 
-from tpsearch.search.testing import disk_full, postgres_restart, postgres_restart_command, sqlite_locked
-from tpsearch.search.testing import running, trained
+from tpsearch.testing.search import disk_full, postgres_restart, postgres_restart_command, sqlite_locked
+from tpsearch.testing.search import running, trained
 
 pytestmark = pytest.mark.slow  # runs searches on Ray
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from optuna.trial import TrialState
 
-from tpsearch.search.testing import two_drivers
-from tpsearch.search.testing import running, trained
+from tpsearch.testing.search import two_drivers
+from tpsearch.testing.search import running, trained
 
 pytestmark = pytest.mark.slow  # starts `tpsearch run` processes with their own Ray
 

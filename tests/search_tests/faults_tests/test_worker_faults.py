@@ -13,9 +13,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tpsearch.search import Outcome, outcome_of
-from tpsearch.search.testing import FAULTS, TEACHING, TRIAL_TIMEOUT, VICTIM, teaching_faults, worker_faults
-from tpsearch.search.testing import running, trained
+from tpsearch.study import Outcome, outcome_of
+from tpsearch.testing.search import FAULTS, TEACHING, TRIAL_TIMEOUT, VICTIM, teaching_faults, worker_faults
+from tpsearch.testing.search import running, trained
 
 pytestmark = pytest.mark.slow  # runs searches on Ray
 

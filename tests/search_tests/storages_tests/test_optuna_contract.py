@@ -21,9 +21,9 @@ from optuna.study import StudyDirection
 from optuna.testing.pytest_storages import StorageTestCase
 from optuna.trial import TrialState
 
-from tpsearch.search.storages import RetryingStorage, open_storage
-from tpsearch.search.storages._retry import RetryingHeartbeatStorage
-from tpsearch.search.testing import lose_acknowledgement, lose_commit_acknowledgement
+from tpsearch.storages import RetryingStorage, open_storage
+from tpsearch.storages._retry import RetryingHeartbeatStorage
+from tpsearch.testing.search import lose_acknowledgement, lose_commit_acknowledgement
 
 BACKENDS = ["sqlite", "postgresql"]
 pytestmark = [pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning"),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tpsearch.search import cli
+from tpsearch import cli
 
 PASSWORD = "s3cr3t-Pw-4242"  # distinctive: found anywhere, it leaked
 

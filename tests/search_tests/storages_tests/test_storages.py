@@ -12,8 +12,8 @@ import pytest
 from optuna.trial import TrialState
 
 from tpsearch.exceptions import UsageError
-from tpsearch.search import Outcome, best_trial, outcome_of
-from tpsearch.search.storages import DriverLease, RetryingStorage, load_study, open_storage, redact, study_names
+from tpsearch.study import Outcome, best_trial, outcome_of
+from tpsearch.storages import DriverLease, RetryingStorage, load_study, open_storage, redact, study_names
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -69,7 +69,7 @@ def test_study_listing_and_loading(study, storage):
 OTHER_DRIVER = """
 import sys
 import optuna
-from tpsearch.search.storages import DriverLease, RetryingStorage, open_storage
+from tpsearch.storages import DriverLease, RetryingStorage, open_storage
 study = optuna.load_study(study_name=sys.argv[2], storage=RetryingStorage(open_storage(sys.argv[1])))
 lease = DriverLease(study)
 lease.acquire()

@@ -1,0 +1,90 @@
+"""Train one preset bare, then with each named training trick switched on in turn (cumulatively), several seeds
+per row, and print each row's accuracy and error with the spread over the seeds. It runs as a small study
+(ablate-PRESET-DATASET): running it again trains only what the study lacks, and optuna-dashboard reads it.
+
+(`tpsearch ablate`: its flags are `AblateOptions`' fields, one to one, with the defaults from there.)
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, TextIO
+
+from tpsearch.cli._flags import (add_data_dir, add_dataset, add_device, add_fidelity, add_json,
+                                        add_progress, add_runs_dir, add_storage, add_trial_resources, names_list,
+                                        options_from, report)
+
+
+def add_ablate_parser(sub: argparse._SubParsersAction) -> None:
+    from tpsearch.planned import AblateOptions
+    from tpsearch.spaces import BATCH_SIZES, TRICKS
+
+    d = AblateOptions()
+    tricks = "; ".join(f"{t.name}: {t.field} {t.off} -> {t.on}" for t in TRICKS.values())
+    p = sub.add_parser(
+        "ablate", help="what each training trick adds: a preset bare, then tricks added in turn, several seeds",
+        description=__doc__.split("\n\n")[0] + f" Tricks (the baseline has every one off): {tricks}.",
+        epilog="Example: tpsearch ablate --preset se_mxresnet20 --tricks cosine,label_smoothing,mixup,reflect "
+               "--epochs 30")
+    g = p.add_argument_group("what to compare")
+    g.add_argument("--preset", default=d.preset, help="the architecture, a preset (default: %(default)s)")
+    g.add_argument("--space", default=None, help="the preset's space (default: the space that has it)")
+    g.add_argument("--tricks", type=names_list(TRICKS), default=d.tricks, metavar="T1,T2",
+                   help=f"tricks switched on in this order, one row each (default: {','.join(d.tricks)})")
+    g.add_argument("--seeds", type=int, default=d.seeds,
+                   help="trainings per row, with seeds --seed, --seed + 1, ... (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=d.seed,
+                   help="the first seed (initial weights and batches), and the data split's (default: %(default)s)")
+    g = p.add_argument_group("training of each row")
+    add_dataset(g, d.dataset)
+    add_data_dir(g, d.data_dir)
+    g.add_argument("--epochs", type=int, default=d.epochs, help="(default: %(default)s)")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, choices=BATCH_SIZES,
+                   help="(default: %(default)s)")
+    g.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs,
+                   help="learning-rate warm-up, in epochs' worth of images (default: %(default)s)")
+    add_fidelity(g, d.train_fraction)
+    add_device(g, d.device)
+    add_trial_resources(g, d.cpus_per_trial)
+    g = p.add_argument_group("where it is recorded")
+    g.add_argument("--study", default=None, help="study name (default: ablate-PRESET-DATASET)")
+    add_storage(g)
+    add_runs_dir(g, d.runs_dir)
+    add_progress(p)
+    add_json(p)
+    p.set_defaults(func=run_ablate)
+
+
+def run_ablate(args: argparse.Namespace) -> int:
+    from tpsearch import dashboards
+    from tpsearch.planned import AblateOptions, ablate
+
+    opts = options_from(AblateOptions, args)
+    result = ablate(opts)
+    page = Path(opts.runs_dir) / result["study"] / "ablation.html"
+    return report(args, "ablate", result, page, dashboards.write_ablation, _print_table)
+
+
+def _print_table(result: dict[str, Any], stream: TextIO) -> None:
+    """The human table; on stderr when --json claims stdout. The page's path is its last line."""
+    lines = [f"{result['preset']} ({result['params']:,} parameters) on {result['dataset']}: {result['epochs']} "
+             f"epochs of {result['train_images']:,} images, batch {result['batch_size']}, {result['seeds']} seeds "
+             f"per row; study {result['study']!r} ({result['trained_now']} trained now, {result['seconds']:.0f} s)"]
+    names = [" + ".join(row["tricks"]) or "baseline" for row in result["rows"]]
+    width = max(len("tricks"), *map(len, names))
+    lines.append(f"  {'row':>3}  {'tricks':<{width}}  {'seeds':>5}  {'accuracy':>17}  {'error':>7}")
+    for row, tricks in zip(result["rows"], names):
+        if row["seeds"]:
+            accuracy = f"{row['accuracy_mean']:.2%} ± {row['accuracy_std']:.2%}"
+            error = f"{row['error_mean']:.2%}"
+        else:
+            accuracy, error = "not trained", ""
+        lines.append(f"  {row['row']:>3}  {tricks:<{width}}  {row['seeds']:>5}  {accuracy:>17}  {error:>7}")
+    for row in result["rows"]:
+        if row["diverged"]:  # scored at chance accuracy, as a search scores a diverged trial
+            lines.append(f"  row {row['row']}: {row['diverged']} of its {row['seeds']} trainings diverged "
+                         f"(scored at chance accuracy)")
+    if result["missing"]:
+        lines.append(f"  {result['missing']} training(s) failed or were not run: run the same command to train them")
+    lines.append(f"wrote {result['html']}")
+    print("\n".join(lines), file=stream)

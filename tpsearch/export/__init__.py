@@ -1,0 +1,13 @@
+"""Export: a study's chosen trial (the best, one named, a rerank's winner or a Pareto front) as a checkpoint file,
+from the weights its search kept or trained again (`--retrain`), optionally quantized; `tpsearch.checkpoints`
+holds the format.
+
+    >>> from tpsearch.export import ExportOptions, export
+    >>> result = export(ExportOptions(out="best.pt", storage="sqlite:///studies.db"))  # doctest: +SKIP
+"""
+from tpsearch.export._export import (RECIPES, SPLITS, ExportOptions, ExportResult, export, export_pareto, pick_trial,
+                                     resume_path)
+from tpsearch.export._export import DEFAULT_MAX_LOSS
+
+__all__ = ["DEFAULT_MAX_LOSS", "ExportOptions", "ExportResult", "RECIPES", "SPLITS", "export", "export_pareto",
+           "pick_trial", "resume_path"]
