@@ -17,6 +17,13 @@
 # TPSEARCH_GPU_TRIALS (default 200), TPSEARCH_GPU_SEARCH_ARGS (extra `tpsearch run` flags), TPSEARCH_STANDIN_SIZE
 # (the stand-in's images; default CIFAR-10's 50,000), TPSEARCH_GPU_DEVICE (default cuda).
 set -euo pipefail
+case "${1:-}" in  # the one argument is the report's path: `--help` must not name a report and start the run
+  -h|--help)
+    echo "usage: bash benchmarks/gpu_report.sh [REPORT.json]"
+    sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0"  # the comment above
+    exit 0 ;;
+  -*) echo "gpu_report.sh: no option $1 (usage: bash benchmarks/gpu_report.sh [REPORT.json])" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
