@@ -107,7 +107,13 @@ def start_run(tmp: Path, *args: str, storage: str | None = None, env: dict[str, 
            "--storage", storage, "--runs-dir", str(tmp / "runs"), "--no-progress", *args]
     full_env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
     return subprocess.Popen(cmd, cwd=cwd or tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env=full_env)
+                            start_new_session=True, env=full_env, preexec_fn=_as_in_a_terminal)
+
+
+def _as_in_a_terminal() -> None:
+    """Ctrl-C as a terminal's foreground command gets it, whatever started the tests: a suite run in the
+    background (`nohup ... &`) inherits SIGINT ignored, and a command started from it would never see the signal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 # `python -c RUN_WITH NAME ARGV...`: this module's NAME(ARGV), a `tpsearch ARGV` held somewhere. Ctrl-C while the
