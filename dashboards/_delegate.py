@@ -105,5 +105,5 @@ def delegation_html(result: Mapping[str, Any]) -> str:
 
 
 def write_delegation(result: Mapping[str, Any], path: str | os.PathLike) -> Path:
-    """Write the page of a delegate result (`tpsearch.search.delegate(...)`) to `path` atomically."""
+    """Write the page of a delegate result (`tpsearch.checkpoints.delegate(...)`) to `path` atomically."""
     return atomic_write(path, delegation_html(result))

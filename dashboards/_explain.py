@@ -54,7 +54,7 @@ def png_paths(page: str | os.PathLike, count: int) -> list[Path]:
 
 
 def write_overlays(result: Any, page: str | os.PathLike) -> list[Path]:
-    """One PNG per explanation of `result` (`tpsearch.search.ExplainResult`) beside `page`, each written
+    """One PNG per explanation of `result` (`tpsearch.checkpoints.ExplainResult`) beside `page`, each written
     atomically; returns their paths in the result's order."""
     from PIL import Image
 
@@ -111,7 +111,7 @@ def explanation_html(result: Any) -> str:
 
 
 def write_explanation(result: Any, path: str | os.PathLike) -> Path:
-    """Write the page of an explain result (`tpsearch.search.explain(...)`) to `path` atomically."""
+    """Write the page of an explain result (`tpsearch.checkpoints.explain(...)`) to `path` atomically."""
     return atomic_write(path, explanation_html(result))
 
 

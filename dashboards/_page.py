@@ -384,7 +384,7 @@ def calibration_html(result: dict[str, Any]) -> str:
 
 
 def write_calibration(result: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write the page of a calibration result (`tpsearch.search.calibrate(...).to_dict()`) to `path` atomically."""
+    """Write the page of a calibration result (`tpsearch.planned.calibrate(...).to_dict()`) to `path` atomically."""
     return atomic_write(path, calibration_html(result))
 
 
@@ -416,7 +416,7 @@ def ablation_html(result: dict[str, Any]) -> str:
 
 
 def write_ablation(result: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write the page of an ablation result (`tpsearch.search.ablate(...)`) to `path` atomically."""
+    """Write the page of an ablation result (`tpsearch.planned.ablate(...)`) to `path` atomically."""
     return atomic_write(path, ablation_html(result))
 
 
@@ -449,5 +449,5 @@ def rerank_html(result: dict[str, Any]) -> str:
 
 
 def write_rerank(result: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write the page of a rerank result (`tpsearch.search.rerank(...)`) to `path` atomically."""
+    """Write the page of a rerank result (`tpsearch.planned.rerank(...)`) to `path` atomically."""
     return atomic_write(path, rerank_html(result))

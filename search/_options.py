@@ -189,7 +189,7 @@ class RunOptions:
 
 @dataclass
 class RunSummary:
-    """How a run ended: the study's counts by outcome (see `tpsearch.search.Outcome`), its most accurate trial and,
+    """How a run ended: the study's counts by outcome (see `tpsearch.study.Outcome`), its most accurate trial and,
     with several objectives, its Pareto front (`pareto_rows`)."""
 
     study: str

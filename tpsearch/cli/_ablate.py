@@ -13,8 +13,10 @@ from typing import Any, TextIO
 from tpsearch.cli._flags import (add_data_dir, add_dataset, add_device, add_fidelity, add_json,
                                         add_progress, add_runs_dir, add_storage, add_trial_resources, names_list,
                                         options_from, report)
+from tpsearch.cli._registry import command
 
 
+@command(70)
 def add_ablate_parser(sub: argparse._SubParsersAction) -> None:
     from tpsearch.planned import AblateOptions
     from tpsearch.spaces import BATCH_SIZES, TRICKS

@@ -18,12 +18,14 @@ from typing import Any, TextIO
 from tpsearch._files import write_or_refuse
 from tpsearch.cli._flags import (add_data_dir, add_dataset, add_device, add_fidelity, add_json, max_macs_arg,
                                         add_progress, emit_json, names_list, options_from)
+from tpsearch.cli._registry import command
 
 EXAMPLE = ("tpsearch calibrate --dataset synthetic-hard --k 16 --seed 1 --max-params 1000000 --max-macs 40000000 "
            "--epochs 4 --train-images 1000 --high-epochs 8 --high-train-images 2000 --cpus-per-trial 1 "
            "--html calibration.html")
 
 
+@command(60)
 def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
     from tpsearch.planned import CalibrateOptions
     from tpsearch.search import SCHEDULERS, RunOptions

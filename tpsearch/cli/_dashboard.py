@@ -15,6 +15,7 @@ from tpsearch._files import write_or_refuse
 from tpsearch.study import objectives_of
 from tpsearch.exceptions import UsageError
 from tpsearch.cli._flags import add_json, add_runs_dir, add_storage, add_study, dashboard_path, emit_json
+from tpsearch.cli._registry import command
 from tpsearch.dashboards import X_AXES
 from tpsearch.storages import load_study, open_storage
 
@@ -32,6 +33,7 @@ def _ours(study: optuna.Study) -> optuna.Study:
     return study
 
 
+@command(110)
 def add_dashboard_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dashboard", help="write a study's dashboard: one self-contained HTML page",
                        description="Write one HTML page (plotly.js inlined, opens with no network) with the "
@@ -74,6 +76,7 @@ def _write_page(args: argparse.Namespace, out: Path, write: Any, about: dict[str
     return 0
 
 
+@command(120)
 def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="several studies side by side on one page, grouped over seeds",
                        description="Write one HTML page comparing studies of one storage: their best-so-far "
@@ -124,6 +127,7 @@ def run_compare(args: argparse.Namespace) -> int:
     return _write_page(args, out, write, {"studies": names}, f"{len(names)} studies")
 
 
+@command(130)
 def add_trials_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("trials", help="every trial as CSV, JSON or Parquet",
                        description="Export every trial of a study, one row each: number, state, value, "

@@ -12,8 +12,10 @@ from typing import Any, TextIO
 
 from tpsearch._files import write_or_refuse
 from tpsearch.cli._flags import add_checkpoint_space, add_data_dir, add_device, add_json, emit_json, options_from
+from tpsearch.cli._registry import command
 
 
+@command(170)
 def add_delegate_parser(sub: argparse._SubParsersAction) -> None:
     from tpsearch.checkpoints import DELEGATE_SPLITS as SPLITS, DelegateOptions
 

@@ -8,8 +8,10 @@ from tpsearch import spaces
 from tpsearch.spaces import option_dimensions
 from tpsearch.cli._flags import (add_arch_arguments, add_dataset, add_device, add_json, emit_json,
                                         resolve_arch)
+from tpsearch.cli._registry import command
 
 
+@command(10)
 def add_spaces_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("spaces", help="list the search spaces with their dimensions and presets",
                        description="List the registered search spaces, their dimensions, the training "
@@ -43,6 +45,7 @@ def run_spaces(args: argparse.Namespace) -> int:
     return 0
 
 
+@command(20)
 def add_describe_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("describe", help="parameters and MACs of one architecture",
                        description="Validate one architecture of a space and print its exact parameter count "
@@ -83,6 +86,7 @@ def run_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+@command(30)
 def add_latency_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("latency", help="inference latency of one architecture on a device",
                        description="Time one architecture's inference on a device as a search's worker does before "

@@ -8,11 +8,13 @@ from pathlib import Path
 from tpsearch._files import write_or_refuse
 from tpsearch.cli._flags import (add_checkpoint_space, add_data_dir, add_dataset, add_device, add_json,
                                         emit_json)
+from tpsearch.cli._registry import command
 
 
 MAX_TABLE_CLASSES = 20  # the confusion matrix is printed as a table up to this many classes
 
 
+@command(150)
 def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate", help="test accuracy, per-class accuracy and confusion matrix of an exported checkpoint",

@@ -12,8 +12,10 @@ from pathlib import Path
 from tpsearch._files import write_or_refuse
 from tpsearch.cli._flags import (add_checkpoint_space, add_data_dir, add_dataset, add_device, add_json,
                                         emit_json, options_from)
+from tpsearch.cli._registry import command
 
 
+@command(160)
 def add_explain_parser(sub: argparse._SubParsersAction) -> None:
     from tpsearch.checkpoints import EXPLAIN_METHODS as METHODS, ExplainOptions
 

@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING
 from tpsearch.study import trial_label
 from tpsearch.cli._flags import (add_data_dir, add_device, add_json, add_progress, add_runs_dir,
                                         add_storage, add_study, emit_json, options_from)
+from tpsearch.cli._registry import command
 
 if TYPE_CHECKING:
     from tpsearch.export import ExportResult
 
 
+@command(140)
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
     from tpsearch.checkpoints import FORMATS, QUANTIZE_METHODS
     from tpsearch.export import RECIPES, SPLITS

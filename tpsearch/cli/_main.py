@@ -1,24 +1,12 @@
-"""The `tpsearch` command: one table of commands, each a module of this package with its own --help."""
+"""The `tpsearch` command: its parser, made of the sub-commands this package's modules register, and `main`."""
 from __future__ import annotations
 
 import argparse
 import sys
 from typing import NoReturn
 
+from tpsearch.cli._registry import adders
 from tpsearch.exceptions import UsageError
-
-
-def _commands() -> list:
-    """The command table, in the order --help lists it: each entry adds one sub-command's parser."""
-    from tpsearch.cli import (_ablate, _calibrate, _dashboard, _delegate, _describe, _evaluate, _explain,
-                                     _export, _rerank, _run, _simulate, _status, _train)
-
-    return [_describe.add_spaces_parser, _describe.add_describe_parser, _describe.add_latency_parser,
-            _train.add_train_parser, _run.add_run_parser, _calibrate.add_calibrate_parser, _ablate.add_ablate_parser,
-            _rerank.add_rerank_parser, _simulate.add_simulate_parser, _status.add_status_parser,
-            _dashboard.add_dashboard_parser, _dashboard.add_compare_parser, _dashboard.add_trials_parser,
-            _export.add_export_parser, _evaluate.add_evaluate_parser, _explain.add_explain_parser,
-            _delegate.add_delegate_parser]
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -63,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Start with `tpsearch run --space resnet_5m --trials 200`; `tpsearch COMMAND --help` for each.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in _commands():
+    for add in adders():  # each command registers itself where it is defined (`_registry.command`)
         add(sub)
     return parser
 

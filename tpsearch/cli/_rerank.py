@@ -13,8 +13,10 @@ from typing import Any, TextIO
 
 from tpsearch.cli._flags import (add_data_dir, add_device, add_fidelity, add_json, add_progress, add_runs_dir,
                                         add_storage, add_study, add_trial_resources, options_from, report)
+from tpsearch.cli._registry import command
 
 
+@command(80)
 def add_rerank_parser(sub: argparse._SubParsersAction) -> None:
     from tpsearch.planned import RerankOptions
     from tpsearch.planned import DEFAULT_TOP

@@ -22,12 +22,14 @@ from tpsearch.study import trial_label
 from tpsearch.cli._flags import (max_macs_arg, add_data_dir, add_dataset, add_device, add_json, add_progress,
                                         add_runs_dir, add_storage, dashboard_path, emit_json, names_list,
                                         options_from)
+from tpsearch.cli._registry import command
 from tpsearch.spaces import OPTIONS as OPTION_NAMES
 from tpsearch.spaces import SEARCHED_TRICKS
 
 _D = RunOptions()
 
 
+@command(50)
 def add_run_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run", help="search a space: Optuna samples, Ray Tune trains, the study records",

@@ -14,8 +14,10 @@ from typing import Any, TextIO
 
 from tpsearch._files import write_or_refuse
 from tpsearch.cli._flags import add_json, emit_json, options_from
+from tpsearch.cli._registry import command
 
 
+@command(90)
 def add_simulate_parser(sub: argparse._SubParsersAction) -> None:
     from tpsearch.search.simulate import STRATEGIES, SimulateOptions
 

@@ -10,9 +10,11 @@ from tpsearch.exceptions import UsageError
 from tpsearch.study import objectives_of, pareto_rows
 from tpsearch.study import Outcome, accuracy_of, best_trial, count_outcomes, outcome_of, ranked, trained_index
 from tpsearch.cli._flags import add_json, add_storage, add_study, emit_json
+from tpsearch.cli._registry import command
 from tpsearch.storages import load_study, open_storage, redact, study_names
 
 
+@command(100)
 def add_status_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="studies in the storage, trial counts by state, the best trials",
                        description="List the studies of a storage with their trial counts by state; with "
@@ -26,7 +28,7 @@ def add_status_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def study_counts(study: optuna.Study) -> dict[str, int]:
-    """Trials per outcome (see `tpsearch.search.Outcome`), and "trained": what `--trials` counts."""
+    """Trials per outcome (see `tpsearch.study.Outcome`), and "trained": what `--trials` counts."""
     counts = count_outcomes(study.get_trials(deepcopy=False))
     return {"trained": sum(n for o, n in counts.items() if o.trained), **{o.value: n for o, n in counts.items()}}
 

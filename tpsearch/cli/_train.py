@@ -9,8 +9,10 @@ from typing import Any
 from tpsearch.exceptions import UsageError
 from tpsearch.cli._flags import (add_arch_arguments, add_data_dir, add_dataset, add_device, add_fidelity,
                                         add_json, add_progress, emit_json, options_from, resolve_arch)
+from tpsearch.cli._registry import command
 
 
+@command(40)
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
     from tpsearch.trainers import DATASETS, OPTIMIZERS, PAD_MODES, SCHEDULES, TrainConfig
 

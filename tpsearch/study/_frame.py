@@ -2,7 +2,7 @@
 
 Columns follow `optuna.Study.trials_dataframe` where they overlap (`number`, `value`, `state`, `datetime_start`,
 `datetime_complete`, `params_<name>`, `user_attrs_<name>`), plus what the dashboards need:
-  status           the trial's outcome (`tpsearch.search.Outcome`): complete | pruned | diverged | infeasible |
+  status           the trial's outcome (`tpsearch.study.Outcome`): complete | pruned | diverged | infeasible |
                    failed | running | waiting
   value            the validation accuracy told (a multi-objective trial's first value: its costs are attributes);
                    Optuna gives a pruned trial its last intermediate value here, so "the best" reads
@@ -10,7 +10,7 @@ Columns follow `optuna.Study.trials_dataframe` where they overlap (`number`, `va
   accuracy         the value, or else the last reported validation accuracy (a pruned trial's score at its rung)
   last_epoch       the last epoch reported
   best_value       the best value of a completed trial so far, by trial number (what an export could give then)
-  trained          the trial's place among the trained ones (`tpsearch.search.trained_index`; empty for others):
+  trained          the trial's place among the trained ones (`tpsearch.study.trained_index`; empty for others):
                    Optuna's numbers count infeasible draws too
   duration_s       seconds from start to completion
   arch_<key>       the `arch` user attribute flattened: scalars as they are, lists as `arch_<key>_<i>` (1-based),
@@ -117,7 +117,7 @@ def trials_frame(trials: optuna.Study | Iterable[FrozenTrial], *, maximize: bool
 
 def completed_values(frame: pd.DataFrame) -> pd.Series:
     """The `value` of each completed trial, NaN for every other: the values "the best" is taken over, as
-    `tpsearch.search.best_trial` takes it (Optuna sets a pruned trial's value to its last intermediate score: a
+    `tpsearch.study.best_trial` takes it (Optuna sets a pruned trial's value to its last intermediate score: a
     network stopped at a rung, which no export gives)."""
     return frame["value"].where(frame["status"] == Outcome.COMPLETE.value)
 
