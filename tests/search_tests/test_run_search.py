@@ -414,10 +414,14 @@ def test_live_dashboard_is_written_during_the_run_off_the_drivers_path(ray_sessi
     a thread of its own, never on the path of a trial's report."""
     from tpsearch.testing.search import after_trained, fired, wait_for
 
+    from tpsearch import dashboards
+
     page = tmp_path / "live.html"
     opts = _options(tmp_path, trials=2, scheduler="none", epochs=1, dashboard=str(page), dashboard_every=0.0)
-    with after_trained(1, lambda: wait_for(page.exists, 120)) as seen:
+    with pytest.raises(UsageError, match="needs the page's writer"):  # the search draws no page of its own
         run_search(opts)
+    with after_trained(1, lambda: wait_for(page.exists, 120)) as seen:
+        run_search(opts, page=lambda study: dashboards.write_dashboard(study, page))
     fired(seen)  # raises if the page never appeared while the driver waited
     text = page.read_text()
     assert opts.study_name() in text and "plotly" in text.lower()

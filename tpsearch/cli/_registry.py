@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 from typing import Callable
 
 _ADDERS: dict[str, tuple[int, Callable]] = {}
@@ -22,9 +23,8 @@ def command(rank: int) -> Callable[[Callable], Callable]:
 
 def adders() -> list[Callable]:
     """Every registered parser adder, by rank, once each module of the package has been imported."""
-    import tpsearch.cli as package
-
-    for info in pkgutil.iter_modules(package.__path__):
+    package = __name__.rsplit(".", 1)[0]
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if info.name not in _NOT_COMMANDS:
-            importlib.import_module(f"{package.__name__}.{info.name}")
+            importlib.import_module(f"{package}.{info.name}")
     return [add for _, add in sorted(_ADDERS.values(), key=lambda entry: entry[0])]
