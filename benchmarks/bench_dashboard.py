@@ -7,7 +7,8 @@ Setup (not measured): a synthetic study in the driver's format (`dashboards.test
 temporary SQLite file. Measured, as the command does it: a fresh process-level open of the storage, reading every
 trial (`load_s`), then building and writing the page (`page_s`); `build_s` is both together. Prints human lines,
 then one JSON object as the last line, and exits 1 when the page took longer than --limit-s or is larger than
---limit-mb.
+--limit-mb, or does not hold the study (its count of trials and its best accuracy): a page that lost its data is
+fast and small too.
 """
 from __future__ import annotations
 
@@ -48,6 +49,10 @@ def main() -> None:
         page = dashboards.write_dashboard(study, Path(tmp) / "bench.html", trials=trials)
         t2 = time.perf_counter()
         size_mb = page.stat().st_size / 1e6
+        text = page.read_text(encoding="utf-8")
+    done = [t.value for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+    count_shown = f"<span>{len(trials):,} trials</span>" in text
+    best_shown = bool(done) and f"best accuracy: <b>{max(done):.2%}</b>" in text
 
     result = {"trials": len(trials), "build_s": round(t2 - t0, 2), "load_s": round(t1 - t0, 2),
               "page_s": round(t2 - t1, 2), "page_mb": round(size_mb, 2), "limit_s": args.limit_s,
@@ -56,7 +61,9 @@ def main() -> None:
           f"total: {result['build_s']:.2f} s (limit {args.limit_s:g} s)")
     print(f"page: {size_mb:.2f} MB (limit {args.limit_mb:g} MB)")
     finish(result, [(f"read and build in {args.limit_s:g} s, took {t2 - t0:.2f} s", t2 - t0 <= args.limit_s),
-                    (f"a page of at most {args.limit_mb:g} MB, wrote {size_mb:.2f} MB", size_mb <= args.limit_mb)])
+                    (f"a page of at most {args.limit_mb:g} MB, wrote {size_mb:.2f} MB", size_mb <= args.limit_mb),
+                    (f"the page counts the {len(trials):,} trials read", count_shown),
+                    (f"the page shows the study's best accuracy, {max(done, default=float('nan')):.2%}", best_shown)])
 
 
 if __name__ == "__main__":
