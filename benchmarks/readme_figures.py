@@ -203,23 +203,33 @@ for run, (argv, seeds, slow) in ABLATE_RUNS.items():
                               lambda out, k=k: mean_std(out[-1]["rows"][k], "accuracy_mean", "accuracy_std"),
                               slow=slow))
 
-# --- rerank: the quick start's search without ASHA, then its top 5 ---------------------------------------------------
+# --- rerank: the quick start's search without ASHA (--reproducible, as there), then its top 5, then export ------------
 
 RERANK_STEPS = (("tpsearch", "run", "--space", "resnet_5m", "--dataset", "digits", "--trials", "20", "--epochs", "8",
                  "--max-params", "200000", "--train-images", "512", "--scheduler", "none", "--study", "readme-digits",
-                 "--no-progress", "--json"),
+                 "--reproducible", "--no-progress", "--json"),
                 ("tpsearch", "rerank", "--study", "readme-digits", "--top", "5", "--seeds", "3", "--epochs", "8",
-                 "--no-progress", "--json"))
+                 "--no-progress", "--json"),
+                ("tpsearch", "export", "--study", "readme-digits", "--out", "best.pt", "--no-progress", "--json"))
 FIGURES.append(Figure("rerank.search_counts", "Choosing the final architecture",
-                      r"--study readme-digits        # (\d+) completed, (\d+) infeasible draws", RERANK_STEPS,
+                      r"--study readme-digits --reproducible +# (\d+) completed, (\d+) infeasible draws", RERANK_STEPS,
                       lambda out: f"{out[0]['counts']['complete']} / {out[0]['counts']['infeasible']}", slow=True))
 for rank in range(1, 6):
+    # The row: its source trial, trained #, parameters, the search's score and rank, the rerank's mean ± std.
     FIGURES.append(Figure(
         f"rerank.rank{rank}", "Choosing the final architecture",
-        rf"(?m)^\| {rank} \| trial (\d+) \(trained #\d+\) \| ([\d,]+) \| [\d.]+% \| \d \| ([\d.]+% ± [\d.]+%) \|",
-        RERANK_STEPS, lambda out, r=rank - 1: (f"{out[-1]['rows'][r]['source_trial']} / "
-                                               f"{out[-1]['rows'][r]['params']:,} / {mean_std(out[-1]['rows'][r])}"),
+        rf"(?m)^\| {rank} \| trial (\d+) \(trained #(\d+)\) \| ([\d,]+) \| ([\d.]+%) \| (\d) \| "
+        r"([\d.]+% ± [\d.]+%) \|",
+        RERANK_STEPS, lambda out, r=rank - 1: " / ".join((
+            str(out[1]["rows"][r]["source_trial"]), str(out[1]["rows"][r]["trained"]),
+            f"{out[1]['rows'][r]['params']:,}", pct(out[1]["rows"][r]["search_value"]),
+            str(out[1]["rows"][r]["search_rank"]), mean_std(out[1]["rows"][r]))),
         slow=True))
+FIGURES.append(Figure("rerank.export", "Choosing the final architecture",
+                      r"`export` wrote trial (\d+) with \"chosen by rerank: ([\d.]+% ± [\d.]+%) over \d seeds in "
+                      r"'readme-digits-rerank'\" \(test\s+accuracy ([\d.]+) with", RERANK_STEPS,
+                      lambda out: (f"{out[2]['trial']} / {pct(out[2]['rerank']['mean'])} ± "
+                                   f"{pct(out[2]['rerank']['std'])} / {out[2]['test_accuracy']:.4f}"), slow=True))
 
 # --- benchmarks/: their JSON lines ------------------------------------------------------------------------------------
 
