@@ -2,8 +2,8 @@
 
 The README quotes accuracies, counts and ratios that came from commands; the code moves on and the text stays. Each
 entry of FIGURES names the README text it checks (a regex whose groups are the figure, which must match README.md
-exactly once, so an entry whose text was edited away fails loudly instead of passing), the commands that produce
-it (run in a temporary folder: `tpsearch ...` or `benchmarks/*.py`), how to read today's value from the JSON line
+and its pages under docs/ exactly once, so an entry whose text was edited away fails loudly instead of passing), the
+commands that produce it (run in a temporary folder: `tpsearch ...` or `benchmarks/*.py`), how to read today's value from the JSON line
 they print last, and the tolerance: seeded accuracies and counts exactly as the README prints them, timing ratios
 within a factor (the README's own runs differ by that much under load). Entries that share their commands share
 one run.
@@ -37,6 +37,12 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+PAGES = ROOT / "docs"  # the README's pages: their figures are the README's too
+
+
+def readme_text() -> str:
+    """The README and every page under docs/ it links, as one text: a figure's pattern must match it once."""
+    return "\n\n".join(path.read_text() for path in [README, *sorted(PAGES.glob("*.md"))])
 
 
 @dataclass(frozen=True)
@@ -342,7 +348,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the rows as one JSON object, last")
     args = parser.parse_args()
 
-    text = README.read_text()
+    text = readme_text()
     wanted = [w for w in args.only.split(",") if w]
     figures = [f for f in FIGURES if not wanted or any(f.name == w or f.name.startswith(w + ".") for w in wanted)]
     if wanted and not figures:

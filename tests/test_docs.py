@@ -6,8 +6,9 @@ import importlib
 
 import pytest
 
-PACKAGES = ["tpsearch", "tpsearch.spaces", "tpsearch.trainers", "tpsearch.dashboards", "tpsearch.search",
-            "tpsearch.cli", "tpsearch.storages", "tpsearch.export"]
+PACKAGES = ["tpsearch", "tpsearch.spaces", "tpsearch.trainers", "tpsearch.study", "tpsearch.storages",
+            "tpsearch.checkpoints", "tpsearch.search", "tpsearch.planned", "tpsearch.export", "tpsearch.dashboards",
+            "tpsearch.cli"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

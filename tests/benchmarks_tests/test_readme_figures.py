@@ -33,7 +33,7 @@ def test_list_finds_every_figure_once():
 
 
 def test_an_edited_figure_sentence_is_a_stale_entry(figures):
-    text = (ROOT / "README.md").read_text()
+    text = figures.readme_text()
     entry = next(f for f in figures.FIGURES if f.name == "quickstart.best")
     figures.find(entry, text)  # found once in today's README
     with pytest.raises(LookupError, match="quickstart.best"):
