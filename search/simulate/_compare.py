@@ -11,7 +11,6 @@ import math
 import multiprocessing as mp
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np

@@ -25,7 +25,6 @@ The per-trial files that `tpsearch run` keeps are written by the same `save_chec
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import os

@@ -24,17 +24,15 @@ import torch
 
 from tpsearch import spaces
 from tpsearch._files import write_or_refuse
+from tpsearch.checkpoints import (BATCH_NORM_IMAGES, CALIBRATION_IMAGES, DEFAULT_EPOCHS, DEFAULT_THRESHOLD, FORMATS,
+                                  WRITERS, QuantizeConfig, build_model, json_safe, make_checkpoint, need_onnx,
+                                  quantize_model, quantize_summary, read_plain, save_atomic, sealed, sibling)
+from tpsearch.checkpoints import QUANTIZE_METHODS as METHODS
 from tpsearch.exceptions import QuantizationLossError, UnknownSpaceError, UsageError
-from tpsearch.trainers import usable_device
-from tpsearch.study import objectives_of, pareto_front
-from tpsearch.study import Outcome, accuracy_of, best_trial, outcome_of, trained_index
 from tpsearch.planned import rerank_winner
-from tpsearch.checkpoints import build_model, json_safe, make_checkpoint, read_plain, save_atomic
-from tpsearch.checkpoints import FORMATS, WRITERS, need_onnx, sibling
-from tpsearch.checkpoints import (BATCH_NORM_IMAGES, CALIBRATION_IMAGES, DEFAULT_EPOCHS, DEFAULT_THRESHOLD,
-                                  QUANTIZE_METHODS as METHODS, QuantizeConfig, quantize_model, sealed)
-from tpsearch.checkpoints import quantize_summary
 from tpsearch.storages import DEFAULT_STORAGE, load_study, open_storage, redact
+from tpsearch.study import Outcome, accuracy_of, best_trial, objectives_of, outcome_of, pareto_front, trained_index
+from tpsearch.trainers import usable_device
 
 if TYPE_CHECKING:
     from tpsearch.trainers import Dataset, TrainConfig

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from tpsearch.exceptions import UsageError
 from tpsearch.search import RunOptions

@@ -2,7 +2,7 @@
 
 Never a traceback, and never a changed study: a refused `tpsearch run` leaves the storage byte-for-byte as it
 was (compared as an sqlite3 dump), and an accepted one asks for no training and trains none. Most cases call
-`search.cli.main` in this process, down the real driver (milliseconds to seconds each); a few go through a real
+`tpsearch.cli.main` in this process, down the real driver (milliseconds to seconds each); a few go through a real
 subprocess, where stderr must hold exactly one line.
 """
 from __future__ import annotations
@@ -19,7 +19,6 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tpsearch import cli
 from tpsearch.testing.search import STUDY, run_cli_with
 
 pytestmark = pytest.mark.slow  # fuzzes the commands, training where the input is valid
