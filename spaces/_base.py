@@ -39,6 +39,17 @@ class Space(ABC):
     def validate(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> Arch:
         """Return the normalised architecture, or raise `ArchError` naming the offending dimension."""
 
+    def check_keys(self, arch: Any, dimensions: Iterable[str]) -> None:
+        """`arch` is a mapping whose keys are among `dimensions` and this space's options' keys; else `ArchError`
+        naming the first other key, with what the space takes. The first check of a `validate`."""
+        if not isinstance(arch, Mapping):
+            raise ArchError("arch", f"must be a JSON object, but got {type(arch).__name__}")
+        dimensions, options = list(dimensions), _options.keys(self.options)
+        unknown = sorted(set(arch) - set(dimensions) - set(options))
+        if unknown:
+            raise ArchError(unknown[0], f"is not a dimension or option of {self.name} (dimensions: "
+                                        f"{', '.join(dimensions)}; options: {', '.join(options)})")
+
     @abstractmethod
     def count_params(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
                      image_size: int = 32) -> int:

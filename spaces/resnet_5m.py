@@ -215,13 +215,7 @@ class ResNet5M(Space):
                 "pool": image_size}
 
     def validate(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> Arch:
-        if not isinstance(arch, Mapping):
-            raise ArchError("arch", f"must be a JSON object, but got {type(arch).__name__}")
-        options = _options.keys(self.options)
-        unknown = sorted(set(arch) - set(_KEYS) - set(options))
-        if unknown:
-            raise ArchError(unknown[0], f"is not a dimension or option of resnet_5m (dimensions: {', '.join(_KEYS)}; "
-                                        f"options: {', '.join(options)})")
+        self.check_keys(arch, _KEYS)
         for key in ("layers", "blocks", "channels"):
             if key not in arch:
                 raise ArchError(key, "is required")

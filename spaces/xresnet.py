@@ -242,13 +242,7 @@ class XResNetSpace(Space):
         return {"block": "basic", "blocks": 1, "width": WIDTHS[0], "se": False, "act": "relu"}
 
     def validate(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> Arch:
-        if not isinstance(arch, Mapping):
-            raise ArchError("arch", f"must be a JSON object, but got {type(arch).__name__}")
-        options = _options.keys(self.options)
-        unknown = sorted(set(arch) - set(_KEYS) - set(options))
-        if unknown:
-            raise ArchError(unknown[0], f"is not a dimension or option of xresnet (dimensions: {', '.join(_KEYS)}; "
-                                        f"options: {', '.join(options)})")
+        self.check_keys(arch, _KEYS)
         check_shape(in_channels, image_size)
         block = arch.get("block")
         if block not in BLOCKS:
