@@ -257,10 +257,11 @@ FIGURES += [
            lambda out: " / ".join(f"{out[-1]['models'][m]['ratio']:.2f}" for m in ("resnet20", "tpsnet")), factor=1.3),
     Figure("bench.overhead.ratio", PERF, r"\| ([\d.]+) \(tpsearch / stock; goal", (("benchmarks/bench_overhead.py",),),
            lambda out: f"{out[-1]['ratio']:.2f}", factor=1.3),
-    # Of the run's counts only the infeasible draws held over three runs (39 each); how many trials stock ASHA stops
-    # depends on the order results arrive (6 and 8), so that one is not checked.
-    Figure("bench.overhead.counts", PERF, r"(?s)draws\n\((\d+) for 40 trials here\)",
-           (("benchmarks/bench_overhead.py",),), lambda out: f"{out[-1]['tpsearch']['infeasible']}"),
+    # The infeasible draws held over three idle runs (39 each) and were 40 in a run under load: TPE draws after the
+    # tells that arrived first, so the count moves with the order trials report in (a run without --reproducible).
+    # How many trials stock ASHA stops moves more (6 and 8), so that one is not checked.
+    Figure("bench.overhead.counts", PERF, r"(?s)draws\n\((\d+) for 40 trials here",
+           (("benchmarks/bench_overhead.py",),), lambda out: f"{out[-1]['tpsearch']['infeasible']}", factor=1.1),
     Figure("bench.imagefolder.first_ratio", PERF, r"\| ([\d.]+)x on the first load; ([\d.]+)x a later load",
            (("benchmarks/bench_imagefolder.py",),),
            lambda out: f"{out[-1]['first_ratio']:.1f} / {out[-1]['ratio']:.0f}", factor=2),
