@@ -28,7 +28,7 @@ _API = {**{name: "tpsearch.study" for name in ("pareto_mask", "STATUSES", "statu
                                       "evaluation_html", "rerank_html", "write_ablation", "write_calibration",
                                       "write_comparison", "write_dashboard", "write_evaluation", "write_rerank")},
         "delegation_html": "_delegate", "write_delegation": "_delegate", "table_points": "_delegate",
-        "X_AXES": "_axes", "captions": "_explain",
+        "X_AXES": "tpsearch.study", "captions": "_explain",
         "simulation_html": "_simulate", "write_simulation": "_simulate",
         "explanation_html": "_explain", "write_explanation": "_explain", "write_overlays": "_explain"}
 

@@ -15,38 +15,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from tpsearch.dashboards._axes import X_AXES
-from tpsearch.study import completed_values, dominates, hypervolume
+from tpsearch.study import dominates, hypervolume, in_order
 
 GRID = 200  # points of the shared seconds axis of a group
-
-
-def _in_order(frame: pd.DataFrame, x: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """The rows a curve against `x` walks through, in order, and the step of each."""
-    if x not in X_AXES:
-        raise ValueError(f"x must be one of {', '.join(X_AXES)}, but got {x!r}")
-    if x == "trial":
-        rows = frame.sort_values("number")
-        steps = rows["number"].to_numpy(dtype=float)
-    else:
-        rows = frame[frame["trained"].notna()]
-        if x == "trained":
-            rows = rows.sort_values("trained")
-            steps = rows["trained"].to_numpy(dtype=float)
-        else:
-            rows = rows.sort_values(["datetime_complete", "number"])
-            seconds = pd.to_numeric(rows.get("user_attrs_seconds", pd.Series(0.0, index=rows.index)),
-                                    errors="coerce").fillna(0.0)
-            steps = seconds.cumsum().to_numpy(dtype=float)
-    return rows, steps
-
-
-def best_so_far(frame: pd.DataFrame, x: str = "trained") -> tuple[np.ndarray, np.ndarray]:
-    """The best validation accuracy so far (NaN before the first completed trial) at each step of `x`."""
-    rows, steps = _in_order(frame, x)
-    # Over completed trials only, as `best_trial` reads a study: Optuna gives a pruned trial its last rung's score as
-    # its value, which no export can give. The best so far carries over the other rows (cummax leaves them NaN).
-    return steps, completed_values(rows).cummax().ffill().to_numpy(dtype=float)
 
 
 def hypervolume_so_far(frame: pd.DataFrame, costs: Sequence[str], scales: Sequence[float], x: str = "trained"
@@ -55,7 +26,7 @@ def hypervolume_so_far(frame: pd.DataFrame, costs: Sequence[str], scales: Sequen
     cost / scale, ...) for the frame's cost columns `costs`, inside the unit box (a trial costing more than a
     scale adds nothing). One number that grows when a search finds a more accurate or a cheaper network: the
     multi-objective counterpart of the best so far, comparable between studies given the same scales."""
-    rows, steps = _in_order(frame, x)
+    rows, steps = in_order(frame, x)
     points: list[tuple[float, ...]] = []
     out = np.zeros(len(rows))
     volume = 0.0

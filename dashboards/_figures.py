@@ -16,7 +16,8 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial
 
 from tpsearch.dashboards import _compare
-from tpsearch.study import STATUSES, Outcome, accuracy_of, numeric, outcome_of, pareto_mask
+from tpsearch.study import STATUSES, X_AXES, Outcome, accuracy_of, numeric, outcome_of, pareto_mask
+from tpsearch.study import best_so_far as study_best_so_far
 
 GROUP_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 COLORS = {"complete": "#1f77b4", "pruned": "#a0a0a0", "diverged": "#9467bd", "infeasible": "#ff7f0e",
@@ -332,10 +333,10 @@ def timeline(frame: pd.DataFrame) -> go.Figure:
 
 def best_so_far(frames: Mapping[str, pd.DataFrame], *, x: str = "trained",
                 groups: Mapping[str, Sequence[str]] | None = None) -> go.Figure:
-    """The best validation accuracy so far of several studies against what they spent (`_compare.X_AXES`): a line
+    """The best validation accuracy so far of several studies against what they spent (`tpsearch.study.X_AXES`): a line
     per study, or per group of studies their mean with a band of one standard deviation."""
-    fig = _figure("Best validation accuracy so far", _compare.X_AXES[x], "best validation accuracy")
-    _progress(fig, {name: _compare.best_so_far(frame, x) for name, frame in frames.items()}, x, groups,
+    fig = _figure("Best validation accuracy so far", X_AXES[x], "best validation accuracy")
+    _progress(fig, {name: study_best_so_far(frame, x) for name, frame in frames.items()}, x, groups,
               "%{x:,.4~r}<br>best %{y:.2%}<extra>%{fullData.name}</extra>")
     _percent_axis(fig)
     return fig
@@ -359,7 +360,7 @@ def hypervolume_so_far(frames: Mapping[str, pd.DataFrame], costs: Sequence[str],
     """The hypervolume of several multi-objective studies so far (`_compare.hypervolume_so_far`), drawn like the
     best so far: a line per study, or a mean and band per group."""
     scale = ", ".join(f"{esc(label)} / {v:.4g}" for label, v in zip(labels or costs, scales))
-    fig = _figure(f"Hypervolume so far (1 - accuracy, {scale})", _compare.X_AXES[x], "hypervolume")
+    fig = _figure(f"Hypervolume so far (1 - accuracy, {scale})", X_AXES[x], "hypervolume")
     _progress(fig, {n: _compare.hypervolume_so_far(f, costs, scales, x) for n, f in frames.items()}, x, groups,
               "%{x:,.4~r}<br>hypervolume %{y:.4f}<extra>%{fullData.name}</extra>")
     return fig

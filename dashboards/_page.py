@@ -23,8 +23,8 @@ from tpsearch._files import atomic_write
 from tpsearch.dashboards import _compare as C
 from tpsearch.dashboards import _figures as F
 from tpsearch.exceptions import UsageError
-from tpsearch.study import (BUDGET_ATTR, STATUSES, completed_values, numeric, objectives_of, pareto_rows, trial_label,
-                            trials_frame, trials_of)
+from tpsearch.study import (BUDGET_ATTR, STATUSES, best_so_far, completed_values, numeric, objectives_of,
+                            pareto_rows, trial_label, trials_frame, trials_of)
 
 TOP = 10
 
@@ -228,7 +228,7 @@ def comparison_html(studies: Iterable[optuna.Study], *, group_by: str | None = N
     frames = {n: trials_frame(ts) for n, ts in read.items()}
     trained = {n: int(f["trained"].max()) if len(f) and f["trained"].notna().any() else 0 for n, f in frames.items()}
     at = at or min(trained.values())
-    curves = {n: C.best_so_far(f, "trained") for n, f in frames.items()}
+    curves = {n: best_so_far(f, "trained") for n, f in frames.items()}
     groups: dict[str, list[str]] = {}
     if group_by:
         for s in studies:

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 
 from tpsearch import dashboards
 from tpsearch.dashboards import _figures
+from tpsearch.study import best_so_far
 from tpsearch.testing.dashboards import make_study
 
 
@@ -215,13 +216,13 @@ def test_comparison_curves_count_trained_trials_and_carry_the_best_over_pruned_o
                           "trained": pd.array([pd.NA, 1, 2, 3, 4], dtype="Int64"),
                           "datetime_complete": pd.date_range("2026-01-01", periods=5, freq="s"),
                           "user_attrs_seconds": [0.0, 10.0, 5.0, 10.0, 10.0]})
-    steps, best = _compare.best_so_far(frame, "trained")
+    steps, best = best_so_far(frame, "trained")
     assert list(steps) == [1, 2, 3, 4] and list(best) == [0.5, 0.5, 0.5, 0.7]
-    steps, best = _compare.best_so_far(frame, "seconds")
+    steps, best = best_so_far(frame, "seconds")
     assert list(steps) == [10, 15, 25, 35] and list(best) == [0.5, 0.5, 0.5, 0.7]
-    assert list(_compare.best_so_far(frame, "trial")[0]) == [0, 1, 2, 3, 4]
+    assert list(best_so_far(frame, "trial")[0]) == [0, 1, 2, 3, 4]
     short = frame.iloc[:3]  # trained 1, 2: best 0.5, 0.5
-    b = _compare.band("g", {"a": _compare.best_so_far(frame), "b": _compare.best_so_far(short)}, "trained")
+    b = _compare.band("g", {"a": best_so_far(frame), "b": best_so_far(short)}, "trained")
     assert list(b.x) == [1, 2] and list(b.mean) == [0.5, 0.5] and list(b.std) == [0, 0]
-    a4, b4 = _compare.best_at({"a": _compare.best_so_far(frame), "b": _compare.best_so_far(short)}, 4)
+    a4, b4 = _compare.best_at({"a": best_so_far(frame), "b": best_so_far(short)}, 4)
     assert a4 == 0.7 and math.isnan(b4)  # b never trained a fourth trial

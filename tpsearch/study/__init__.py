@@ -16,16 +16,18 @@ from tpsearch.study._objectives import (OBJECTIVES, dominates, hypervolume, obje
                                         pareto_rows)
 from tpsearch.study._outcome import (Outcome, accuracy_of, best_trial, count_outcomes, is_trained, outcome_of,
                                      ranked, trained_index, trial_label)
+from tpsearch.study._axes import X_AXES
 from tpsearch.study._ranks import agreement, average_ranks, interval, kendall, spearman, topk_overlap
 from tpsearch.study._records import BUDGET_ATTR
 
 # The trials' frame needs pandas: imported on first use, so that the driver and the command line's parser do not
 # pay for it.
-_FRAME = ("STATUSES", "completed_values", "numeric", "status_of", "trials_frame", "trials_of")
+_FRAME = ("STATUSES", "best_so_far", "completed_values", "in_order", "numeric", "status_of", "trials_frame",
+          "trials_of")
 from tpsearch.study._objectives import check_objectives, directions, values_for
 from tpsearch.study._outcome import CHANCE, TOO_SLOW, final_accuracy
 
-__all__ = sorted(["BUDGET_ATTR", "CHANCE", "OBJECTIVES", "Outcome", "TOO_SLOW", "accuracy_of", "agreement",
+__all__ = sorted(["BUDGET_ATTR", "X_AXES", "CHANCE", "OBJECTIVES", "Outcome", "TOO_SLOW", "accuracy_of", "agreement",
                   "average_ranks", "best_trial", "check_objectives", "count_outcomes", "directions", "dominates",
                   "final_accuracy", "hypervolume", "interval", "is_trained", "kendall", "objectives_of", "outcome_of",
                   "pareto_front", "pareto_mask", "pareto_rows", "ranked", "spearman", "topk_overlap", "trained_index",

@@ -28,6 +28,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial
 
+from tpsearch.study._axes import X_AXES
 from tpsearch.study._outcome import Outcome, accuracy_of, outcome_of
 
 STATUSES = tuple(o.value for o in Outcome)
@@ -133,3 +134,32 @@ def numeric(frame: pd.DataFrame, column: str) -> pd.Series:
     if column not in frame:
         return pd.Series(np.nan, index=frame.index, dtype=float)
     return pd.to_numeric(frame[column], errors="coerce").astype(float)
+
+
+def in_order(frame: pd.DataFrame, x: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows a curve against `x` walks through, in order, and the step of each."""
+    if x not in X_AXES:
+        raise ValueError(f"x must be one of {', '.join(X_AXES)}, but got {x!r}")
+    if x == "trial":
+        rows = frame.sort_values("number")
+        steps = rows["number"].to_numpy(dtype=float)
+    else:
+        rows = frame[frame["trained"].notna()]
+        if x == "trained":
+            rows = rows.sort_values("trained")
+            steps = rows["trained"].to_numpy(dtype=float)
+        else:
+            rows = rows.sort_values(["datetime_complete", "number"])
+            seconds = pd.to_numeric(rows.get("user_attrs_seconds", pd.Series(0.0, index=rows.index)),
+                                    errors="coerce").fillna(0.0)
+            steps = seconds.cumsum().to_numpy(dtype=float)
+    return rows, steps
+
+
+def best_so_far(frame: pd.DataFrame, x: str = "trained") -> tuple[np.ndarray, np.ndarray]:
+    """The best validation accuracy so far (NaN before the first completed trial) at each step of `x`: what
+    `best_trial` would have answered then. Every page's "best so far" is this one."""
+    rows, steps = in_order(frame, x)
+    # Over completed trials only, as `best_trial` reads a study: Optuna gives a pruned trial its last rung's score as
+    # its value, which no export can give. The best so far carries over the other rows (cummax leaves them NaN).
+    return steps, completed_values(rows).cummax().ffill().to_numpy(dtype=float)
