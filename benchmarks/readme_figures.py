@@ -3,10 +3,10 @@
 The README quotes accuracies, counts and ratios that came from commands; the code moves on and the text stays. Each
 entry of FIGURES names the README text it checks (a regex whose groups are the figure, which must match README.md
 and its pages under docs/ exactly once, so an entry whose text was edited away fails loudly instead of passing), the
-commands that produce it (run in a temporary folder: `tpsearch ...` or `benchmarks/*.py`), how to read today's value from the JSON line
-they print last, and the tolerance: seeded accuracies and counts exactly as the README prints them, timing ratios
-within a factor (the README's own runs differ by that much under load). Entries that share their commands share
-one run.
+commands that produce it (run in a temporary folder: `tpsearch ...` or `benchmarks/*.py`), how to read today's value
+from the JSON line they print last, and the tolerance: seeded accuracies and counts exactly as the README prints
+them, timing ratios within a factor (the README's own runs differ by that much under load). Entries that share their
+commands share one run.
 
     python benchmarks/readme_figures.py                    # every figure (an hour or more on a 2-core CPU)
     python benchmarks/readme_figures.py --skip-slow        # leave out the commands over about 2 minutes
