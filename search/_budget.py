@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 UNIT = "images"  # ASHA's time attribute: what every trial reports after each epoch
 SCHEDULE = "linear warm-up, then cosine to zero at every rung and at the end, restarting at the peak after each rung"
-ATTR = BUDGET_ATTR  # the study's user attribute holding `Budget.record()`
 STEP_NOTE = ("; a trial drawn with step decay (--tricks schedule) holds the peak instead and drops it x0.1 at half "
              "and at three quarters of each cycle")
 

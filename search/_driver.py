@@ -22,12 +22,12 @@ from tpsearch import spaces
 from tpsearch.exceptions import UsageError
 from tpsearch.search._auto import AUTO, auto_gpus_per_trial, local_gpu_memory, settled_max_macs
 from tpsearch.search._cluster import cluster_address, on_another_host, start_ray
-from tpsearch.search._budget import ATTR as BUDGET_ATTR, Budget, budget_of
+from tpsearch.search._budget import Budget, budget_of
 from tpsearch.study import directions, objectives_of, pareto_rows
 from tpsearch.search._options import METRIC, RunOptions, RunSummary
 from tpsearch.search._progress import LivePage, Progress
 from tpsearch.search._samplers import make_sampler
-from tpsearch.study import accuracy_of, best_trial, count_outcomes, is_trained, trained_index
+from tpsearch.study import BUDGET_ATTR, accuracy_of, best_trial, count_outcomes, is_trained, trained_index
 from tpsearch.search._worker import run_trial
 from tpsearch._files import read_json
 from tpsearch._interrupts import HeldInterrupts

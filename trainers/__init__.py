@@ -14,10 +14,9 @@ from tpsearch.trainers._augment import PAD_MODES, DeviceLoader, normalize, pad_i
 from tpsearch.trainers._data import (DATASETS, SHAPES, DataError, Dataset, canonical_dataset, dataset_label,
                                      dataset_shape, load_dataset, make_synthetic)
 from tpsearch.trainers._latency import Latency, measure_latency
-from tpsearch.trainers._loop import (DIVERGED, HPARAM_KEYS, OPTIMIZERS, OUT_OF_MEMORY, SCHEDULES, EpochReport,
-                                     LRSchedule, TrainConfig, TrainResult, evaluate, images_per_epoch, lr_schedule,
-                                     resolve_device, train, training_loss, usable_device)
-from tpsearch.trainers._loop import DEFAULT_LR, native_bf16
+from tpsearch.trainers._loop import (DEFAULT_LR, DIVERGED, HPARAM_KEYS, OPTIMIZERS, OUT_OF_MEMORY, SCHEDULES,
+                                     EpochReport, LRSchedule, TrainConfig, TrainResult, evaluate, images_per_epoch,
+                                     lr_schedule, native_bf16, resolve_device, train, training_loss, usable_device)
 
 __all__ = ["DATASETS", "DEFAULT_LR", "DIVERGED", "DataError", "Dataset", "DeviceLoader", "EpochReport", "HPARAM_KEYS",
            "LRSchedule", "Latency", "OPTIMIZERS", "OUT_OF_MEMORY", "PAD_MODES", "SCHEDULES", "SHAPES", "TrainConfig",

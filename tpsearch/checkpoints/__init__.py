@@ -5,22 +5,20 @@ a checkpoint: `explain` (SmoothGrad maps) and `delegate` (a small model handing 
     >>> from tpsearch.checkpoints import evaluate_checkpoint, load_checkpoint
     >>> model, meta = load_checkpoint("best.pt")  # eval mode; meta: space, arch, dataset, metrics  # doctest: +SKIP
 """
-from tpsearch.checkpoints._checkpoint import (FORMAT, TRIAL_FORMAT, load_checkpoint, make_checkpoint, read_plain,
-                                              save_atomic, save_checkpoint, weights_sha256)
+from tpsearch.checkpoints._checkpoint import (FORMAT, TRIAL_FORMAT, build_model, json_safe, load_checkpoint,
+                                              make_checkpoint, read_plain, save_atomic, save_checkpoint, to_bytes,
+                                              weights_sha256)
+from tpsearch.checkpoints._delegate import SPLITS as DELEGATE_SPLITS
 from tpsearch.checkpoints._delegate import DelegateOptions, delegate
 from tpsearch.checkpoints._evaluate import evaluate_checkpoint
-from tpsearch.checkpoints._explain import ExplainOptions, ExplainResult, Explanation, explain, smoothgrad
-from tpsearch.checkpoints._formats import FORMATS, sibling, write_onnx, write_pt2, write_torchscript
-from tpsearch.checkpoints._quantize import METHODS as QUANTIZE_METHODS
-from tpsearch.checkpoints._quantize import QuantizeConfig, Quantized, quantize_model
-from tpsearch.checkpoints._trust import checkpoint_space
-from tpsearch.checkpoints._checkpoint import build_model, json_safe, to_bytes
-from tpsearch.checkpoints._delegate import SPLITS as DELEGATE_SPLITS
 from tpsearch.checkpoints._explain import METHODS as EXPLAIN_METHODS
-from tpsearch.checkpoints._formats import WRITERS, need_onnx
-from tpsearch.checkpoints._quantize import (BATCH_NORM_IMAGES, CALIBRATION_IMAGES, DEFAULT_EPOCHS, DEFAULT_THRESHOLD,
-                                           sealed)
+from tpsearch.checkpoints._explain import ExplainOptions, ExplainResult, Explanation, explain, smoothgrad
+from tpsearch.checkpoints._formats import FORMATS, WRITERS, need_onnx, sibling, write_onnx, write_pt2, write_torchscript
+from tpsearch.checkpoints._quantize import METHODS as QUANTIZE_METHODS
 from tpsearch.checkpoints._quantize import summary as quantize_summary
+from tpsearch.checkpoints._quantize import (BATCH_NORM_IMAGES, CALIBRATION_IMAGES, DEFAULT_EPOCHS, DEFAULT_THRESHOLD,
+                                           QuantizeConfig, Quantized, quantize_model, sealed)
+from tpsearch.checkpoints._trust import checkpoint_space
 
 __all__ = ["BATCH_NORM_IMAGES", "CALIBRATION_IMAGES", "DEFAULT_EPOCHS", "DEFAULT_THRESHOLD", "DELEGATE_SPLITS",
            "DelegateOptions", "EXPLAIN_METHODS", "ExplainOptions", "ExplainResult", "Explanation", "FORMAT", "FORMATS",

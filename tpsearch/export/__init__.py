@@ -5,9 +5,8 @@ holds the format.
     >>> from tpsearch.export import ExportOptions, export
     >>> result = export(ExportOptions(out="best.pt", storage="sqlite:///studies.db"))  # doctest: +SKIP
 """
-from tpsearch.export._export import (RECIPES, SPLITS, ExportOptions, ExportResult, export, export_pareto, pick_trial,
-                                     resume_path)
-from tpsearch.export._export import DEFAULT_MAX_LOSS
+from tpsearch.export._export import (DEFAULT_MAX_LOSS, RECIPES, SPLITS, ExportOptions, ExportResult, export,
+                                     export_pareto, pick_trial, resume_path)
 
 __all__ = ["DEFAULT_MAX_LOSS", "ExportOptions", "ExportResult", "RECIPES", "SPLITS", "export", "export_pareto",
            "pick_trial", "resume_path"]

@@ -4,11 +4,9 @@
 
     >>> from tpsearch.planned import RerankOptions, rerank  # doctest: +SKIP
 """
-from tpsearch.planned._ablate import AblateOptions, ablate
+from tpsearch.planned._ablate import AblateOptions, ablate, space_with_preset
 from tpsearch.planned._calibrate import CalibrateOptions, CalibrationResult, calibrate
-from tpsearch.planned._rerank import RerankOptions, rerank, rerank_winner, reranked
-from tpsearch.planned._ablate import space_with_preset
-from tpsearch.planned._rerank import DEFAULT_TOP
+from tpsearch.planned._rerank import DEFAULT_TOP, RerankOptions, rerank, rerank_winner, reranked
 
 __all__ = ["AblateOptions", "CalibrateOptions", "CalibrationResult", "DEFAULT_TOP", "RerankOptions", "ablate",
            "calibrate", "rerank", "rerank_winner", "reranked", "space_with_preset"]

@@ -12,11 +12,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from tpsearch.study._objectives import (OBJECTIVES, dominates, hypervolume, objectives_of, pareto_front, pareto_mask,
-                                        pareto_rows)
-from tpsearch.study._outcome import (Outcome, accuracy_of, best_trial, count_outcomes, is_trained, outcome_of,
-                                     ranked, trained_index, trial_label)
 from tpsearch.study._axes import X_AXES
+from tpsearch.study._objectives import (OBJECTIVES, check_objectives, directions, dominates, hypervolume, objectives_of,
+                                        pareto_front, pareto_mask, pareto_rows, values_for)
+from tpsearch.study._outcome import (CHANCE, TOO_SLOW, Outcome, accuracy_of, best_trial, count_outcomes,
+                                     final_accuracy, is_trained, outcome_of, ranked, trained_index, trial_label)
 from tpsearch.study._ranks import agreement, average_ranks, interval, kendall, spearman, topk_overlap
 from tpsearch.study._records import BUDGET_ATTR
 
@@ -24,8 +24,6 @@ from tpsearch.study._records import BUDGET_ATTR
 # pay for it.
 _FRAME = ("STATUSES", "best_so_far", "completed_values", "in_order", "numeric", "status_of", "trials_frame",
           "trials_of")
-from tpsearch.study._objectives import check_objectives, directions, values_for
-from tpsearch.study._outcome import CHANCE, TOO_SLOW, final_accuracy
 
 __all__ = sorted(["BUDGET_ATTR", "X_AXES", "CHANCE", "OBJECTIVES", "Outcome", "TOO_SLOW", "accuracy_of", "agreement",
                   "average_ranks", "best_trial", "check_objectives", "count_outcomes", "directions", "dominates",
