@@ -42,8 +42,7 @@ if TYPE_CHECKING:
 def run_trial(config: dict[str, Any], *, opts: RunOptions, space: spaces.Space) -> None:
     """The Ray Tune function trainable. `config` holds `arch`, `hparams`, `trial_number` and `checkpoint` (whether
     the last report carries the weights), `seed` where the trial has its own (its initial weights and batches;
-    else the run's seed, the initial weights offset by the trial's number), and `fault` where the fault suite
-    injects one (`tpsearch.testing.trainers.inject_fault`)."""
+    else the run's seed, the initial weights offset by the trial's number)."""
     from ray import tune
 
     from tpsearch import trainers
