@@ -60,6 +60,8 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, space: spaces.
     if resumed:
         bar.write(f"resuming the retrain from epoch {resumed} of {epochs} ({state_path})", file=sys.stderr)
 
+    # `save_atomic` as this module's name: `tpsearch.testing.search.export_held_after_first_epoch` replaces it
+    # here to hold a retrain once its first epoch is saved.
     def checkpoint(train_state: dict[str, Any]) -> None:
         write_or_refuse("retrain state", state_path,
                         lambda: save_atomic({"job": job, "train": train_state}, state_path))
