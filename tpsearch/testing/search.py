@@ -339,19 +339,19 @@ def export_held_after_first_epoch(argv: list[str]) -> int:
     `saved` on stdout and waits until a signal ends its process: a test that reads the line kills it at a moment
     it has certainly reached (one epoch saved) and not left (the retrain cannot finish first)."""
     from tpsearch.cli import main
-    from tpsearch.export import _export
+    from tpsearch.export import _retrain
 
-    plain = _export.save_atomic
+    plain = _retrain.save_atomic  # patched where the retrain calls it, not in tpsearch.checkpoints
 
     def save_then_hold(obj: Any, path: Path) -> Path:
         saved = plain(obj, path)
-        if Path(path).name.endswith(".resume.pt"):  # `_export.resume_path`: the retrain's state, saved each epoch
+        if Path(path).name.endswith(".resume.pt"):  # `resume_path`: the retrain's state, saved each epoch
             print("saved", flush=True)
             while True:
                 time.sleep(3600)
         return saved
 
-    _export.save_atomic = save_then_hold
+    _retrain.save_atomic = save_then_hold
     return main(argv)
 
 

@@ -21,7 +21,7 @@ from tpsearch import load_checkpoint
 from tpsearch.exceptions import CheckpointError, UsageError
 from tpsearch.cli import main
 from tpsearch.checkpoints import save_atomic
-from tpsearch.export._export import DEFAULT_MAX_LOSS
+from tpsearch.export import DEFAULT_MAX_LOSS
 from tpsearch.checkpoints._quantize import _TernaryFn, pack, unpack
 from tpsearch.testing.search import trained_study
 
