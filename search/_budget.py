@@ -26,8 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tpsearch.study import BUDGET_ATTR
-
 if TYPE_CHECKING:
     from tpsearch.search._options import RunOptions
     from tpsearch.trainers import Dataset

@@ -7,12 +7,10 @@ per row, and print each row's accuracy and error with the spread over the seeds.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any, TextIO
 
-from tpsearch.cli._flags import (add_data_dir, add_dataset, add_device, add_fidelity, add_json,
-                                        add_progress, add_runs_dir, add_storage, add_trial_resources, names_list,
-                                        options_from, report)
+from tpsearch.cli._flags import (add_dataset, add_planned_tail, add_planned_training, add_runs_dir,
+                                 add_seeds, add_storage, names_list, run_planned)
 from tpsearch.cli._registry import command
 
 
@@ -33,38 +31,24 @@ def add_ablate_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--space", default=None, help="the preset's space (default: the space that has it)")
     g.add_argument("--tricks", type=names_list(TRICKS), default=d.tricks, metavar="T1,T2",
                    help=f"tricks switched on in this order, one row each (default: {','.join(d.tricks)})")
-    g.add_argument("--seeds", type=int, default=d.seeds,
-                   help="trainings per row, with seeds --seed, --seed + 1, ... (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=d.seed,
-                   help="the first seed (initial weights and batches), and the data split's (default: %(default)s)")
+    add_seeds(g, d, "row", "the first seed (initial weights and batches), and the data split's")
     g = p.add_argument_group("training of each row")
     add_dataset(g, d.dataset)
-    add_data_dir(g, d.data_dir)
-    g.add_argument("--epochs", type=int, default=d.epochs, help="(default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=d.batch_size, choices=BATCH_SIZES,
                    help="(default: %(default)s)")
-    g.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs,
-                   help="learning-rate warm-up, in epochs' worth of images (default: %(default)s)")
-    add_fidelity(g, d.train_fraction)
-    add_device(g, d.device)
-    add_trial_resources(g, d.cpus_per_trial)
+    add_planned_training(g, d)
     g = p.add_argument_group("where it is recorded")
     g.add_argument("--study", default=None, help="study name (default: ablate-PRESET-DATASET)")
     add_storage(g)
     add_runs_dir(g, d.runs_dir)
-    add_progress(p)
-    add_json(p)
-    p.set_defaults(func=run_ablate)
+    add_planned_tail(p, run_ablate)
 
 
 def run_ablate(args: argparse.Namespace) -> int:
     from tpsearch import dashboards
     from tpsearch.planned import AblateOptions, ablate
 
-    opts = options_from(AblateOptions, args)
-    result = ablate(opts)
-    page = Path(opts.runs_dir) / result["study"] / "ablation.html"
-    return report(args, "ablate", result, page, dashboards.write_ablation, _print_table)
+    return run_planned(args, "ablate", AblateOptions, ablate, "study", "ablation.html", dashboards.write_ablation, _print_table)
 
 
 def _print_table(result: dict[str, Any], stream: TextIO) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tpsearch._files import write_or_refuse
-from tpsearch.cli._flags import add_checkpoint_space, add_data_dir, add_device, add_json, emit_json, options_from
+from tpsearch.cli._flags import add_checkpoint_reading, add_json, emit_json, options_from
 from tpsearch.cli._registry import command
 
 
@@ -42,9 +42,7 @@ def add_delegate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--html", type=Path, default=None, metavar="FILE",
                    help="also write accuracy vs cost and vs threshold as a self-contained Plotly page (with "
                         "--threshold too: its point marked on the curve)")
-    add_checkpoint_space(p)
-    add_data_dir(p)
-    add_device(p)
+    add_checkpoint_reading(p)
     add_json(p)
     p.set_defaults(func=run_delegate)
 

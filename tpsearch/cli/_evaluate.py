@@ -6,8 +6,7 @@ import sys
 from pathlib import Path
 
 from tpsearch._files import write_or_refuse
-from tpsearch.cli._flags import (add_checkpoint_space, add_data_dir, add_dataset, add_device, add_json,
-                                        emit_json)
+from tpsearch.cli._flags import add_checkpoint_reading, add_dataset, add_json, emit_json
 from tpsearch.cli._registry import command
 
 
@@ -26,9 +25,7 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", type=Path, help="checkpoint file (FILE.pt)")
     add_dataset(p, None,
                 help="data set to test on (default: the one recorded in the checkpoint)")
-    add_checkpoint_space(p)
-    add_data_dir(p)
-    add_device(p)
+    add_checkpoint_reading(p)
     p.add_argument("--html", type=Path, default=None, metavar="FILE",
                    help="also write the confusion matrix as a self-contained Plotly page")
     add_json(p)

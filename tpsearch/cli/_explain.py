@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 from tpsearch._files import write_or_refuse
-from tpsearch.cli._flags import (add_checkpoint_space, add_data_dir, add_dataset, add_device, add_json,
-                                        emit_json, options_from)
+from tpsearch.cli._flags import add_checkpoint_reading, add_dataset, add_json, emit_json, options_from
 from tpsearch.cli._registry import command
 
 
@@ -49,9 +48,7 @@ def add_explain_parser(sub: argparse._SubParsersAction) -> None:
                    help="explain this class (a name or an index) on every image (default: each image's predicted "
                         "class)")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the noise")
-    add_checkpoint_space(p)
-    add_data_dir(p)
-    add_device(p)
+    add_checkpoint_reading(p)
     add_json(p)
     p.set_defaults(func=run_explain)
 

@@ -76,6 +76,14 @@ def add_checkpoint_space(p: argparse.ArgumentParser) -> None:
                         "need no flag)")
 
 
+def add_checkpoint_reading(p: argparse.ArgumentParser) -> None:
+    """What the commands that score a checkpoint on images take (evaluate, explain, delegate): the space it may
+    need, where the data are, and the device."""
+    add_checkpoint_space(p)
+    add_data_dir(p)
+    add_device(p)
+
+
 def add_runs_dir(p: argparse.ArgumentParser, default: str = "runs") -> None:
     p.add_argument("--runs-dir", default=default,
                    help=f"the search's folder: kept weights and Ray's logs are under RUNS_DIR/STUDY/, and the study "
@@ -88,6 +96,41 @@ def add_trial_resources(g: argparse.ArgumentParser | argparse._ArgumentGroup, cp
                    help="GPUs per training, fractions allowed; default 1 where there are GPUs, else 0")
     g.add_argument("--cpus-per-trial", type=float, default=cpus_default, help="(default: %(default)s)")
     g.add_argument("--concurrency", type=int, default=None, help="at most this many trainings at once")
+
+
+def add_seeds(g: argparse.ArgumentParser | argparse._ArgumentGroup, d: Any, each: str, seed_help: str) -> None:
+    """--seeds and --seed of a small study of fixed trials (`PlannedOptions`): `each` is what one seed trains."""
+    g.add_argument("--seeds", type=int, default=d.seeds,
+                   help=f"trainings per {each}, with seeds --seed, --seed + 1, ... (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=d.seed, help=f"{seed_help} (default: %(default)s)")
+
+
+def add_planned_training(g: argparse.ArgumentParser | argparse._ArgumentGroup, d: Any,
+                         epochs_help: str = "(default: %(default)s)") -> None:
+    """How each training of a small study of fixed trials runs (`PlannedOptions`' fields, defaults from `d`)."""
+    g.add_argument("--epochs", type=int, default=d.epochs, help=epochs_help)
+    add_fidelity(g, d.train_fraction)
+    g.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs,
+                   help="learning-rate warm-up, in epochs' worth of images (default: %(default)s)")
+    add_data_dir(g, d.data_dir)
+    add_device(g, d.device)
+    add_trial_resources(g, d.cpus_per_trial)
+
+
+def add_planned_tail(p: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int]) -> None:
+    """The last flags of a small study of fixed trials (ablate, rerank), and what runs it."""
+    add_progress(p)
+    add_json(p)
+    p.set_defaults(func=func)
+
+
+def run_planned(args: argparse.Namespace, command: str, options: type, run: Callable[[Any], dict[str, Any]],
+                study_key: str, page_name: str, write: Any, print_table: Any) -> int:
+    """A small study of fixed trials from its flags: its options, its run, then its `report`; the page goes to
+    RUNS_DIR/STUDY/PAGE_NAME, STUDY being `result[study_key]`."""
+    opts = options_from(options, args)
+    result = run(opts)
+    return report(args, command, result, Path(opts.runs_dir) / result[study_key] / page_name, write, print_table)
 
 
 def report(args: argparse.Namespace, command: str, result: dict[str, Any], page: Path, write: Any,

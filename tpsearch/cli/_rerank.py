@@ -8,11 +8,10 @@ without --trial then takes the re-ranked winner.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any, TextIO
 
-from tpsearch.cli._flags import (add_data_dir, add_device, add_fidelity, add_json, add_progress, add_runs_dir,
-                                        add_storage, add_study, add_trial_resources, options_from, report)
+from tpsearch.cli._flags import (add_planned_tail, add_planned_training, add_runs_dir, add_seeds, add_storage,
+                                 add_study, run_planned)
 from tpsearch.cli._registry import command
 
 
@@ -33,32 +32,17 @@ def add_rerank_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"the K best completed trials (default: {DEFAULT_TOP}; with --pareto, the whole front)")
     g.add_argument("--pareto", action="store_true",
                    help="the Pareto front of parameters and accuracy instead (its K best with --top)")
-    g.add_argument("--seeds", type=int, default=d.seeds,
-                   help="trainings per architecture, with seeds --seed, --seed + 1, ... (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=d.seed,
-                   help="the first seed of the trainings (the data split stays the search's) (default: %(default)s)")
-    g = p.add_argument_group("the fidelity of each training")
-    g.add_argument("--epochs", type=int, default=None, help="(default: the search's)")
-    add_fidelity(g, d.train_fraction)
-    g.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs,
-                   help="learning-rate warm-up, in epochs' worth of images (default: %(default)s)")
-    add_data_dir(g, d.data_dir)
-    add_device(g, d.device)
-    add_trial_resources(g, d.cpus_per_trial)
+    add_seeds(g, d, "architecture", "the first seed of the trainings (the data split stays the search's)")
+    add_planned_training(p.add_argument_group("the fidelity of each training"), d, "(default: the search's)")
     add_runs_dir(p, d.runs_dir)
-    add_progress(p)
-    add_json(p)
-    p.set_defaults(func=run_rerank)
+    add_planned_tail(p, run_rerank)
 
 
 def run_rerank(args: argparse.Namespace) -> int:
     from tpsearch import dashboards
     from tpsearch.planned import RerankOptions, rerank
 
-    opts = options_from(RerankOptions, args)
-    result = rerank(opts)
-    page = Path(opts.runs_dir) / result["rerank_study"] / "rerank.html"
-    return report(args, "rerank", result, page, dashboards.write_rerank, _print_table)
+    return run_planned(args, "rerank", RerankOptions, rerank, "rerank_study", "rerank.html", dashboards.write_rerank, _print_table)
 
 
 def _print_table(result: dict[str, Any], stream: TextIO) -> None:

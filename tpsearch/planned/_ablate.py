@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tpsearch.exceptions import UsageError
+from tpsearch.planned._planned import PlannedOptions
 from tpsearch.search import RunOptions
 
 DEFAULT_TRICKS = ["cosine", "label_smoothing", "mixup", "reflect"]  # the SE-MXResNet project's chain
@@ -29,42 +30,31 @@ _SEARCH = RunOptions()
 
 
 @dataclass
-class AblateOptions:
-    """Everything `tpsearch ablate` takes; each field is the flag of the same name. Invalid values raise
-    `UsageError` when the options are made."""
+class AblateOptions(PlannedOptions):
+    """Everything `tpsearch ablate` takes; each field is the flag of the same name (the trainings' fields are
+    `PlannedOptions`'). Invalid values raise `UsageError` when the options are made."""
 
     preset: str = "se_mxresnet20"
     space: str | None = None              # None: the space that has the preset
     tricks: list[str] = field(default_factory=lambda: list(DEFAULT_TRICKS))  # switched on in this order
-    seeds: int = 3                        # trials per row; seed i is --seed + i
     seed: int = 0                         # the first seed, and the data split's
     epochs: int = _SEARCH.epochs
     batch_size: int = 128
     warmup_epochs: float = 1.0
     dataset: str = "cifar10"
-    data_dir: str = "data"
-    train_fraction: float = 1.0
-    train_images: int | None = None
     study: str | None = None              # None: ablate-PRESET-DATASET
-    storage: str = _SEARCH.storage
-    runs_dir: str = _SEARCH.runs_dir      # the page goes to RUNS_DIR/STUDY/ablation.html
-    device: str = "auto"
-    gpus_per_trial: float | None = None
-    cpus_per_trial: float = 1.0
-    concurrency: int | None = None
-    progress: bool = True
 
     def __post_init__(self) -> None:
         from tpsearch.spaces import BATCH_SIZES, TRICKS
 
+        super().__post_init__()
         for name in self.tricks:
             if name not in TRICKS:
                 raise UsageError(f"unknown trick {name!r}; choose from: {', '.join(TRICKS)}")
         if len(set(self.tricks)) != len(self.tricks):
             raise UsageError(f"--tricks names each trick once, but got {','.join(self.tricks)}")
-        for flag, value in (("--seeds", self.seeds), ("--batch-size", self.batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UsageError(f"{flag} must be an integer of at least 1, but got {value!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise UsageError(f"--batch-size must be an integer of at least 1, but got {self.batch_size!r}")
         if self.batch_size not in BATCH_SIZES:  # the chain's trials are a study's: their params must be drawable
             raise UsageError(f"--batch-size must be one of {', '.join(map(str, BATCH_SIZES))} (the batch sizes a "
                              f"search draws), but got {self.batch_size}")
@@ -75,18 +65,13 @@ class AblateOptions:
 
         return self.study or f"ablate-{self.preset}-{dataset_label(self.dataset)}"
 
-    def run_options(self, space: str | None = None, max_params: int = _SEARCH.max_params) -> RunOptions:
+    def run_options(self, space: str | None = None,
+                    max_params: int = _SEARCH.max_params) -> RunOptions:
         from tpsearch.spaces import SEARCHED_TRICKS
 
-        return RunOptions(
-            space=space or self.space or "resnet_5m", trials=1, study=self.study_name(), storage=self.storage,
-            sampler="random", seed=self.seed, max_params=max_params, dataset=self.dataset, data_dir=self.data_dir,
-            max_macs=None,  # chosen architectures, trained as planned: the search's default cap is not theirs
-            epochs=self.epochs, train_fraction=self.train_fraction, train_images=self.train_images,
-            warmup_epochs=self.warmup_epochs, scheduler="none", gpus_per_trial=self.gpus_per_trial,
-            cpus_per_trial=self.cpus_per_trial, concurrency=self.concurrency, keep_checkpoints=0,
-            runs_dir=self.runs_dir, device=self.device, progress=self.progress,
-            tricks=list(SEARCHED_TRICKS))  # every trick field is a param of the planned trials
+        return self.planned_run(seed=self.seed, space=space or self.space or "resnet_5m", study=self.study_name(),
+                                   dataset=self.dataset, max_params=max_params,
+                                   tricks=list(SEARCHED_TRICKS))  # every trick field is a param of the planned trials
 
 
 def chain_hparams(tricks: list[str], batch_size: int) -> list[dict[str, Any]]:

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from tpsearch.exceptions import UsageError
-from tpsearch.study import objectives_of, pareto_front
+from tpsearch.planned._planned import PlannedOptions
 from tpsearch.search import RunOptions
-from tpsearch.study import accuracy_of
+from tpsearch.study import accuracy_of, objectives_of, pareto_front
 
 DEFAULT_TOP = 5
 _SEARCH = RunOptions()
@@ -39,49 +39,29 @@ def rerank_study_name(source: str) -> str:
 
 
 @dataclass
-class RerankOptions:
-    """Everything `tpsearch rerank` takes; each field is the flag of the same name. Invalid values raise
-    `UsageError` when the options are made."""
+class RerankOptions(PlannedOptions):
+    """Everything `tpsearch rerank` takes; each field is the flag of the same name (the trainings' fields are
+    `PlannedOptions`'). Invalid values raise `UsageError` when the options are made."""
 
     study: str | None = None              # the search to re-rank; None: the only study in the storage
-    storage: str = _SEARCH.storage
     top: int | None = None                # the K best completed trials; None: 5, or the whole front with --pareto
     pareto: bool = False                  # the Pareto front (fewer parameters, higher accuracy) instead
-    seeds: int = 3                        # trainings per architecture; seed i is --seed + i
     seed: int = 0                         # the first training seed (weights, batches); the split stays the search's
     epochs: int | None = None             # None: the search's
-    train_fraction: float = 1.0           # the fidelity: by default the whole training split, more than a search uses
-    train_images: int | None = None
-    warmup_epochs: float = _SEARCH.warmup_epochs
-    data_dir: str = "data"
-    runs_dir: str = _SEARCH.runs_dir      # the page goes to RUNS_DIR/STUDY-rerank/rerank.html
-    device: str = "auto"
-    gpus_per_trial: float | None = None
-    cpus_per_trial: float = 1.0
-    concurrency: int | None = None
-    progress: bool = True
 
     def __post_init__(self) -> None:
-        for flag, value in (("--seeds", self.seeds), ("--top", self.top), ("--epochs", self.epochs)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise UsageError(f"{flag} must be an integer of at least 1, but got {value!r}")
-        if not 0 <= self.seed < 2**32 - self.seeds:
-            raise UsageError(f"--seed must be 0..{2**32 - 1 - self.seeds} (seeds --seed .. --seed + --seeds - 1 "
-                             f"are used), but got {self.seed}")
+        super().__post_init__()
+        if self.top is not None and (isinstance(self.top, bool) or not isinstance(self.top, int) or self.top < 1):
+            raise UsageError(f"--top must be an integer of at least 1, but got {self.top!r}")
         self.run_options({"space": "resnet_5m", "dataset": "digits", "seed": 0, "epochs": 1})  # fidelity, devices
 
-    def run_options(self, source: dict[str, Any], tricks: Iterable[str] = (), options: Iterable[str] = (),
-                    max_params: int = _SEARCH.max_params) -> RunOptions:
+    def run_options(self, source: dict[str, Any], tricks: Iterable[str] = (),
+                    options: Iterable[str] = (), max_params: int = _SEARCH.max_params) -> RunOptions:
         """The driver's options for the rerank study of a source study with user attributes `source`."""
-        return RunOptions(
-            space=source["space"], trials=1, study=rerank_study_name(source.get("name", "study")),
-            storage=self.storage, sampler="random", seed=int(source.get("seed") or 0), max_params=max_params,
-            max_macs=None,  # chosen architectures, trained as planned: the search's default cap is not theirs
-            dataset=source["dataset"], data_dir=self.data_dir, epochs=self.epochs or int(source["epochs"]),
-            train_fraction=self.train_fraction, train_images=self.train_images, warmup_epochs=self.warmup_epochs,
-            scheduler="none", gpus_per_trial=self.gpus_per_trial, cpus_per_trial=self.cpus_per_trial,
-            concurrency=self.concurrency, keep_checkpoints=0, runs_dir=self.runs_dir, device=self.device,
-            progress=self.progress, tricks=list(tricks), options=list(options))
+        return self.planned_run(
+            seed=int(source.get("seed") or 0), space=source["space"], dataset=source["dataset"],
+            study=rerank_study_name(source.get("name", "study")), epochs=self.epochs or int(source["epochs"]),
+            max_params=max_params, tricks=list(tricks), options=list(options))
 
 
 def rerank(opts: RerankOptions) -> dict[str, Any]:
@@ -260,7 +240,7 @@ def _drawn_with(space: Any, trials: list[Any], shape: dict[str, int]) -> tuple[l
 
 def _search_images(data: Any, attrs: dict[str, Any]) -> int:
     """The training images per epoch of the search's trials."""
-    from tpsearch.trainers import TrainConfig, images_per_epoch
+    from tpsearch.trainers import images_per_epoch
 
-    return images_per_epoch(data, TrainConfig(train_fraction=float(attrs.get("train_fraction") or 1.0),
-                                              train_images=attrs.get("train_images")))
+    search = RunOptions(train_fraction=float(attrs.get("train_fraction") or 1.0), train_images=attrs.get("train_images"))
+    return images_per_epoch(data, search.train_config({}))
