@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tpsearch.exceptions import ArchError  # noqa: F401  (where spaces' modules import it from)
 
@@ -17,6 +17,14 @@ class Dimension:
     symbol: str
     values: str
     meaning: str
+
+
+class Counts(NamedTuple):
+    """What a space's `tally` says of a network: its exact parameters, and one image's MACs by thop's rules or None
+    to leave them to thop's measurement (`Space.measure_macs`)."""
+
+    params: int
+    macs: int | None = None
 
 
 # Far beyond any real input, but they keep a hand-written call from asking for a loop of a billion pixels.
