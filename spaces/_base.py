@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from tpsearch.exceptions import UsageError
 from tpsearch.spaces import _options, _training
-from tpsearch.spaces._types import Arch, ArchError, Counts, Dimension, check_classes
+from tpsearch.spaces._types import Arch, ArchError, Counts, Dimension, check_classes, check_mapping
 
 
 class Space(ABC):
@@ -43,8 +43,7 @@ class Space(ABC):
     def check_keys(self, arch: Any, dimensions: Iterable[str]) -> None:
         """`arch` is a mapping whose keys are among `dimensions` and this space's options' keys; else `ArchError`
         naming the first other key, with what the space takes. The first check of a `validate`."""
-        if not isinstance(arch, Mapping):
-            raise ArchError("arch", f"must be a JSON object, but got {type(arch).__name__}")
+        check_mapping(arch)
         dimensions, options = list(dimensions), _options.keys(self.options)
         unknown = sorted(set(arch) - set(dimensions) - set(options))
         if unknown:

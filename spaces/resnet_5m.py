@@ -38,6 +38,7 @@ from tpsearch.spaces._base import Space
 from tpsearch.spaces._layers import (ACTIVATIONS, DropPath, SqueezeExcite, conv, conv_macs, conv_params, drop_probs,
                                      out_side, se_macs, se_params)
 from tpsearch.spaces._registry import register
+from tpsearch.spaces._tally import BN_OPS
 from tpsearch.spaces._types import Arch, ArchError, Counts, Dimension, check_classes, check_shape
 
 KERNELS = (3, 5, 7)
@@ -45,7 +46,6 @@ SKIP_KERNELS = (1, 3)
 MAX_BLOCKS = 16
 CHANNELS = (8, 64)
 CHANNEL_STEP = 8  # sampled C_1, hence every layer width, is a multiple of this (tensor-core alignment)
-_BN_OPS = 4  # thop's count per element of an affine batch norm
 _KEYS = ("layers", "blocks", "channels", "kernels", "skip_kernels", "pool")
 # Far beyond any budget, but they keep a hand-written file from asking for a loop of a billion layers.
 LIMITS = {"layers": 16, "blocks": 512, "channels": 65536, "width": 65536}
@@ -263,7 +263,7 @@ class ResNet5M(Space):
         c1, kernels, side = a["channels"], a["kernels"], image_size
         se, fact = a.get("se", False), a.get("factorized", False)
         params = kernels[0] ** 2 * in_channels * c1 + 2 * c1  # stem conv + BN
-        macs = side * side * c1 * (kernels[0] ** 2 * in_channels + _BN_OPS)
+        macs = side * side * c1 * (kernels[0] ** 2 * in_channels + BN_OPS)
         c_in = c1
         for i in range(a["layers"]):
             w, f, k2, b = c1 * 2 ** (i + 1), kernels[i], a["skip_kernels"][i] ** 2, a["blocks"][i]
@@ -276,8 +276,8 @@ class ResNet5M(Space):
             params += b * (4 * w + (se_params(w) if se else 0)) + k2 * c_in * w + 2 * w
             macs += conv_macs(c_in, w, f, first_side, stride, factorized=fact)
             macs += (2 * b - 1) * conv_macs(w, w, f, side, factorized=fact)
-            macs += b * (2 * _BN_OPS * pixels * w + (se_macs(w, pixels) if se else 0))
-            macs += pixels * w * (k2 * c_in + _BN_OPS)
+            macs += b * (2 * BN_OPS * pixels * w + (se_macs(w, pixels) if se else 0))
+            macs += pixels * w * (k2 * c_in + BN_OPS)
             c_in = w
         out = side // a["pool"]
         pooled = c_in * out * out
