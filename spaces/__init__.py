@@ -12,14 +12,14 @@ A space of your own subclasses `Space` and is named MODULE:CLASS or FILE.py:CLAS
 """
 from tpsearch.spaces._base import Space
 from tpsearch.spaces._registry import UnknownSpaceError, get, is_own, names, register, source_of
-from tpsearch.spaces._types import Arch, ArchError, Dimension
+from tpsearch.spaces._types import Arch, ArchError, Counts, Dimension
 from tpsearch.spaces import backbones, convnets, inception, resnet_5m, resnet_grid, xresnet, zoo  # noqa: F401  (register the spaces)
 from tpsearch.spaces._options import OPTIONS
 from tpsearch.spaces._options import check_names as check_option_names
 from tpsearch.spaces._options import dimensions as option_dimensions
 from tpsearch.spaces._training import BATCH_SIZES, SEARCHED_TRICKS, TRICKS, check_tricks, params_of
 
-__all__ = ["Arch", "ArchError", "BATCH_SIZES", "Dimension", "OPTIONS", "SEARCHED_TRICKS", "Space", "TRICKS",
+__all__ = ["Arch", "ArchError", "BATCH_SIZES", "Counts", "Dimension", "OPTIONS", "SEARCHED_TRICKS", "Space", "TRICKS",
            "UnknownSpaceError", "backbones", "check_option_names", "check_tricks", "convnets", "get", "inception",
            "is_own", "names", "option_dimensions", "params_of", "register", "resnet_5m", "resnet_grid", "source_of",
            "xresnet", "zoo"]

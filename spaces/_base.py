@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from tpsearch.exceptions import UsageError
 from tpsearch.spaces import _options, _training
-from tpsearch.spaces._types import Arch, ArchError, Dimension
+from tpsearch.spaces._types import Arch, ArchError, Counts, Dimension, check_classes, check_mapping
 
 
 class Space(ABC):
@@ -18,7 +18,8 @@ class Space(ABC):
     `suggest` samples an architecture dict from an Optuna trial (define-by-run); `count_params` gives the exact
     parameter count without allocating weights, so a budget is checked before anything is built; `build` makes
     the `torch.nn.Module`. Architecture dicts are plain JSON so that they travel unchanged through the study,
-    the workers and the checkpoints.
+    the workers and the checkpoints. A space writes its `validate` and its `tally`; `count_params` and
+    `count_macs` validate an architecture and count it with them.
     """
 
     name: str = ""
@@ -42,25 +43,52 @@ class Space(ABC):
     def check_keys(self, arch: Any, dimensions: Iterable[str]) -> None:
         """`arch` is a mapping whose keys are among `dimensions` and this space's options' keys; else `ArchError`
         naming the first other key, with what the space takes. The first check of a `validate`."""
-        if not isinstance(arch, Mapping):
-            raise ArchError("arch", f"must be a JSON object, but got {type(arch).__name__}")
+        check_mapping(arch)
         dimensions, options = list(dimensions), _options.keys(self.options)
         unknown = sorted(set(arch) - set(dimensions) - set(options))
         if unknown:
             raise ArchError(unknown[0], f"is not a dimension or option of {self.name} (dimensions: "
                                         f"{', '.join(dimensions)}; options: {', '.join(options)})")
 
-    @abstractmethod
+    def tally(self, a: Arch, num_classes: int, in_channels: int, image_size: int) -> Counts:
+        """What a space writes to be counted: the `Counts` of `build(a, ...)`, where `a` is `validate`'s normalised
+        architecture and `num_classes` is checked (`count_params` and `count_macs` do both, then call this).
+
+        The parameters are exact. The MACs are one image's operations counted without building anything
+        (microseconds, no tensor), or None to leave them to `measure_macs`; counted, they follow thop's rules, so
+        that they equal its measurement and the MACs recorded by runs that measured them:
+
+          convolution   one multiply-accumulate per weight per output pixel: H_out*W_out * C_out * C_in/groups *
+                        kh*kw (its bias adds nothing)
+          linear        in_features * out_features (its bias adds nothing)
+          batch norm    4 per element of its input (normalise, then scale and shift; at inference it folds into
+                        the convolution before it, so this slightly overstates a deployed model)
+          avg-pool      one addition per pooled input and one division per output
+          free          ReLU, and the activations thop has no rule for (Mish, sigmoid, Hardswish: counted as
+                        nothing), max pools, dropout, flatten, concatenation, the residual additions
+        """
+        raise NotImplementedError(f"space {self.name!r} counts nothing: define `tally` (or `count_params`)")
+
     def count_params(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
                      image_size: int = 32) -> int:
-        """The exact number of parameters of `build(arch, ...)`, computed analytically."""
+        """The exact number of parameters of `build(arch, ...)`, computed analytically (`tally`)."""
+        return self._counts(arch, num_classes, in_channels, image_size).params
 
     def count_macs(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
                    image_size: int = 32) -> int:
-        """Multiply-accumulates of one image through `build(arch, ...)`. By default thop's measurement
-        (`measure_macs`); a space that can say it analytically overrides this, and the contract suite holds the
-        override to within 1% of the measurement."""
+        """Multiply-accumulates of one image through `build(arch, ...)`: `tally`'s analytic count, or thop's
+        measurement (`measure_macs`) where it gives none; the contract suite holds an analytic count to within 1%
+        of the measurement."""
+        if type(self).tally is not Space.tally:  # else a space of its own that counts in its own `count_params`
+            macs = self._counts(arch, num_classes, in_channels, image_size).macs
+            if macs is not None:
+                return macs
         return self.measure_macs(arch, num_classes=num_classes, in_channels=in_channels, image_size=image_size)
+
+    def _counts(self, arch: Mapping[str, Any], num_classes: int, in_channels: int, image_size: int) -> Counts:
+        a = self.validate(arch, in_channels=in_channels, image_size=image_size)
+        check_classes(num_classes)
+        return self.tally(a, num_classes, in_channels, image_size)
 
     def measure_macs(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
                      image_size: int = 32) -> int:

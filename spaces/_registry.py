@@ -75,6 +75,8 @@ def _instance(cls: object, where: str) -> Space:
     space = cls()
     if not space.name:
         raise UnknownSpaceError(f"{where} has no name: set the class attribute `name`")
+    if cls.tally is Space.tally and cls.count_params is Space.count_params:
+        raise UnknownSpaceError(f"{where} counts nothing: define `tally` (or `count_params`)")
     return space
 
 

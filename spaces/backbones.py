@@ -39,12 +39,10 @@ left their initial values, and evaluation, which uses them, scores chance: Mobil
 trained 8 epochs on digits with AdamW scored 10.5% validation accuracy with 0.01 and 45.5% with 0.1, on the same
 training trajectory (the training loss fell from 2.29 to 1.62 in both). The momentum changes no count.
 
-Counts. `count_params` and `count_macs` walk the same description of each network (`_tally`), never building
-it; MACs are thop's rules, so they equal `measure_macs`: a convolution is one MAC per weight (bias left out) per
-output pixel, a Linear in x out, a batch norm 4 per element, an average pool one addition per pooled input and
-one division per output; ReLU, Hardswish, Hardsigmoid, max pools, dropout, the residual additions and SE's scaling
-are free. DenseNet's forward applies its final ReLU and global pool as functions, which thop does not see, so they
-count nothing here either.
+Counts. `count_params` and `count_macs` read one walk of each network's description (`_tally`), never building
+it; its MACs follow thop's rules (`Space.tally`), so they equal `measure_macs`: Hardswish, Hardsigmoid and SE's
+scaling are free, as ReLU is. DenseNet's forward applies its final ReLU and global pool as functions, which thop
+does not see, so they count nothing here either.
 """
 from __future__ import annotations
 
@@ -56,11 +54,12 @@ import torch.nn as nn
 
 from tpsearch.spaces._base import Space
 from tpsearch.spaces._registry import register
-from tpsearch.spaces._types import Arch, ArchError, Dimension, check_classes, check_shape
+from tpsearch.spaces._tally import Tally
+from tpsearch.spaces._types import (Arch, ArchError, Counts, Dimension, check_classes, check_mapping, check_shape,
+                                     one_of)
 
 MODELS = ("resnet18", "resnet34", "densenet121", "squeezenet1_1", "mobilenet_v3_small", "mobilenet_v3_large")
 STEMS = ("imagenet", "cifar")
-_BN_OPS = 4  # thop's count per element of an affine batch norm
 
 # Each model's own keys beyond `model` and `stem`, with torchvision's default (what a file may leave out).
 KNOBS: dict[str, dict[str, Any]] = {
@@ -116,12 +115,8 @@ class _Vanishes(Exception):
     """A layer's output would have no pixel left (torch refuses it at the forward pass)."""
 
 
-class _Tally:
-    """Parameters and thop's operations of each layer as a network is described, and the side of its maps."""
-
-    def __init__(self) -> None:
-        self.params = 0
-        self.macs = 0
+class _Tally(Tally):
+    """`Tally` with the side of each layer's output maps, and `_Vanishes` where none is left."""
 
     def conv(self, c_in: int, c_out: int, kernel: int, side: int, stride: int = 1, padding: int = 0,
              groups: int = 1, bias: bool = False) -> int:
@@ -131,14 +126,6 @@ class _Tally:
         self.params += kernel * kernel * (c_in // groups) * c_out + (c_out if bias else 0)
         self.macs += out * out * c_out * (c_in // groups) * kernel * kernel
         return out
-
-    def bn(self, c: int, side: int) -> None:
-        self.params += 2 * c
-        self.macs += _BN_OPS * c * side * side
-
-    def linear(self, n_in: int, n_out: int) -> None:
-        self.params += n_in * n_out + n_out
-        self.macs += n_in * n_out
 
     def global_pool(self, c: int, side: int) -> None:
         self.macs += c * side * side + c
@@ -346,20 +333,15 @@ class BackbonesSpace(Space):
         return min(candidates, key=cost)
 
     def validate(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> Arch:
-        if not isinstance(arch, Mapping):
-            raise ArchError("arch", f"must be a JSON object, but got {type(arch).__name__}")
+        check_mapping(arch)
         check_shape(in_channels, image_size)
-        model = arch.get("model")
-        if model not in MODELS:
-            raise ArchError("model", f"must be one of {', '.join(MODELS)}, but got {model!r}")
+        model = one_of(arch, "model", MODELS)
         knobs = KNOBS[model]
         unknown = sorted(set(arch) - {"model", "stem", *knobs})
         if unknown:
             takes = ", ".join(["model", "stem", *knobs])
             raise ArchError(unknown[0], f"is not a dimension of {model} (its dimensions: {takes})")
-        stem = arch.get("stem", "imagenet")
-        if stem not in STEMS:
-            raise ArchError("stem", f"must be one of {', '.join(STEMS)}, but got {stem!r}")
+        stem = one_of(arch, "stem", STEMS, "imagenet")
         if not fits(model, stem, image_size):
             least = min_image_size(model, stem)
             if stem == "imagenet" and fits(model, "cifar", image_size):
@@ -387,19 +369,9 @@ class BackbonesSpace(Space):
                 a[key] = value
         return a
 
-    def count_params(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
-                     image_size: int = 32) -> int:
-        a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        check_classes(num_classes)
-        return _tally(a, num_classes, in_channels, image_size).params
-
-    def count_macs(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
-                   image_size: int = 32) -> int:
-        """Operations of one image through `build(arch, ...)`, analytically by thop's rules (module docstring), so
-        that it equals `measure_macs`."""
-        a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        check_classes(num_classes)
-        return _tally(a, num_classes, in_channels, image_size).macs
+    def tally(self, a: Arch, num_classes: int, in_channels: int, image_size: int) -> Counts:
+        """The walk `_tally` takes (module docstring, "Counts")."""
+        return _tally(a, num_classes, in_channels, image_size).counts()
 
     def build(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
               image_size: int = 32) -> nn.Module:

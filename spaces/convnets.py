@@ -58,15 +58,18 @@ covers). On 8x8 digits, VGG's three blocks give 4, 2, 1, and the large ResNet's 
 """
 from __future__ import annotations
 
+import functools
 import warnings
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn as nn
 
 from tpsearch.spaces._base import Space
 from tpsearch.spaces._registry import register
-from tpsearch.spaces._types import Arch, ArchError, Dimension, check_classes, check_shape
+from tpsearch.spaces._tally import Tally
+from tpsearch.spaces._types import (Arch, ArchError, Counts, Dimension, check_classes, check_mapping, check_shape,
+                                     one_of)
 
 FAMILIES = ("vgg", "resnet", "resnext", "densenet")
 # Each family's dimensions, in the order `suggest` draws them (and architecture dicts list them).
@@ -86,9 +89,27 @@ SAMPLED: dict[str, dict[str, tuple[int, int, int | str]]] = {
                 "bottleneck_width": (1, 8, 1)},
     "densenet": {"growth": (8, 32, 4), "chunks": (1, 5, 1), "layers": (2, 16, 1)},
 }
+# What `tpsearch spaces` says of each family's dimensions (in KEYS' order): symbol and meaning.
+MEANINGS: dict[str, dict[str, tuple[str, str]]] = {
+    "vgg": {"channels": ("C", "VGG: stem width; block i maps C 2^i to C 2^(i+1)"),
+            "blocks": ("b", ("VGG: blocks of two conv3x3 and a max pool; the classifier's hidden layer is C 2^b / 2 "
+                             "wide"))},
+    "resnet": {"channels": ("C", "ResNet: stem width; each chunk doubles it"),
+               "vanilla_chunks": ("v", "ResNet: chunks of vanilla blocks (two conv3x3), first (a file may give 0)"),
+               "vanilla_blocks": ("n_v", "ResNet: blocks per vanilla chunk"),
+               "bottleneck_chunks": ("k", ("ResNet: chunks of bottleneck blocks (1x1 to out/4, 3x3, 1x1), after the "
+                                           "vanilla ones")),
+               "bottleneck_blocks": ("n_k", "ResNet: blocks per bottleneck chunk (drawn only where k > 0)")},
+    "resnext": {"channels": ("C", "ResNeXt: stem width; each chunk doubles it"),
+                "chunks": ("m", "ResNeXt: chunks of two grouped bottleneck blocks"),
+                "cardinality": ("g", "ResNeXt: groups of the 3x3 conv"),
+                "bottleneck_width": ("d", "ResNeXt: channels per group; the bottleneck is g x d wide in every chunk")},
+    "densenet": {"growth": ("k", "DenseNet: growth rate; the stem is 4k"),
+                 "chunks": ("m", "DenseNet: dense block + transition chunks, before the final dense block"),
+                 "layers": ("L", "DenseNet: layers per dense block")},
+}
 DROPOUT = 0.2  # the project's Dropout2d in VGG blocks and Dropout in its classifier
 DENSE_BOTTLENECK = 4  # DenseNet-BC: a layer's conv1x1 is 4 x growth wide
-_BN_OPS = 4  # thop's count per element of an affine batch norm
 # Far beyond any budget, but they keep a hand-written file from asking for a loop of a billion blocks.
 LIMITS = {"channels": 65536, "blocks": 512, "chunks": 16, "cardinality": 65536, "bottleneck_width": 65536,
           "growth": 4096, "layers": 512, "width": 1 << 20}
@@ -99,24 +120,12 @@ def _half(side: int) -> int:
     return (side + 1) // 2
 
 
-class _Tally:
-    """Parameters and thop's operations of each layer as the network is described, without building it."""
-
-    def __init__(self) -> None:
-        self.params = 0
-        self.macs = 0
+class _Tally(Tally):
+    """`Tally` with these networks' convolutions (each with a bias) and average pools."""
 
     def conv(self, c_in: int, c_out: int, kernel: int, side_out: int, groups: int = 1) -> None:
         self.params += kernel * kernel * (c_in // groups) * c_out + c_out  # every conv has a bias
         self.macs += side_out * side_out * c_out * (c_in // groups) * kernel * kernel  # thop leaves out the bias
-
-    def bn(self, c: int, side: int) -> None:
-        self.params += 2 * c
-        self.macs += _BN_OPS * c * side * side
-
-    def linear(self, n_in: int, n_out: int) -> None:
-        self.params += n_in * n_out + n_out
-        self.macs += n_in * n_out
 
     def avg_pool(self, c: int, side: int, side_out: int) -> None:
         # One addition per pooled input, one division per output. Ceil-mode 2x2 windows tile the map exactly, and
@@ -178,23 +187,35 @@ def _bottleneck(c_in: int, c_out: int, stride: int, inner: int, groups: int = 1)
                      nn.Sequential(*_conv_bn(c_in, c_out, 1, stride)))
 
 
-class ResNetLike(nn.Module):
-    def __init__(self, a: Arch, num_classes: int, in_channels: int) -> None:
+class _Chunked(nn.Module):
+    """The ResNet- and ResNeXt-like networks: the stem to C channels, chunks that each double the width (`chunks`
+    makes each from its input's width), global average pool, Linear."""
+
+    def __init__(self, c: int, chunks: list[Callable[[int], nn.Module]], num_classes: int, in_channels: int) -> None:
         super().__init__()
-        c = a["channels"]
         self.stem = _stem(in_channels, c)
-        chunks = []
-        for kind, n in _resnet_chunks(a):
-            blocks = [_vanilla(c, c, 1) if kind == "vanilla" else _bottleneck(c, c, 1, c // 4) for _ in range(n - 1)]
-            blocks.append(_vanilla(c, 2 * c, 2) if kind == "vanilla" else _bottleneck(c, 2 * c, 2, 2 * c // 4))
-            chunks.append(nn.Sequential(*blocks))
+        built = []
+        for chunk in chunks:
+            built.append(chunk(c))
             c *= 2
-        self.chunks = nn.Sequential(*chunks)
+        self.chunks = nn.Sequential(*built)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.pool(self.chunks(self.stem(x))), 1))
+
+
+def _resnet_chunk(kind: str, n: int, c: int) -> nn.Sequential:
+    blocks = [_vanilla(c, c, 1) if kind == "vanilla" else _bottleneck(c, c, 1, c // 4) for _ in range(n - 1)]
+    blocks.append(_vanilla(c, 2 * c, 2) if kind == "vanilla" else _bottleneck(c, 2 * c, 2, 2 * c // 4))
+    return nn.Sequential(*blocks)
+
+
+class ResNetLike(_Chunked):
+    def __init__(self, a: Arch, num_classes: int, in_channels: int) -> None:
+        chunks = [functools.partial(_resnet_chunk, kind, n) for kind, n in _resnet_chunks(a)]
+        super().__init__(a["channels"], chunks, num_classes, in_channels)
 
 
 class _ResNeXtChunk(nn.Module):
@@ -207,21 +228,11 @@ class _ResNeXtChunk(nn.Module):
         return self.blocks(x) + self.shortcut(x)
 
 
-class ResNeXtLike(nn.Module):
+class ResNeXtLike(_Chunked):
     def __init__(self, a: Arch, num_classes: int, in_channels: int) -> None:
-        super().__init__()
-        c, inner = a["channels"], a["cardinality"] * a["bottleneck_width"]
-        self.stem = _stem(in_channels, c)
-        chunks = []
-        for _ in range(a["chunks"]):
-            chunks.append(_ResNeXtChunk(c, inner, a["cardinality"]))
-            c *= 2
-        self.chunks = nn.Sequential(*chunks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(c, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.chunks(self.stem(x))), 1))
+        chunk = functools.partial(_ResNeXtChunk, inner=a["cardinality"] * a["bottleneck_width"],
+                                  groups=a["cardinality"])
+        super().__init__(a["channels"], [chunk] * a["chunks"], num_classes, in_channels)
 
 
 class _DenseBlock(nn.Module):
@@ -352,35 +363,10 @@ class ConvNetsSpace(Space):
             low, high, step = SAMPLED[family][key]
             return f"{low}..{high}" + (" log" if step == "log" else f" in steps of {step}" if step != 1 else "")
 
-        return [
-            Dimension("family", "F", " | ".join(FAMILIES), "the network family; every other dimension is the "
-                                                           "family's own, named <dimension>_<family>"),
-            Dimension("channels_vgg", "C", values("vgg", "channels"),
-                      "VGG: stem width; block i maps C 2^i to C 2^(i+1)"),
-            Dimension("blocks_vgg", "b", values("vgg", "blocks"), "VGG: blocks of two conv3x3 and a max pool; the "
-                                                                  "classifier's hidden layer is C 2^b / 2 wide"),
-            Dimension("channels_resnet", "C", values("resnet", "channels"),
-                      "ResNet: stem width; each chunk doubles it"),
-            Dimension("vanilla_chunks_resnet", "v", values("resnet", "vanilla_chunks"),
-                      "ResNet: chunks of vanilla blocks (two conv3x3), first (a file may give 0)"),
-            Dimension("vanilla_blocks_resnet", "n_v", values("resnet", "vanilla_blocks"), "ResNet: blocks per "
-                                                                                           "vanilla chunk"),
-            Dimension("bottleneck_chunks_resnet", "k", values("resnet", "bottleneck_chunks"),
-                      "ResNet: chunks of bottleneck blocks (1x1 to out/4, 3x3, 1x1), after the vanilla ones"),
-            Dimension("bottleneck_blocks_resnet", "n_k", values("resnet", "bottleneck_blocks"),
-                      "ResNet: blocks per bottleneck chunk (drawn only where k > 0)"),
-            Dimension("channels_resnext", "C", values("resnext", "channels"), "ResNeXt: stem width; each chunk "
-                                                                              "doubles it"),
-            Dimension("chunks_resnext", "m", values("resnext", "chunks"), "ResNeXt: chunks of two grouped "
-                                                                          "bottleneck blocks"),
-            Dimension("cardinality_resnext", "g", values("resnext", "cardinality"), "ResNeXt: groups of the 3x3 conv"),
-            Dimension("bottleneck_width_resnext", "d", values("resnext", "bottleneck_width"),
-                      "ResNeXt: channels per group; the bottleneck is g x d wide in every chunk"),
-            Dimension("growth_densenet", "k", values("densenet", "growth"), "DenseNet: growth rate; the stem is 4k"),
-            Dimension("chunks_densenet", "m", values("densenet", "chunks"), "DenseNet: dense block + transition "
-                                                                            "chunks, before the final dense block"),
-            Dimension("layers_densenet", "L", values("densenet", "layers"), "DenseNet: layers per dense block"),
-        ]
+        return [Dimension("family", "F", " | ".join(FAMILIES), "the network family; every other dimension is the "
+                                                               "family's own, named <dimension>_<family>"),
+                *(Dimension(f"{key}_{family}", symbol, values(family, key), meaning)
+                  for family in FAMILIES for key, (symbol, meaning) in MEANINGS[family].items())]
 
     def suggest(self, trial: Any, *, in_channels: int = 3, image_size: int = 32) -> Arch:
         # Convs pad, strides and pools round up, so any image from 1x1 up and any number of input channels (the
@@ -424,12 +410,9 @@ class ConvNetsSpace(Space):
         return min(counts, key=lambda tc: (tc[0].params, tc[0].macs))[1]
 
     def validate(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> Arch:
-        if not isinstance(arch, Mapping):
-            raise ArchError("arch", f"must be a JSON object, but got {type(arch).__name__}")
+        check_mapping(arch)
         check_shape(in_channels, image_size)
-        family = arch.get("family")
-        if family not in FAMILIES:
-            raise ArchError("family", f"must be one of {', '.join(FAMILIES)}, but got {family!r}")
+        family = one_of(arch, "family", FAMILIES)
         keys = KEYS[family]
         for key in arch:
             if key == "family" or key in keys:
@@ -470,27 +453,10 @@ class ConvNetsSpace(Space):
                                         f"at most {LIMITS['width']}")
         return a
 
-    def count_params(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
-                     image_size: int = 32) -> int:
-        a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        check_classes(num_classes)
-        return _tally(a, num_classes, in_channels, image_size).params
-
-    def count_macs(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
-                   image_size: int = 32) -> int:
-        """Operations of one image through `build(arch, ...)`, counted analytically by thop's rules, so that it
-        equals `measure_macs`:
-
-          convolution   H_out*W_out * C_out * C_in/groups * F^2 (the bias adds nothing)
-          linear        in_features * out_features (the bias adds nothing)
-          batch norm    4 per element of its input
-          avg-pool      one addition per pooled input and one division per output (DenseNet's transitions, the
-                        global pools)
-          free          ReLU, max pool, dropout, flatten, the residual additions, concatenation
-        """
-        a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        check_classes(num_classes)
-        return _tally(a, num_classes, in_channels, image_size).macs
+    def tally(self, a: Arch, num_classes: int, in_channels: int, image_size: int) -> Counts:
+        """The walk `_tally` takes, by thop's rules (`Space.tally`): the average pools are DenseNet's transitions
+        and the global pools; max pools, dropout, the residual additions and concatenation are free."""
+        return _tally(a, num_classes, in_channels, image_size).counts()
 
     def build(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
               image_size: int = 32) -> nn.Module:

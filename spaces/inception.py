@@ -47,7 +47,8 @@ import torch.nn as nn
 
 from tpsearch.spaces._base import Space
 from tpsearch.spaces._registry import register
-from tpsearch.spaces._types import Arch, ArchError, Dimension, check_classes, check_shape
+from tpsearch.spaces._tally import BN_OPS
+from tpsearch.spaces._types import Arch, ArchError, Counts, Dimension, check_classes, check_mapping, check_shape
 
 # torchvision's Inception3 widths (ImageNet, the first module of each kind); names say which branch and step.
 TORCHVISION = {
@@ -77,7 +78,6 @@ MAX_BLOCKS = {"A": 3, "C": 4, "E": 2}  # what `suggest` draws: the paper's 3, 4 
 MULTIPLIERS = (0.25, 2.0, 0.25)  # width multiplier sampled from..to in steps
 KERNELS = (3, 7, 2)  # n sampled from..to in steps: 3, 5, 7
 DROPOUTS = (0.0, 0.5, 0.1)
-_BN_OPS = 4  # thop's count per element of an affine batch norm
 _KEYS = ("blocks", "width", "factorized", "n", "dropout")
 # Far beyond any budget, but they keep a hand-written file from asking for a loop of a billion blocks.
 LIMITS = {"blocks": 512, "width": 64.0, "n": 63}
@@ -114,7 +114,7 @@ def _width(base: int, w: float) -> int:
 
 
 def _branches(kind: str, w: float, factorized: bool, n: int) -> list[Branch]:
-    """The branches of one block: the one description that `build`, `count_params` and `count_macs` all read."""
+    """The branches of one block: the one description that `build` and `tally` both read."""
     c = {k: _width(v, w) for k, v in WIDTHS[kind].items()}
     if kind == "A":
         if factorized:
@@ -280,8 +280,7 @@ class InceptionSpace(Space):
         return {"blocks": "ABD", "width": MULTIPLIERS[0], "factorized": True, "n": KERNELS[0], "dropout": 0.0}
 
     def validate(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> Arch:
-        if not isinstance(arch, Mapping):
-            raise ArchError("arch", f"must be a JSON object, but got {type(arch).__name__}")
+        check_mapping(arch)
         unknown = sorted(set(arch) - set(_KEYS))
         if unknown:
             raise ArchError(unknown[0], f"is not a dimension of inception (dimensions: {', '.join(_KEYS)})")
@@ -309,47 +308,16 @@ class InceptionSpace(Space):
             raise ArchError("dropout", f"must be a probability in [0, 1), but got {dropout!r}")
         return {"blocks": blocks, "width": float(width), "factorized": factorized, "n": n, "dropout": float(dropout)}
 
-    def count_params(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
-                     image_size: int = 32) -> int:
-        a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        check_classes(num_classes)
-        total, c = 0, in_channels
+    def tally(self, a: Arch, num_classes: int, in_channels: int, image_size: int) -> Counts:
+        """One walk of the network, branch by branch, by thop's rules (`Space.tally`), each conv with its BN: a
+        conv's weights (no bias) and BN's weight and bias; per output pixel, a MAC per weight and 4 per channel.
+        The 3x3 stride-1 average pools average real pixels only, so a side s pools 3s - 2 pixels along each axis
+        (edges 2, not 3); max pools are free."""
+        convs: list[tuple[int, Conv, int]] = []  # every conv, BN, ReLU: its input's channels, itself, its output side
+        pooled, c, side = 0, in_channels, image_size
         for width, k in zip(STEM, STEM_KERNELS):
-            out = _width(width, a["width"])
-            total += c * out * k * k + 2 * out  # conv, BN's weight and bias
-            c = out
-        for kind in a["blocks"]:
-            branches = _branches(kind, a["width"], a["factorized"], a["n"])
-            for branch in branches:
-                b = c
-                for op in branch.ops:
-                    if isinstance(op, Conv):
-                        total += b * op.c_out * op.kh * op.kw + 2 * op.c_out
-                        b = op.c_out
-                total += sum(b * s.c_out * s.kh * s.kw + 2 * s.c_out for s in branch.split)
-            c = _out_channels(branches, c)
-        return total + c * num_classes + num_classes
-
-    def count_macs(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
-                   image_size: int = 32) -> int:
-        """Operations of one image through `build(arch, ...)`, counted analytically by thop's rules, so that it
-        equals `measure_macs`:
-
-          convolution   H_out*W_out * C_out * C_in * kh*kw (no bias)
-          batch norm    4 per element
-          avg-pool      one addition per pooled input pixel and one division per output; the 3x3 stride-1 pools
-                        average real pixels only, so a side s pools 3s - 2 pixels along each axis (edges 2, not 3)
-          linear        in_features * classes (its bias adds nothing)
-          free          ReLU, max pools, dropout, concatenation
-        """
-        a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        check_classes(num_classes)
-        total, c, side = 0, in_channels, image_size
-        p = side * side
-        for width, k in zip(STEM, STEM_KERNELS):
-            out = _width(width, a["width"])
-            total += p * out * (c * k * k + _BN_OPS)
-            c = out
+            convs.append((c, Conv(_width(width, a["width"]), k, k), side))
+            c = convs[-1][1].c_out
         for kind in a["blocks"]:
             branches = _branches(kind, a["width"], a["factorized"], a["n"])
             for branch in branches:
@@ -357,17 +325,20 @@ class InceptionSpace(Space):
                 for op in branch.ops:
                     if isinstance(op, Conv):
                         s = _down(s, op.stride)
-                        total += s * s * op.c_out * (b * op.kh * op.kw + _BN_OPS)
+                        convs.append((b, op, s))
                         b = op.c_out
                     elif op.kind == "avg":  # stride 1
-                        total += b * (3 * s - 2) ** 2 + b * s * s
+                        pooled += b * (3 * s - 2) ** 2 + b * s * s
                     else:
                         s = _down(s, op.stride)
-                total += sum(s * s * o.c_out * (b * o.kh * o.kw + _BN_OPS) for o in branch.split)
+                convs += [(b, split, s) for split in branch.split]
             c = _out_channels(branches, c)
             if kind in "BD":
                 side = _down(side, 2)
-        return total + c * side * side + c + c * num_classes  # global average pool, Linear
+        params = sum(b * op.c_out * op.kh * op.kw + 2 * op.c_out for b, op, _ in convs)
+        macs = pooled + sum(s * s * op.c_out * (b * op.kh * op.kw + BN_OPS) for b, op, s in convs)
+        # The head: global average pool, Linear.
+        return Counts(params + c * num_classes + num_classes, macs + c * side * side + c + c * num_classes)
 
     def build(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
               image_size: int = 32) -> nn.Module:

@@ -38,14 +38,14 @@ from tpsearch.spaces._base import Space
 from tpsearch.spaces._layers import (ACTIVATIONS, DropPath, SqueezeExcite, conv, conv_macs, conv_params, drop_probs,
                                      out_side, se_macs, se_params)
 from tpsearch.spaces._registry import register
-from tpsearch.spaces._types import Arch, ArchError, Dimension, check_classes, check_shape
+from tpsearch.spaces._tally import BN_OPS
+from tpsearch.spaces._types import Arch, ArchError, Counts, Dimension, check_classes, check_shape
 
 KERNELS = (3, 5, 7)
 SKIP_KERNELS = (1, 3)
 MAX_BLOCKS = 16
 CHANNELS = (8, 64)
 CHANNEL_STEP = 8  # sampled C_1, hence every layer width, is a multiple of this (tensor-core alignment)
-_BN_OPS = 4  # thop's count per element of an affine batch norm
 _KEYS = ("layers", "blocks", "channels", "kernels", "skip_kernels", "pool")
 # Far beyond any budget, but they keep a hand-written file from asking for a loop of a billion layers.
 LIMITS = {"layers": 16, "blocks": 512, "channels": 65536, "width": 65536}
@@ -256,63 +256,33 @@ class ResNet5M(Space):
         return {"layers": n, "blocks": blocks, "channels": c1, "kernels": kernels, "skip_kernels": skips,
                 "pool": pool, **_options.normalise(arch, self.options)}
 
-    def count_params(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
-                     image_size: int = 32) -> int:
-        a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        check_classes(num_classes)
-        c1, kernels = a["channels"], a["kernels"]
-        se, fact = a.get("se", False), a.get("factorized", False)
-        total = kernels[0] ** 2 * in_channels * c1 + 2 * c1  # stem conv + BN
-        c_in = c1
-        for i in range(a["layers"]):
-            w, f, k2 = c1 * 2 ** (i + 1), kernels[i], a["skip_kernels"][i] ** 2
-            b = a["blocks"][i]
-            # B blocks of two convs, two BNs and SE; the first conv takes c_in, the other 2B - 1 are w->w; the
-            # first block always projects (stride 2, or 2x the width) with a conv and a BN.
-            total += conv_params(c_in, w, f, factorized=fact) + (2 * b - 1) * conv_params(w, w, f, factorized=fact)
-            total += b * (4 * w + (se_params(w) if se else 0)) + k2 * c_in * w + 2 * w
-            c_in = w
-        side = _final_size(image_size, a["layers"]) // a["pool"]
-        return total + c_in * side * side * num_classes + num_classes
-
-    def count_macs(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
-                   image_size: int = 32) -> int:
-        """Operations of one image through `build(arch, ...)`, counted analytically (microseconds, no tensor) by
-        thop's rules, so that it equals `measure_macs` and the MACs recorded by runs that measured them:
-
-          convolution   one multiply-accumulate per weight per output pixel: H_out*W_out * C_out * C_in * F^2
-                        (the convs have no bias)
-          linear        in_features * classes multiply-accumulates; its bias adds nothing
-          batch norm    4 per element of its input (normalise, then scale and shift; at inference it folds into
-                        the convolution before it, so this slightly overstates a deployed model)
-          avg-pool      one addition per pooled input and one division per output
-          squeeze-excite  its global pool (an addition per input, a division per output) and two Linears
-          free          ReLU, Mish and sigmoid (thop has no rule for the last two, and counts them as nothing),
-                        SE's scaling, stochastic depth (the identity at inference), the residual additions,
-                        identity shortcuts, flatten
-        """
-        a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        check_classes(num_classes)
+    def tally(self, a: Arch, num_classes: int, in_channels: int, image_size: int) -> Counts:
+        """One walk of the network, layer by layer, by thop's rules (`Space.tally`). Beyond them: squeeze-excite
+        is its global pool (an addition per input, a division per output) and its two Linears; SE's scaling,
+        stochastic depth (the identity at inference) and identity shortcuts are free."""
         c1, kernels, side = a["channels"], a["kernels"], image_size
         se, fact = a.get("se", False), a.get("factorized", False)
-        total = side * side * c1 * (kernels[0] ** 2 * in_channels + _BN_OPS)  # stem conv + BN
+        params = kernels[0] ** 2 * in_channels * c1 + 2 * c1  # stem conv + BN
+        macs = side * side * c1 * (kernels[0] ** 2 * in_channels + BN_OPS)
         c_in = c1
         for i in range(a["layers"]):
-            w, f, k2 = c1 * 2 ** (i + 1), kernels[i], a["skip_kernels"][i] ** 2
+            w, f, k2, b = c1 * 2 ** (i + 1), kernels[i], a["skip_kernels"][i] ** 2, a["blocks"][i]
             stride = 2 if i > 0 else 1  # of the layer's first block; stride 2 with "same" padding: ceil
             first_side, side = side, out_side(side, stride)
             pixels = side * side
-            b = a["blocks"][i]
-            # The first conv takes c_in at the stride, the other 2B - 1 are w->w; every block has two BNs over w
-            # maps and SE; the first block projects c_in->w with a BN.
-            total += conv_macs(c_in, w, f, first_side, stride, factorized=fact)
-            total += (2 * b - 1) * conv_macs(w, w, f, side, factorized=fact)
-            total += b * (2 * _BN_OPS * pixels * w + (se_macs(w, pixels) if se else 0))
-            total += pixels * w * (k2 * c_in + _BN_OPS)
+            # B blocks of two convs, two BNs over w maps and SE; the first conv takes c_in at the stride, the other
+            # 2B - 1 are w->w; the first block always projects (stride 2, or 2x the width) with a conv and a BN.
+            params += conv_params(c_in, w, f, factorized=fact) + (2 * b - 1) * conv_params(w, w, f, factorized=fact)
+            params += b * (4 * w + (se_params(w) if se else 0)) + k2 * c_in * w + 2 * w
+            macs += conv_macs(c_in, w, f, first_side, stride, factorized=fact)
+            macs += (2 * b - 1) * conv_macs(w, w, f, side, factorized=fact)
+            macs += b * (2 * BN_OPS * pixels * w + (se_macs(w, pixels) if se else 0))
+            macs += pixels * w * (k2 * c_in + BN_OPS)
             c_in = w
         out = side // a["pool"]
         pooled = c_in * out * out
-        return total + c_in * (out * a["pool"]) ** 2 + pooled + pooled * num_classes
+        return Counts(params + pooled * num_classes + num_classes,
+                      macs + c_in * (out * a["pool"]) ** 2 + pooled + pooled * num_classes)
 
     def build(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
               image_size: int = 32) -> nn.Module:

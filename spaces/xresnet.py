@@ -64,7 +64,8 @@ from tpsearch.spaces._base import Space
 from tpsearch.spaces._layers import (ACTIVATIONS, DropPath, SqueezeExcite, conv, conv_macs, conv_params, drop_probs,
                                      se_macs, se_params)
 from tpsearch.spaces._registry import register
-from tpsearch.spaces._types import Arch, ArchError, Dimension, check_classes, check_shape
+from tpsearch.spaces._tally import BN_OPS
+from tpsearch.spaces._types import Arch, ArchError, Counts, Dimension, check_classes, check_shape, one_of
 
 BLOCKS = ("basic", "bottleneck")
 BASE_WIDTH = {"basic": 16, "bottleneck": 64}  # C_0 at width 1: the CIFAR ResNets' 16, and 4x that for bottlenecks
@@ -73,7 +74,6 @@ WIDTHS = (0.5, 2.0, 0.25)  # width multiplier sampled from..to in steps: C_0 sta
 CARDINALITIES = (1, 32)  # sampled log-uniformly, any integer between
 BOTTLENECK_WIDTHS = (2, 8, 2)  # d sampled from..to in steps; at width >= 0.5, d >= 2 keeps every group non-empty
 STAGES = 3
-_BN_OPS = 4  # thop's count per element of an affine batch norm
 _KEYS = ("block", "blocks", "width", "se", "act", "cardinality", "bottleneck_width")
 _BOTTLENECK_ONLY = ("cardinality", "bottleneck_width")
 # Far beyond any budget, but they keep a hand-written file from asking for a loop of a billion blocks.
@@ -244,9 +244,7 @@ class XResNetSpace(Space):
     def validate(self, arch: Mapping[str, Any], *, in_channels: int = 3, image_size: int = 32) -> Arch:
         self.check_keys(arch, _KEYS)
         check_shape(in_channels, image_size)
-        block = arch.get("block")
-        if block not in BLOCKS:
-            raise ArchError("block", f"must be one of {', '.join(BLOCKS)}, but got {block!r}")
+        block = one_of(arch, "block", BLOCKS)
         if "blocks" not in arch:
             raise ArchError("blocks", "is required")
         n = _int(arch, "blocks")
@@ -262,11 +260,10 @@ class XResNetSpace(Space):
         if round(c0) * 2 ** (STAGES - 1) > LIMITS["width"]:
             raise ArchError("width", f"the last stage would be {round(c0) * 2 ** (STAGES - 1)} wide; "
                                      f"at most {LIMITS['width']}")
-        se, act = arch.get("se", False), arch.get("act", "relu")
+        se = arch.get("se", False)
         if not isinstance(se, bool):
             raise ArchError("se", f"must be true or false, but got {se!r}")
-        if act not in ACTIVATIONS:
-            raise ArchError("act", f"must be one of {', '.join(ACTIVATIONS)}, but got {act!r}")
+        act = one_of(arch, "act", ACTIVATIONS, "relu")
         a: Arch = {"block": block, "blocks": n, "width": float(width), "se": se, "act": act}
         on = _options.normalise(arch, self.options)  # last in the dict: an arch without options is unchanged
         if block == "basic":
@@ -288,73 +285,42 @@ class XResNetSpace(Space):
                                                 f"d must be at least {-(-64 // narrowest)}")
         return {**a, **on}
 
-    def count_params(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
-                     image_size: int = 32) -> int:
-        a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        check_classes(num_classes)
-        widths, fact = _widths(a), a.get("factorized", False)
-        total = 9 * in_channels * widths[0]  # stem conv
-        c_in = widths[0]
-        for i, k in enumerate(widths):
-            for b in range(a["blocks"]):
-                total += 2 * c_in  # the block's pre-activation BN
-                if a["block"] == "basic":
-                    total += conv_params(c_in, k, 3, factorized=fact) + 2 * k + conv_params(k, k, 3, factorized=fact)
-                    project = i > 0 and b == 0
-                else:
-                    g, card = _group_width(a, k), a["cardinality"]
-                    total += c_in * g + 2 * g + conv_params(g, g, 3, card, fact) + 2 * g + g * k
-                    project = b == 0
-                if a["se"]:
-                    total += se_params(k)
-                if project:
-                    total += c_in * k + 2 * k
-                c_in = k
-        return total + 2 * c_in + 2 * c_in * num_classes + num_classes  # head BN, Linear
-
-    def count_macs(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
-                   image_size: int = 32) -> int:
-        """Operations of one image through `build(arch, ...)`, counted analytically by thop's rules, so that it
-        equals `measure_macs`:
-
-          convolution   H_out*W_out * C_out * C_in/groups * F^2 (no bias)
-          linear        in_features * out_features (SE's two and the classifier; a bias adds nothing)
-          batch norm    4 per element of its input
-          avg-pool      one addition per pooled input and one division per output (the projection's 2x2 pool,
-                        SE's and the head's global pools)
-          free          ReLU, Mish and sigmoid (thop has no rule for the last two: a smooth activation costs a
-                        few flops per element that this count, like thop's, leaves out), the max pool, SE's scaling,
-                        stochastic depth (the identity at inference), the residual additions, concatenation
-        """
-        a = self.validate(arch, in_channels=in_channels, image_size=image_size)
-        check_classes(num_classes)
+    def tally(self, a: Arch, num_classes: int, in_channels: int, image_size: int) -> Counts:
+        """One walk of the network, block by block, by thop's rules (`Space.tally`). Beyond them: the average pools
+        are the projection's 2x2 pool, SE's and the head's global pools; the Linears are SE's two and the
+        classifier; Mish and sigmoid are free (a smooth activation costs a few flops per element that this count,
+        like thop's, leaves out), as are the max pool, SE's scaling and stochastic depth (the identity at
+        inference)."""
         widths, sides, fact = _widths(a), _sides(image_size), a.get("factorized", False)
-        total = sides[0] ** 2 * widths[0] * 9 * in_channels  # stem conv
+        params, macs = 9 * in_channels * widths[0], sides[0] ** 2 * widths[0] * 9 * in_channels  # stem conv
         c_in, s_in = widths[0], sides[0]
         for i, k in enumerate(widths):
             p = sides[i] ** 2
             for b in range(a["blocks"]):
                 p_in, stride = s_in * s_in, 2 if (i > 0 and b == 0) else 1
-                total += _BN_OPS * c_in * p_in
+                params, macs = params + 2 * c_in, macs + BN_OPS * c_in * p_in  # the block's pre-activation BN
                 if a["block"] == "basic":
-                    total += conv_macs(c_in, k, 3, s_in, stride, factorized=fact) + _BN_OPS * k * p
-                    total += conv_macs(k, k, 3, sides[i], factorized=fact)
-                    project = i > 0 and b == 0
+                    params += conv_params(c_in, k, 3, factorized=fact) + 2 * k + conv_params(k, k, 3, factorized=fact)
+                    macs += conv_macs(c_in, k, 3, s_in, stride, factorized=fact) + BN_OPS * k * p
+                    macs += conv_macs(k, k, 3, sides[i], factorized=fact)
+                    project = stride == 2
                 else:
                     g, card = _group_width(a, k), a["cardinality"]
+                    params += c_in * g + 2 * g + conv_params(g, g, 3, card, fact) + 2 * g + g * k
                     # The first 1x1 runs before the stride, at the input's resolution.
-                    total += p_in * g * c_in + _BN_OPS * g * p_in + conv_macs(g, g, 3, s_in, stride, card, fact)
-                    total += _BN_OPS * g * p + p * k * g
+                    macs += p_in * g * c_in + BN_OPS * g * p_in + conv_macs(g, g, 3, s_in, stride, card, fact)
+                    macs += BN_OPS * g * p + p * k * g
                     project = b == 0
                 if a["se"]:
-                    total += se_macs(k, p)
+                    params, macs = params + se_params(k), macs + se_macs(k, p)
                 if project:
-                    if i > 0 and b == 0:  # stride 2 (even on a 1x1 map): the 2x2 pool tiles the input exactly
-                        total += c_in * p_in + c_in * p
-                    total += p * k * c_in + _BN_OPS * k * p
+                    if stride == 2:  # even on a 1x1 map: the 2x2 pool tiles the input exactly
+                        macs += c_in * p_in + c_in * p
+                    params, macs = params + c_in * k + 2 * k, macs + p * k * c_in + BN_OPS * k * p
                 c_in, s_in = k, sides[i]
         p_in = s_in * s_in
-        return total + _BN_OPS * c_in * p_in + c_in * p_in + c_in + 2 * c_in * num_classes
+        return Counts(params + 2 * c_in + 2 * c_in * num_classes + num_classes,  # head BN, Linear
+                      macs + BN_OPS * c_in * p_in + c_in * p_in + c_in + 2 * c_in * num_classes)
 
     def build(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
               image_size: int = 32) -> nn.Module:

@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from tpsearch.spaces._base import Space
 from tpsearch.spaces._registry import get, register
-from tpsearch.spaces._types import Arch, ArchError, Dimension
+from tpsearch.spaces._types import Arch, ArchError, Counts, Dimension, check_mapping, one_of
 
 FAMILIES = ("resnet_5m", "xresnet", "convnets", "inception")
 _KEYS = ("family", "arch")
@@ -66,15 +66,8 @@ class ZooSpace(Space):
         family, inner = self._split(arch)
         return {"family": family, "arch": get(family).validate(inner, in_channels=in_channels, image_size=image_size)}
 
-    def count_params(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
-                     image_size: int = 32) -> int:
-        family, inner = self._split(arch)
-        return get(family).count_params(inner, num_classes, in_channels, image_size)
-
-    def count_macs(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
-                   image_size: int = 32) -> int:
-        family, inner = self._split(arch)
-        return get(family).count_macs(inner, num_classes, in_channels, image_size)
+    def tally(self, a: Arch, num_classes: int, in_channels: int, image_size: int) -> Counts:
+        return get(a["family"]).tally(a["arch"], num_classes, in_channels, image_size)
 
     def build(self, arch: Mapping[str, Any], num_classes: int = 10, in_channels: int = 3,
               image_size: int = 32) -> nn.Module:
@@ -103,15 +96,12 @@ class ZooSpace(Space):
 
     @staticmethod
     def _split(arch: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
-        if not isinstance(arch, Mapping):
-            raise ArchError("arch", f"must be a JSON object, but got {type(arch).__name__}")
+        check_mapping(arch)
         unknown = sorted(set(arch) - set(_KEYS))
         if unknown:
             raise ArchError(unknown[0], f"is not a key of a zoo architecture ({', '.join(_KEYS)}: the family and "
                                         f"its own architecture)")
-        family = arch.get("family")
-        if family not in FAMILIES:
-            raise ArchError("family", f"must be one of {', '.join(FAMILIES)}, but got {family!r}")
+        family = one_of(arch, "family", FAMILIES)
         inner = arch.get("arch")
         if not isinstance(inner, Mapping):
             raise ArchError("arch", f"must be the {family} architecture as a JSON object, but got {inner!r}")

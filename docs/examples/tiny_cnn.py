@@ -1,7 +1,7 @@
 """A space of your own: `tpsearch run --space docs/examples/tiny_cnn.py:TinyCNN` (or MODULE:CLASS if importable)."""
 import torch.nn as nn
 
-from tpsearch.spaces import ArchError, Dimension, Space
+from tpsearch.spaces import ArchError, Counts, Dimension, Space
 
 
 class TinyCNN(Space):
@@ -22,12 +22,12 @@ class TinyCNN(Space):
             raise ArchError("widths", f"must be 1-3 positive integers, but got {widths!r}")
         return {"widths": list(widths)}
 
-    def count_params(self, arch, num_classes=10, in_channels=3, image_size=32):
-        total, c = 0, in_channels
+    def tally(self, arch, num_classes, in_channels, image_size):
+        params, c = 0, in_channels
         for w in arch["widths"]:
-            total += c * w * 9 + 2 * w  # conv without bias, then the batch norm's scale and shift
+            params += c * w * 9 + 2 * w  # conv without bias, then the batch norm's scale and shift
             c = w
-        return total + c * num_classes + num_classes
+        return Counts(params + c * num_classes + num_classes)  # no MACs given: thop measures them
 
     def build(self, arch, num_classes=10, in_channels=3, image_size=32):
         layers, c = [], in_channels

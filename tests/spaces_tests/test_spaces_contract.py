@@ -113,7 +113,11 @@ def test_count_params_allocates_nothing(space, monkeypatch):
 
 
 def _analytic_macs(space: spaces.Space) -> bool:
-    return type(space).count_macs is not spaces.Space.count_macs
+    """Whether `count_macs` counts rather than measures: a space's own override, or a `tally` that gives MACs."""
+    if type(space).count_macs is not spaces.Space.count_macs:
+        return True
+    preset = space.validate(next(iter(space.presets.values())))
+    return type(space).tally is not spaces.Space.tally and space.tally(preset, 10, 3, 32).macs is not None
 
 
 def _assert_macs_agree(space: spaces.Space, archs: list[dict], **shape) -> float:
@@ -238,3 +242,22 @@ def test_a_user_space_loads_by_file_or_module_and_is_refused_clearly_when_broken
                           (f"{tmp_path}/missing.py:Z", "no file"), ("no_such_module_xyz:Z", "cannot import")]:
         with pytest.raises(spaces.UnknownSpaceError, match=message):
             spaces.get(spec)
+
+
+def test_a_user_space_written_before_tally_still_counts_and_one_that_counts_nothing_is_refused(tmp_path):
+    # The example as it was written before `tally`: its own count_params, and count_macs measured by thop.
+    source = Path(USER_SPACE.rsplit(":", 1)[0]).read_text()
+    old = source.replace('name = "tiny_cnn"', 'name = "old_cnn"').replace(
+        "def tally(self, arch, num_classes, in_channels, image_size):",
+        "def count_params(self, arch, num_classes=10, in_channels=3, image_size=32):").replace(
+        "return Counts(params + c * num_classes + num_classes)", "return params + c * num_classes + num_classes")
+    assert "Counts(" not in old.partition("class")[2]
+    (tmp_path / "old_cnn.py").write_text(old)
+    space = spaces.get(f"{tmp_path}/old_cnn.py:TinyCNN")
+    arch = space.presets["small"]
+    assert space.count_params(arch) == _numel(space.build(arch)) == spaces.get(USER_SPACE).count_params(arch)
+    assert space.count_macs(arch) == space.measure_macs(arch) == spaces.get(USER_SPACE).count_macs(arch)
+    (tmp_path / "no_count.py").write_text(source.replace('name = "tiny_cnn"', 'name = "no_count"')
+                                          .replace("def tally(", "def not_a_tally("))
+    with pytest.raises(spaces.UnknownSpaceError, match="counts nothing: define `tally`"):
+        spaces.get(f"{tmp_path}/no_count.py:TinyCNN")
