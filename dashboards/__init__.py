@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# Re-exported on first use: the command line reads `_compare`'s axis names while it builds its parser, and must not
+# Re-exported on first use: the command line reads the axis names (`X_AXES`) while it builds its parser, and must not
 # pay for plotly and pandas then.
 _API = {**{name: "tpsearch.study" for name in ("pareto_mask", "STATUSES", "status_of", "trials_frame")},
         "dashboard_html": "_dashboard", "write_dashboard": "_dashboard",
