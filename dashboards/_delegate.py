@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 from tpsearch._files import atomic_write
 from tpsearch.dashboards._figures import _LAYOUT, COLORS, GROUP_COLORS, _figure, _percent_axis, _scatter, titled
 from tpsearch.dashboards._figures import esc as fig_esc
-from tpsearch.dashboards._page import _card, _header, _page, esc
+from tpsearch.dashboards._page import _card, _result_page, esc
 
 TABLE_ROWS = 21  # thresholds in the printed table and the page's: both ends and evenly spaced ones between
 
@@ -87,21 +87,21 @@ def _table(result: Mapping[str, Any]) -> str:
 def delegation_html(result: Mapping[str, Any]) -> str:
     """The page of one `tpsearch delegate` result: both curves, then the sweep as a table."""
     small, large = result["small"], result["large"]
-    meta = " ".join([
+    facts = [
         f"<span>data set <b>{esc(result['dataset'])}</b> ({esc(result['split'])}, {int(result['images']):,} "
         f"images)</span>",
         f'<span class="w">small <b>{esc(small["checkpoint"])}</b>: {small["accuracy"]:.2%}, '
         f'{small["macs"] / 1e6:,.3f} MMACs</span>',
         f'<span class="w">large <b>{esc(large["checkpoint"])}</b>: {large["accuracy"]:.2%}, '
-        f'{large["macs"] / 1e6:,.3f} MMACs</span>'])
+        f'{large["macs"] / 1e6:,.3f} MMACs</span>']
     best = result.get("cheapest_matching")
-    facts = (f"<span>as accurate as the large model alone ({best['accuracy']:.2%}) from threshold "
+    match = (f"<span>as accurate as the large model alone ({best['accuracy']:.2%}) from threshold "
              f"{best['threshold']:.4g} nats, at {best['cost_ratio']:.1%} of its cost</span>" if best else
              "<span>no threshold matches the large model's accuracy</span>")
-    body = (_header(f"Delegation: {small['checkpoint']} to {large['checkpoint']}", meta + " ", facts + " ")
-            + f'<div class="grid">{_card(cost_curve(result), "cost")}{_card(threshold_curve(result), "threshold")}'
+    body = (f'<div class="grid">{_card(cost_curve(result), "cost")}{_card(threshold_curve(result), "threshold")}'
             f"</div><h2>Thresholds</h2>{_table(result)}")
-    return _page(f"tpsearch delegate: {small['checkpoint']} to {large['checkpoint']}", body)
+    return _result_page("delegate", "Delegation", f"{small['checkpoint']} to {large['checkpoint']}", body, facts,
+                        [match])
 
 
 def write_delegation(result: Mapping[str, Any], path: str | os.PathLike) -> Path:

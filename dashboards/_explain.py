@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from tpsearch._files import atomic_path, atomic_write
 from tpsearch.dashboards._figures import esc as fig_esc
 from tpsearch.dashboards._figures import titled
-from tpsearch.dashboards._page import _card, _header, _page, esc
+from tpsearch.dashboards._page import _card, _result_page, esc
 
 COLORSCALE = "Inferno"
 OVERLAY_SIDE = 256   # an overlay is upscaled (whole pixels, no smoothing) to at least this many pixels a side
@@ -99,15 +99,14 @@ def explanation_html(result: Any) -> str:
     """The page of one `tpsearch explain` result: a card per image, in the order given."""
     settings = (f"{result.samples} noisy copies, noise {result.noise:g} of each input's range, seed {result.seed}"
                 if result.method == "smoothgrad" else "the plain input gradient")
-    meta = " ".join([
+    facts = [
         f'<span class="w">checkpoint <b>{esc(result.checkpoint)}</b></span>',
         f"<span>data set {esc(result.dataset)}</span>",
         f"<span>method <b>{esc(result.method)}</b>: {esc(settings)}</span>",
         "<span>map: |gradient| of the class logit, clipped at its 99th percentile, summed over channels, "
-        "scaled to 0..1</span>"])
+        "scaled to 0..1</span>"]
     cards = "".join(_card(explanation_figure(result, e), f"image-{i}") for i, e in enumerate(result.explanations))
-    body = _header(f"Explanations: {result.checkpoint}", meta + " ") + f'<div class="grid">{cards}</div>'
-    return _page(f"tpsearch explain: {result.checkpoint}", body)
+    return _result_page("explain", "Explanations", result.checkpoint, f'<div class="grid">{cards}</div>', facts)
 
 
 def write_explanation(result: Any, path: str | os.PathLike) -> Path:

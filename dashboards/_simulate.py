@@ -10,7 +10,7 @@ import numpy as np
 
 from tpsearch._files import atomic_write
 from tpsearch.dashboards import _figures as F
-from tpsearch.dashboards._page import _card, _header, _page, esc
+from tpsearch.dashboards._page import _card, _classed_row, _result_page, _table, esc
 
 
 def simulation_html(result: Mapping[str, Any], curves: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
@@ -27,19 +27,17 @@ def simulation_html(result: Mapping[str, Any], curves: Mapping[str, Mapping[str,
         cells = [(name, "l"), (s["flags"], "l"), (str(s["seeds"]), ""), (f"{s['final_regret']:.2%}", ""),
                  (f"[{lo:.2%}, {hi:.2%}]", ""), (f"{s['regret_at_half']:.2%}", ""), (f"{s['found_best']:.0%}", ""),
                  (f"{s['stopped']:.1f}", ""), (f"{s['worker_seconds']:,.0f}", "")]
-        rows.append("<tr>" + "".join(f"<td class='{c}'>{esc(v)}</td>" for v, c in cells) + "</tr>")
-    meta = " ".join([
+        rows.append(_classed_row(cells))
+    facts = [
         f"<span>table <b>{esc(Path(result['table']).name)}</b> ({result['configurations']:,} configurations of "
         f"{esc(result['dataset'])})</span>",
         f"<span>{result['trials']} trained trials per search ({result['share']:.0%} of the table), "
         f"{result['workers']} workers</span>",
-        f"<span>{result['seeds']} seeds per strategy; best mean accuracy {result['best']:.2%}</span>"])
-    body = (_header(f"Strategies over the table: {Path(result['table']).name}", meta + " ")
-            + f'<h2>Final regret, best first</h2><table id="strategies">{head}{"".join(rows)}</table>'
-            + '<div class="grid">'
+        f"<span>{result['seeds']} seeds per strategy; best mean accuracy {result['best']:.2%}</span>"]
+    body = (f'<h2>Final regret, best first</h2>{_table("strategies", head, rows)}<div class="grid">'
             + "".join(_card(F.regret_so_far(curves[x], groups, x=x), f"regret-{x}") for x in ("trained", "seconds"))
             + "</div>")
-    return _page(f"tpsearch simulate: {Path(result['table']).name}", body)
+    return _result_page("simulate", "Strategies over the table", Path(result["table"]).name, body, facts)
 
 
 def write_simulation(result: Mapping[str, Any], curves: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],

@@ -14,7 +14,7 @@ import optuna
 from tpsearch._files import write_or_refuse
 from tpsearch.study import objectives_of
 from tpsearch.exceptions import UsageError
-from tpsearch.cli._flags import add_json, add_runs_dir, add_storage, add_study, dashboard_path, emit_json
+from tpsearch.cli._flags import add_json, add_runs_dir, add_storage, add_study, answer, dashboard_path
 from tpsearch.cli._registry import command
 from tpsearch.dashboards import X_AXES
 from tpsearch.storages import load_study, open_storage
@@ -69,11 +69,7 @@ def _write_page(args: argparse.Namespace, out: Path, write: Any, about: dict[str
     path = write_or_refuse("page", out, write)
     seconds = round(time.perf_counter() - start, 3)
     result = {"path": str(path), **about, "bytes": path.stat().st_size, "seconds": seconds}
-    if args.json:
-        emit_json(result)
-    else:
-        print(f"wrote {path} ({what}, {result['bytes'] / 1e6:.1f} MB, {result['seconds']:.1f} s)")
-    return 0
+    return answer(args, result, f"wrote {path} ({what}, {result['bytes'] / 1e6:.1f} MB, {result['seconds']:.1f} s)")
 
 
 @command(120)

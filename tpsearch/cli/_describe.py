@@ -6,7 +6,7 @@ from typing import Any
 
 from tpsearch import spaces
 from tpsearch.spaces import option_dimensions
-from tpsearch.cli._flags import (add_arch_arguments, add_dataset, add_device, add_json, emit_json,
+from tpsearch.cli._flags import (add_arch_arguments, add_dataset, add_device, add_json, answer, emit_json,
                                         resolve_arch)
 from tpsearch.cli._registry import command
 
@@ -79,11 +79,8 @@ def run_describe(args: argparse.Namespace) -> int:
     space, arch, shape = _resolve_shape(args)
     result = {"space": space.name, "arch": arch, "params": space.count_params(arch, **shape),
               "macs": space.count_macs(arch, **shape), **shape}
-    if args.json:
-        emit_json(result)
-    else:
-        print(f"space   {space.name}\narch    {arch}\nparams  {result['params']:,}\nmacs    {result['macs']:,}")
-    return 0
+    return answer(args, result,
+                  f"space   {space.name}\narch    {arch}\nparams  {result['params']:,}\nmacs    {result['macs']:,}")
 
 
 @command(30)
@@ -107,10 +104,7 @@ def run_latency(args: argparse.Namespace) -> int:
     space, arch, shape = _resolve_shape(args)
     device = str(usable_device(args.device))
     result = {"space": space.name, "arch": arch, "device": device, **trial_latency(space, arch, shape, device)}
-    if args.json:
-        emit_json(result)
-    else:
-        print(f"space       {space.name}\ndevice      {device}\nlatency     {result['latency_ms']:.3f} ms per image "
-              f"at batch 1 (coefficient of variation {result['latency_cv']:.2f})\nthroughput  "
-              f"{result['throughput']:,.0f} images/s at batch {result['throughput_batch']}")
-    return 0
+    return answer(args, result, f"space       {space.name}\ndevice      {device}\nlatency     "
+                                f"{result['latency_ms']:.3f} ms per image at batch 1 (coefficient of variation "
+                                f"{result['latency_cv']:.2f})\nthroughput  {result['throughput']:,.0f} images/s at "
+                                f"batch {result['throughput_batch']}")

@@ -236,3 +236,12 @@ def max_macs_arg(text: str) -> int | str | None:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be an integer, auto or none, but got {text!r}") from None
+
+
+def answer(args: argparse.Namespace, result: dict[str, Any], text: str) -> int:
+    """A command's last word: `result` as the JSON line with --json, else `text` for a person; exit 0."""
+    if args.json:
+        emit_json(result)
+    else:
+        print(text)
+    return 0
