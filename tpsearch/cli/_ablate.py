@@ -7,25 +7,20 @@ per row, and print each row's accuracy and error with the spread over the seeds.
 from __future__ import annotations
 
 import argparse
-from typing import Any, TextIO
+from typing import Any
 
 from tpsearch.cli._flags import (add_dataset, add_planned_tail, add_planned_training, add_runs_dir,
                                  add_seeds, add_storage, names_list, run_planned)
 from tpsearch.cli._registry import command
 
 
-@command(70)
-def add_ablate_parser(sub: argparse._SubParsersAction) -> None:
+def _ablate_flags(p: argparse.ArgumentParser) -> None:
     from tpsearch.planned import AblateOptions
     from tpsearch.spaces import BATCH_SIZES, TRICKS
 
     d = AblateOptions()
     tricks = "; ".join(f"{t.name}: {t.field} {t.off} -> {t.on}" for t in TRICKS.values())
-    p = sub.add_parser(
-        "ablate", help="what each training trick adds: a preset bare, then tricks added in turn, several seeds",
-        description=__doc__.split("\n\n")[0] + f" Tricks (the baseline has every one off): {tricks}.",
-        epilog="Example: tpsearch ablate --preset se_mxresnet20 --tricks cosine,label_smoothing,mixup,reflect "
-               "--epochs 30")
+    p.description = __doc__.split("\n\n")[0] + f" Tricks (the baseline has every one off): {tricks}."
     g = p.add_argument_group("what to compare")
     g.add_argument("--preset", default=d.preset, help="the architecture, a preset (default: %(default)s)")
     g.add_argument("--space", default=None, help="the preset's space (default: the space that has it)")
@@ -41,18 +36,24 @@ def add_ablate_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--study", default=None, help="study name (default: ablate-PRESET-DATASET)")
     add_storage(g)
     add_runs_dir(g, d.runs_dir)
-    add_planned_tail(p, run_ablate)
+    add_planned_tail(p)
 
 
+@command(70, "ablate", _ablate_flags)
 def run_ablate(args: argparse.Namespace) -> int:
+    """what each training trick adds: a preset bare, then tricks added in turn, several seeds
+
+    Example: tpsearch ablate --preset se_mxresnet20 --tricks cosine,label_smoothing,mixup,reflect --epochs 30
+    """
     from tpsearch import dashboards
     from tpsearch.planned import AblateOptions, ablate
 
-    return run_planned(args, "ablate", AblateOptions, ablate, "study", "ablation.html", dashboards.write_ablation, _print_table)
+    return run_planned(args, "ablate", AblateOptions, ablate, "study", "ablation.html", dashboards.write_ablation,
+                       _table)
 
 
-def _print_table(result: dict[str, Any], stream: TextIO) -> None:
-    """The human table; on stderr when --json claims stdout. The page's path is its last line."""
+def _table(result: dict[str, Any]) -> list[str]:
+    """The human table's lines (`run_planned` prints them, with what is missing and the page's path)."""
     lines = [f"{result['preset']} ({result['params']:,} parameters) on {result['dataset']}: {result['epochs']} "
              f"epochs of {result['train_images']:,} images, batch {result['batch_size']}, {result['seeds']} seeds "
              f"per row; study {result['study']!r} ({result['trained_now']} trained now, {result['seconds']:.0f} s)"]
@@ -70,7 +71,4 @@ def _print_table(result: dict[str, Any], stream: TextIO) -> None:
         if row["diverged"]:  # scored at chance accuracy, as a search scores a diverged trial
             lines.append(f"  row {row['row']}: {row['diverged']} of its {row['seeds']} trainings diverged "
                          f"(scored at chance accuracy)")
-    if result["missing"]:
-        lines.append(f"  {result['missing']} training(s) failed or were not run: run the same command to train them")
-    lines.append(f"wrote {result['html']}")
-    print("\n".join(lines), file=stream)
+    return lines

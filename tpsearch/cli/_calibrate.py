@@ -25,19 +25,13 @@ EXAMPLE = ("tpsearch calibrate --dataset synthetic-hard --k 16 --seed 1 --max-pa
            "--html calibration.html")
 
 
-@command(60)
-def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
+def _calibrate_flags(p: argparse.ArgumentParser) -> None:
     from tpsearch.planned import CalibrateOptions
     from tpsearch.search import SCHEDULERS, RunOptions
     from tpsearch.spaces import OPTIONS as OPTION_NAMES
     from tpsearch.spaces import SEARCHED_TRICKS
 
     d, s = CalibrateOptions(), RunOptions()
-    p = sub.add_parser(
-        "calibrate", help="does the search's fidelity rank architectures as a longer training does? "
-                          "(rank correlations at every rung and at the end, with the noise ceiling)",
-        description=__doc__.split("\n\n")[0],
-        epilog=f"Example (offline, about 17 minutes on one CPU core): {EXAMPLE}")
     g = p.add_argument_group("what to compare")
     g.add_argument("--k", type=int, default=None,
                    help="configurations to train at every fidelity (default: 8, or more if --enqueue lists more)")
@@ -87,7 +81,6 @@ def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
                         "accuracy")
     add_progress(p)
     add_json(p)
-    p.set_defaults(func=run_calibrate)
 
 
 def calibrate_options(args: argparse.Namespace) -> Any:
@@ -99,7 +92,13 @@ def calibrate_options(args: argparse.Namespace) -> Any:
     return options_from(CalibrateOptions, args, search=options_from(RunOptions, args, progress=False))
 
 
+@command(60, "calibrate", _calibrate_flags,
+         description=__doc__.split("\n\n")[0],
+         epilog=f"Example (offline, about 17 minutes on one CPU core): {EXAMPLE}")
 def run_calibrate(args: argparse.Namespace) -> int:
+    """does the search's fidelity rank architectures as a longer training does? (rank correlations at every rung and
+    at the end, with the noise ceiling)
+    """
     from tpsearch.planned import calibrate
 
     opts = calibrate_options(args)

@@ -33,14 +33,7 @@ def _ours(study: optuna.Study) -> optuna.Study:
     return study
 
 
-@command(110)
-def add_dashboard_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dashboard", help="write a study's dashboard: one self-contained HTML page",
-                       description="Write one HTML page (plotly.js inlined, opens with no network) with the "
-                                   "optimization history, accuracy against parameters and MACs with the Pareto "
-                                   "front, architectures, importances, learning curves, states, the timeline of "
-                                   "the run and the ten best trials; a study searched with several --objectives "
-                                   "gets its own front over all of them as a table, marked on each cost.")
+def _dashboard_flags(p: argparse.ArgumentParser) -> None:
     add_study(p)
     add_storage(p)
     p.add_argument("--out", type=Path, help="page to write (default: RUNS_DIR/STUDY/dashboard.html)")
@@ -50,10 +43,17 @@ def add_dashboard_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-macs", type=int, metavar="N",
                    help="MACs budget drawn as a line (default: the study's max_macs attribute, if any)")
     add_json(p)
-    p.set_defaults(func=run_dashboard)
 
 
+@command(110, "dashboard", _dashboard_flags)
 def run_dashboard(args: argparse.Namespace) -> int:
+    """write a study's dashboard: one self-contained HTML page
+
+    Write one HTML page (plotly.js inlined, opens with no network) with the optimization history, accuracy against
+    parameters and MACs with the Pareto front, architectures, importances, learning curves, states, the timeline of the
+    run and the ten best trials; a study searched with several --objectives gets its own front over all of them as a
+    table, marked on each cost.
+    """
     from tpsearch import dashboards
     study = _ours(load_study(open_storage(args.storage, create=False), args.study))
     out = args.out or dashboard_path(args.runs_dir, study.study_name)
@@ -72,19 +72,7 @@ def _write_page(args: argparse.Namespace, out: Path, write: Any, about: dict[str
     return answer(args, result, f"wrote {path} ({what}, {result['bytes'] / 1e6:.1f} MB, {result['seconds']:.1f} s)")
 
 
-@command(120)
-def add_compare_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="several studies side by side on one page, grouped over seeds",
-                       description="Write one HTML page comparing studies of one storage: their best-so-far "
-                                   "validation accuracy against what each spent (trained trials by default: Optuna's "
-                                   "trial numbers also count infeasible draws, which cost milliseconds), grouped by a "
-                                   "study attribute into a mean with a band of one standard deviation, a table of "
-                                   "the best after N trained trials, and accuracy against parameters of each. Studies "
-                                   "searched with several --objectives (the same ones) add their hypervolume so far, "
-                                   "drawn the same way, and their Pareto fronts overlaid on accuracy against each "
-                                   "cost.",
-                       epilog="Example: tpsearch run --sampler tpe --repeat 3 ...; tpsearch run --sampler random "
-                              "--repeat 3 ...; tpsearch compare --group-by sampler STUDY-seed0 ... ")
+def _compare_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("studies", nargs="+", metavar="STUDY", help="two or more study names")
     add_storage(p)
     p.add_argument("--group-by", metavar="ATTR", default=None,
@@ -98,10 +86,21 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="page to write (default: RUNS_DIR/compare_STUDY_STUDY....html)")
     add_runs_dir(p)
     add_json(p)
-    p.set_defaults(func=run_compare)
 
 
+@command(120, "compare", _compare_flags)
 def run_compare(args: argparse.Namespace) -> int:
+    """several studies side by side on one page, grouped over seeds
+
+    Write one HTML page comparing studies of one storage: their best-so-far validation accuracy against what each spent
+    (trained trials by default: Optuna's trial numbers also count infeasible draws, which cost milliseconds), grouped by
+    a study attribute into a mean with a band of one standard deviation, a table of the best after N trained trials, and
+    accuracy against parameters of each. Studies searched with several --objectives (the same ones) add their
+    hypervolume so far, drawn the same way, and their Pareto fronts overlaid on accuracy against each cost.
+
+    Example: tpsearch run --sampler tpe --repeat 3 ...; tpsearch run --sampler random --repeat 3 ...; tpsearch compare
+    --group-by sampler STUDY-seed0 ...
+    """
     from tpsearch import dashboards
     names = list(args.studies)
     if len(names) < 2:
@@ -123,18 +122,12 @@ def run_compare(args: argparse.Namespace) -> int:
     return _write_page(args, out, write, {"studies": names}, f"{len(names)} studies")
 
 
-@command(130)
-def add_trials_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("trials", help="every trial as CSV, JSON or Parquet",
-                       description="Export every trial of a study, one row each: number, state, value, "
-                                   "datetimes, params_<name>, user_attrs_<name>, the architecture flattened "
-                                   "(arch_<key>, arch_<key>_<layer>) and the per-epoch intermediate values.")
+def _trials_flags(p: argparse.ArgumentParser) -> None:
     add_study(p)
     add_storage(p)
     p.add_argument("--format", metavar="{csv,json,parquet}",
                    help="output format (default: from the --out suffix, else csv); parquet needs --out")
     p.add_argument("--out", type=Path, help="file to write (default: standard output)")
-    p.set_defaults(func=run_trials)
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -149,7 +142,13 @@ def _format(args: argparse.Namespace) -> str:
     return fmt
 
 
+@command(130, "trials", _trials_flags)
 def run_trials(args: argparse.Namespace) -> int:
+    """every trial as CSV, JSON or Parquet
+
+    Export every trial of a study, one row each: number, state, value, datetimes, params_<name>, user_attrs_<name>, the
+    architecture flattened (arch_<key>, arch_<key>_<layer>) and the per-epoch intermediate values.
+    """
     from tpsearch import dashboards
     fmt = _format(args)  # before opening storage: a bad option fails at once
     study = load_study(open_storage(args.storage, create=False), args.study)

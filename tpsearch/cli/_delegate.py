@@ -15,21 +15,10 @@ from tpsearch.cli._flags import add_checkpoint_reading, add_json, emit_json, opt
 from tpsearch.cli._registry import command
 
 
-@command(170)
-def add_delegate_parser(sub: argparse._SubParsersAction) -> None:
+def _delegate_flags(p: argparse.ArgumentParser) -> None:
     from tpsearch.checkpoints import DELEGATE_SPLITS as SPLITS, DelegateOptions
 
     d = DelegateOptions("", "", sweep=True)
-    p = sub.add_parser(
-        "delegate", help="a small checkpoint that hands its doubtful images to a large one: accuracy vs cost",
-        description="Both checkpoints (written by `tpsearch export`, on the same data set) classify the test split "
-                    "(or --split val). The small model answers the images where the entropy of its softmax "
-                    "prediction is at most --threshold H, in nats (0: certain; ln K: uniform over K classes), and "
-                    "delegates the others to the large model. Reports the accuracy, the share delegated and the "
-                    "cost per image in MACs: small's + share delegated x large's (the small model always runs), "
-                    "and its ratio to the large model's. --sweep tries every threshold from 0 to the largest "
-                    "entropy.",
-        epilog="Example: tpsearch delegate small.pt large.pt --sweep --html delegate.html")
     p.add_argument("small", help="the small model's checkpoint (FILE.pt)")
     p.add_argument("large", help="the large model's checkpoint (FILE.pt)")
     g = p.add_mutually_exclusive_group()
@@ -44,10 +33,20 @@ def add_delegate_parser(sub: argparse._SubParsersAction) -> None:
                         "--threshold too: its point marked on the curve)")
     add_checkpoint_reading(p)
     add_json(p)
-    p.set_defaults(func=run_delegate)
 
 
+@command(170, "delegate", _delegate_flags)
 def run_delegate(args: argparse.Namespace) -> int:
+    """a small checkpoint that hands its doubtful images to a large one: accuracy vs cost
+
+    Both checkpoints (written by `tpsearch export`, on the same data set) classify the test split (or --split val). The
+    small model answers the images where the entropy of its softmax prediction is at most --threshold H, in nats (0:
+    certain; ln K: uniform over K classes), and delegates the others to the large model. Reports the accuracy, the share
+    delegated and the cost per image in MACs: small's + share delegated x large's (the small model always runs), and its
+    ratio to the large model's. --sweep tries every threshold from 0 to the largest entropy.
+
+    Example: tpsearch delegate small.pt large.pt --sweep --html delegate.html
+    """
     from tpsearch.checkpoints import DelegateOptions, delegate
 
     opts = options_from(DelegateOptions, args)

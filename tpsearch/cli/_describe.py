@@ -11,16 +11,17 @@ from tpsearch.cli._flags import (add_arch_arguments, add_dataset, add_device, ad
 from tpsearch.cli._registry import command
 
 
-@command(10)
-def add_spaces_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("spaces", help="list the search spaces with their dimensions and presets",
-                       description="List the registered search spaces, their dimensions, the training "
-                                   "hyperparameters every space shares, and each space's presets.")
+def _spaces_flags(p: argparse.ArgumentParser) -> None:
     add_json(p)
-    p.set_defaults(func=run_spaces)
 
 
+@command(10, "spaces", _spaces_flags)
 def run_spaces(args: argparse.Namespace) -> int:
+    """list the search spaces with their dimensions and presets
+
+    List the registered search spaces, their dimensions, the training hyperparameters every space shares, and each
+    space's presets.
+    """
     out: dict[str, Any] = {}
     for name in spaces.names():
         space = spaces.get(name)
@@ -45,14 +46,9 @@ def run_spaces(args: argparse.Namespace) -> int:
     return 0
 
 
-@command(20)
-def add_describe_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("describe", help="parameters and MACs of one architecture",
-                       description="Validate one architecture of a space and print its exact parameter count "
-                                   "(analytic) and its multiply-accumulates per image (`Space.count_macs`).")
+def _describe_flags(p: argparse.ArgumentParser) -> None:
     _add_shape(p)
     add_json(p)
-    p.set_defaults(func=run_describe)
 
 
 def _add_shape(p: argparse.ArgumentParser) -> None:
@@ -75,7 +71,13 @@ def _resolve_shape(args: argparse.Namespace) -> tuple[spaces.Space, dict[str, An
     return space, arch, shape
 
 
+@command(20, "describe", _describe_flags)
 def run_describe(args: argparse.Namespace) -> int:
+    """parameters and MACs of one architecture
+
+    Validate one architecture of a space and print its exact parameter count (analytic) and its multiply-accumulates per
+    image (`Space.count_macs`).
+    """
     space, arch, shape = _resolve_shape(args)
     result = {"space": space.name, "arch": arch, "params": space.count_params(arch, **shape),
               "macs": space.count_macs(arch, **shape), **shape}
@@ -83,21 +85,22 @@ def run_describe(args: argparse.Namespace) -> int:
                   f"space   {space.name}\narch    {arch}\nparams  {result['params']:,}\nmacs    {result['macs']:,}")
 
 
-@command(30)
-def add_latency_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("latency", help="inference latency of one architecture on a device",
-                       description="Time one architecture's inference on a device as a search's worker does before "
-                                   "training (what --max-latency-ms compares): the median of 20 passes of one image "
-                                   "after a warm-up, with their coefficient of variation, and the images per second "
-                                   "of a larger batch (256 on a GPU, 32 on the CPU). CUDA events on a GPU.",
-                       epilog="Example: tpsearch latency --preset tpsnet --device cuda")
+def _latency_flags(p: argparse.ArgumentParser) -> None:
     _add_shape(p)
     add_device(p)
     add_json(p)
-    p.set_defaults(func=run_latency)
 
 
+@command(30, "latency", _latency_flags)
 def run_latency(args: argparse.Namespace) -> int:
+    """inference latency of one architecture on a device
+
+    Time one architecture's inference on a device as a search's worker does before training (what --max-latency-ms
+    compares): the median of 20 passes of one image after a warm-up, with their coefficient of variation, and the images
+    per second of a larger batch (256 on a GPU, 32 on the CPU). CUDA events on a GPU.
+
+    Example: tpsearch latency --preset tpsnet --device cuda
+    """
     from tpsearch.trainers import usable_device
     from tpsearch.search import trial_latency
 

@@ -13,15 +13,7 @@ from tpsearch.cli._registry import command
 MAX_TABLE_CLASSES = 20  # the confusion matrix is printed as a table up to this many classes
 
 
-@command(150)
-def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluate", help="test accuracy, per-class accuracy and confusion matrix of an exported checkpoint",
-        description="Evaluate a checkpoint written by `tpsearch export` on the test split of its data set (or "
-                    "--dataset), normalised as it was trained; above 10 classes the top-5 accuracy too. The file is "
-                    "read with weights_only=True and its weights' SHA-256 checked: a file holding pickled code, "
-                    "truncated or altered is refused. A quantized checkpoint (export --quantize) is evaluated with "
-                    "its quantized weights, beside the full-precision accuracy and size it recorded at export.")
+def _evaluate_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", type=Path, help="checkpoint file (FILE.pt)")
     add_dataset(p, None,
                 help="data set to test on (default: the one recorded in the checkpoint)")
@@ -29,10 +21,18 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--html", type=Path, default=None, metavar="FILE",
                    help="also write the confusion matrix as a self-contained Plotly page")
     add_json(p)
-    p.set_defaults(func=run_evaluate)
 
 
+@command(150, "evaluate", _evaluate_flags)
 def run_evaluate(args: argparse.Namespace) -> int:
+    """test accuracy, per-class accuracy and confusion matrix of an exported checkpoint
+
+    Evaluate a checkpoint written by `tpsearch export` on the test split of its data set (or --dataset), normalised as
+    it was trained; above 10 classes the top-5 accuracy too. The file is read with weights_only=True and its weights'
+    SHA-256 checked: a file holding pickled code, truncated or altered is refused. A quantized checkpoint (export
+    --quantize) is evaluated with its quantized weights, beside the full-precision accuracy and size it recorded at
+    export.
+    """
     from tpsearch.checkpoints import evaluate_checkpoint
 
     result = evaluate_checkpoint(args.checkpoint, dataset=args.dataset, data_dir=args.data_dir, device=args.device,

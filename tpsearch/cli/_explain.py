@@ -14,20 +14,10 @@ from tpsearch.cli._flags import add_checkpoint_reading, add_dataset, add_json, e
 from tpsearch.cli._registry import command
 
 
-@command(160)
-def add_explain_parser(sub: argparse._SubParsersAction) -> None:
+def _explain_flags(p: argparse.ArgumentParser) -> None:
     from tpsearch.checkpoints import EXPLAIN_METHODS as METHODS, ExplainOptions
 
     d = ExplainOptions("", test_images=1)
-    p = sub.add_parser(
-        "explain", help="SmoothGrad sensitivity maps of an exported checkpoint: PNG overlays and one page",
-        description="Which pixels does the model's answer depend on? For each image: the gradient of the "
-                    "predicted (or --target) class logit with respect to the input, averaged over --samples "
-                    "copies with Gaussian noise of sigma --noise x (max - min) of that input (SmoothGrad, Smilkov "
-                    "et al. 2017); its absolute value clipped at the 99th percentile, summed over channels, scaled "
-                    "to 0..1. Writes one PNG overlay per image beside the page (maps.html: maps_0.png, ...).",
-        epilog="Example: tpsearch explain best.pt cat.png dog.jpg --out maps.html; "
-               "tpsearch explain best.pt --test-images 8 --out maps.html")
     p.add_argument("checkpoint", help="checkpoint file (FILE.pt, written by `tpsearch export`)")
     p.add_argument("images", nargs="*", metavar="IMAGE",
                    help="image files (any PIL reads), converted to the model's channels and resized to its image size")
@@ -50,10 +40,20 @@ def add_explain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the noise")
     add_checkpoint_reading(p)
     add_json(p)
-    p.set_defaults(func=run_explain)
 
 
+@command(160, "explain", _explain_flags)
 def run_explain(args: argparse.Namespace) -> int:
+    """SmoothGrad sensitivity maps of an exported checkpoint: PNG overlays and one page
+
+    Which pixels does the model's answer depend on? For each image: the gradient of the predicted (or --target) class
+    logit with respect to the input, averaged over --samples copies with Gaussian noise of sigma --noise x (max - min)
+    of that input (SmoothGrad, Smilkov et al. 2017); its absolute value clipped at the 99th percentile, summed over
+    channels, scaled to 0..1. Writes one PNG overlay per image beside the page (maps.html: maps_0.png, ...).
+
+    Example: tpsearch explain best.pt cat.png dog.jpg --out maps.html; tpsearch explain best.pt --test-images 8 --out
+    maps.html
+    """
     from tpsearch import dashboards
     from tpsearch.dashboards import captions
     from tpsearch.checkpoints import ExplainOptions, explain

@@ -26,18 +26,12 @@ if TYPE_CHECKING:
     from tpsearch.export import ExportResult
 
 
-@command(140)
-def add_export_parser(sub: argparse._SubParsersAction) -> None:
+def _export_flags(p: argparse.ArgumentParser) -> None:
     from tpsearch.checkpoints import FORMATS, QUANTIZE_METHODS
     from tpsearch.export import RECIPES, SPLITS
     from tpsearch.export import DEFAULT_MAX_LOSS
     from tpsearch.checkpoints import DEFAULT_EPOCHS, DEFAULT_THRESHOLD
 
-    p = sub.add_parser(
-        "export", help="write the best trial of a study (or trial N) as a checkpoint",
-        description=__doc__.split("\n\n")[0],
-        epilog="Example: tpsearch export --study resnet_5m-cifar10 --out best.pt --retrain --epochs 200 "
-               "--on train+val --format onnx")
     add_study(p)
     add_storage(p)
     p.add_argument("--trial", type=int, default=None, metavar="N",
@@ -95,10 +89,15 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
                        help="write the quantized model whatever accuracy it lost")
     add_progress(p)
     add_json(p)
-    p.set_defaults(func=run_export)
 
 
+@command(140, "export", _export_flags,
+         description=__doc__.split("\n\n")[0])
 def run_export(args: argparse.Namespace) -> int:
+    """write the best trial of a study (or trial N) as a checkpoint
+
+    Example: tpsearch export --study resnet_5m-cifar10 --out best.pt --retrain --epochs 200 --on train+val --format onnx
+    """
     from tpsearch.export import ExportOptions, export, export_pareto
 
     opts = options_from(ExportOptions, args, out=None if args.out is None else str(args.out),

@@ -117,28 +117,27 @@ def add_planned_training(g: argparse.ArgumentParser | argparse._ArgumentGroup, d
     add_trial_resources(g, d.cpus_per_trial)
 
 
-def add_planned_tail(p: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int]) -> None:
-    """The last flags of a small study of fixed trials (ablate, rerank), and what runs it."""
+def add_planned_tail(p: argparse.ArgumentParser) -> None:
+    """The last flags of a small study of fixed trials (ablate, rerank)."""
     add_progress(p)
     add_json(p)
-    p.set_defaults(func=func)
 
 
 def run_planned(args: argparse.Namespace, command: str, options: type, run: Callable[[Any], dict[str, Any]],
-                study_key: str, page_name: str, write: Any, print_table: Any) -> int:
-    """A small study of fixed trials from its flags: its options, its run, then its `report`; the page goes to
-    RUNS_DIR/STUDY/PAGE_NAME, STUDY being `result[study_key]`."""
+                study_key: str, page_name: str, write: Any, table: Callable[[dict[str, Any]], list[str]]) -> int:
+    """A small study of fixed trials (ablate, rerank) from its flags: its options and its run; then its page written
+    to RUNS_DIR/STUDY/PAGE_NAME (STUDY being `result[study_key]`), its `table` (on stderr when --json claims
+    stdout) with what is missing and the page's path, the JSON line, and exit 1 with one line if the study's run
+    ended in error."""
     opts = options_from(options, args)
     result = run(opts)
-    return report(args, command, result, Path(opts.runs_dir) / result[study_key] / page_name, write, print_table)
-
-
-def report(args: argparse.Namespace, command: str, result: dict[str, Any], page: Path, write: Any,
-           print_table: Any) -> int:
-    """A small study's ending (ablate, rerank): its page written, its table (on stderr when --json claims stdout),
-    the JSON line, and exit 1 with one line if the study's run ended in error."""
+    page = Path(opts.runs_dir) / result[study_key] / page_name
     result["html"] = str(write_or_refuse("page", page, lambda: write(result, page)))
-    print_table(result, sys.stderr if args.json else sys.stdout)
+    lines = table(result)
+    if result["missing"]:
+        lines.append(f"  {result['missing']} training(s) failed or were not run: run the same command to train them")
+    lines.append(f"wrote {result['html']}")
+    print("\n".join(lines), file=sys.stderr if args.json else sys.stdout)
     if args.json:
         emit_json(result)
     if result["error"]:

@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-from tpsearch.cli._registry import adders
+from tpsearch.cli._registry import add_commands
 from tpsearch.exceptions import UsageError
 
 
@@ -51,8 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Start with `tpsearch run --space resnet_5m --trials 200`; `tpsearch COMMAND --help` for each.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in adders():  # each command registers itself where it is defined (`_registry.command`)
-        add(sub)
+    add_commands(sub)  # each command registers itself where it is defined (`_registry.command`)
     return parser
 
 

@@ -8,23 +8,18 @@ without --trial then takes the re-ranked winner.
 from __future__ import annotations
 
 import argparse
-from typing import Any, TextIO
+from typing import Any
 
 from tpsearch.cli._flags import (add_planned_tail, add_planned_training, add_runs_dir, add_seeds, add_storage,
                                  add_study, run_planned)
 from tpsearch.cli._registry import command
 
 
-@command(80)
-def add_rerank_parser(sub: argparse._SubParsersAction) -> None:
+def _rerank_flags(p: argparse.ArgumentParser) -> None:
     from tpsearch.planned import RerankOptions
     from tpsearch.planned import DEFAULT_TOP
 
     d = RerankOptions()
-    p = sub.add_parser(
-        "rerank", help="retrain a search's best trials over several seeds at a higher fidelity, and re-rank them",
-        description=__doc__.split("\n\n")[0],
-        epilog="Example: tpsearch rerank --study resnet_5m-cifar10 --top 5 --seeds 3 --epochs 30")
     g = p.add_argument_group("what to retrain")
     add_study(g, "the search's study (default: the only study in the storage)")
     add_storage(g)
@@ -35,19 +30,26 @@ def add_rerank_parser(sub: argparse._SubParsersAction) -> None:
     add_seeds(g, d, "architecture", "the first seed of the trainings (the data split stays the search's)")
     add_planned_training(p.add_argument_group("the fidelity of each training"), d, "(default: the search's)")
     add_runs_dir(p, d.runs_dir)
-    add_planned_tail(p, run_rerank)
+    add_planned_tail(p)
 
 
+@command(80, "rerank", _rerank_flags,
+         description=__doc__.split("\n\n")[0])
 def run_rerank(args: argparse.Namespace) -> int:
+    """retrain a search's best trials over several seeds at a higher fidelity, and re-rank them
+
+    Example: tpsearch rerank --study resnet_5m-cifar10 --top 5 --seeds 3 --epochs 30
+    """
     from tpsearch import dashboards
     from tpsearch.planned import RerankOptions, rerank
 
-    return run_planned(args, "rerank", RerankOptions, rerank, "rerank_study", "rerank.html", dashboards.write_rerank, _print_table)
+    return run_planned(args, "rerank", RerankOptions, rerank, "rerank_study", "rerank.html", dashboards.write_rerank,
+                       _table)
 
 
-def _print_table(result: dict[str, Any], stream: TextIO) -> None:
-    """The human table, in the re-ranked order; on stderr when --json claims stdout. The page's path is its last
-    line."""
+def _table(result: dict[str, Any]) -> list[str]:
+    """The human table's lines, in the re-ranked order (`run_planned` prints them, with what is missing and the
+    page's path)."""
     from tpsearch.study import trial_label
 
     lines = [f"rerank of {result['study']!r} on {result['dataset']}: {result['seeds']} seeds each of {result['epochs']}"
@@ -77,7 +79,4 @@ def _print_table(result: dict[str, Any], stream: TextIO) -> None:
             f"the search's best was trial {result['search_best']}"
         lines.append(f"re-ranked winner: trial {result['winner']} ({same}); `tpsearch export --study "
                      f"{result['study']}` takes it")
-    if result["missing"]:
-        lines.append(f"  {result['missing']} training(s) failed or were not run: run the same command to train them")
-    lines.append(f"wrote {result['html']}")
-    print("\n".join(lines), file=stream)
+    return lines

@@ -29,14 +29,10 @@ from tpsearch.spaces import SEARCHED_TRICKS
 _D = RunOptions()
 
 
-@command(50)
-def add_run_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "run", help="search a space: Optuna samples, Ray Tune trains, the study records",
-        description=__doc__.split("\n\n")[0])
+def _run_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("what to search")
-    g.add_argument("--space", default=_D.space, help="search space: a name (see `tpsearch spaces`), or FILE.py:CLASS or "
-                   "MODULE:CLASS of your own (a `tpsearch.spaces.Space` subclass)")
+    g.add_argument("--space", default=_D.space, help="search space: a name (see `tpsearch spaces`), or FILE.py:CLASS "
+                   "or MODULE:CLASS of your own (a `tpsearch.spaces.Space` subclass)")
     g.add_argument("--trials", type=int, default=_D.trials,
                    help="trained trials wanted in the study (completed, pruned or diverged; failed and infeasible "
                         "ones do not count)")
@@ -140,7 +136,6 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                    help="rewrite the dashboard at most every this many seconds")
     add_progress(p)
     add_json(p)
-    p.set_defaults(func=run)
 
 
 def _gpus(text: str) -> float | str:
@@ -152,7 +147,10 @@ def _gpus(text: str) -> float | str:
         raise argparse.ArgumentTypeError(f"must be a number or auto, but got {text!r}") from None
 
 
+@command(50, "run", _run_flags,
+         description=__doc__.split("\n\n")[0])
 def run(args: argparse.Namespace) -> int:
+    """search a space: Optuna samples, Ray Tune trains, the study records"""
     if args.repeat < 1:
         raise UsageError(f"--repeat must be at least 1, but got {args.repeat}")
     opts = options_from(RunOptions, args, dashboard=None)

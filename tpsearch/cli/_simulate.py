@@ -17,16 +17,12 @@ from tpsearch.cli._flags import add_json, emit_json, options_from
 from tpsearch.cli._registry import command
 
 
-@command(90)
-def add_simulate_parser(sub: argparse._SubParsersAction) -> None:
+def _simulate_flags(p: argparse.ArgumentParser) -> None:
     from tpsearch.search.simulate import STRATEGIES, SimulateOptions
 
     d = SimulateOptions()
     strategies = "; ".join(f"{name}: {s.what}" for name, s in STRATEGIES.items())
-    p = sub.add_parser(
-        "simulate", help="compare search strategies over a table of real learning curves, many seeds each",
-        description=__doc__.split("\n\n")[0] + f" Strategies: {strategies}.",
-        epilog="Example: tpsearch simulate --strategies random,tpe+steps --seeds 50")
+    p.description = __doc__.split("\n\n")[0] + f" Strategies: {strategies}."
     p.add_argument("--table", default=d.table, help="the table's CSV (default: the one tpsearch ships)")
     p.add_argument("--strategies", type=_names(STRATEGIES), default=None, metavar="S1,S2",
                    help="strategies to compare (default: all)")
@@ -39,7 +35,6 @@ def add_simulate_parser(sub: argparse._SubParsersAction) -> None:
                    help="processes of this machine running the simulations (default: its cores)")
     p.add_argument("--html", default="runs/simulate.html", help="the page (default: %(default)s)")
     add_json(p)
-    p.set_defaults(func=run_simulate)
 
 
 def _names(choices: Any) -> Any:
@@ -48,7 +43,12 @@ def _names(choices: Any) -> Any:
     return names_list(choices, what="strategy")
 
 
+@command(90, "simulate", _simulate_flags)
 def run_simulate(args: argparse.Namespace) -> int:
+    """compare search strategies over a table of real learning curves, many seeds each
+
+    Example: tpsearch simulate --strategies random,tpe+steps --seeds 50
+    """
     from tpsearch.search.simulate import SimulateOptions, compare
 
     opts = options_from(SimulateOptions, args)

@@ -14,17 +14,11 @@ from tpsearch.cli._registry import command
 from tpsearch.storages import load_study, open_storage, redact, study_names
 
 
-@command(100)
-def add_status_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("status", help="studies in the storage, trial counts by state, the best trials",
-                       description="List the studies of a storage with their trial counts by state; with "
-                                   "--study (or when there is one study), the best trials as a table, and the "
-                                   "Pareto front of a study searched with several --objectives.")
+def _status_flags(p: argparse.ArgumentParser) -> None:
     add_study(p, help="the study to detail")
     add_storage(p)
     p.add_argument("--top", type=int, default=10, help="best trials shown")
     add_json(p)
-    p.set_defaults(func=status)
 
 
 def study_counts(study: optuna.Study) -> dict[str, int]:
@@ -88,7 +82,13 @@ def _dataset_label(dataset: object) -> str:
     return str(dataset)
 
 
+@command(100, "status", _status_flags)
 def status(args: argparse.Namespace) -> int:
+    """studies in the storage, trial counts by state, the best trials
+
+    List the studies of a storage with their trial counts by state; with --study (or when there is one study), the best
+    trials as a table, and the Pareto front of a study searched with several --objectives.
+    """
     # One cached storage for every read: each optuna.load_study on a bare RDBStorage would read all trials again.
     storage = optuna.storages.get_storage(open_storage(args.storage, create=False))
     names = study_names(storage)

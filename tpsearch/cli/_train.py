@@ -12,16 +12,12 @@ from tpsearch.cli._flags import (add_arch_arguments, add_data_dir, add_dataset, 
 from tpsearch.cli._registry import command
 
 
-@command(40)
-def add_train_parser(sub: argparse._SubParsersAction) -> None:
+def _train_flags(p: argparse.ArgumentParser) -> None:
     from tpsearch.trainers import DATASETS, OPTIMIZERS, PAD_MODES, SCHEDULES, TrainConfig
 
     defaults = TrainConfig()
-    p = sub.add_parser(
-        "train", help="train one architecture on a data set (outside a search)",
-        description="Train one architecture of a space and report its validation accuracy. Data sets: "
-                    + "; ".join(f"{k}: {v}" for k, v in DATASETS.items()) + ".",
-        epilog="Example: tpsearch train --space resnet_5m --preset tpsnet --dataset cifar10 --epochs 300")
+    p.description = ("Train one architecture of a space and report its validation accuracy. Data sets: "
+                     + "; ".join(f"{k}: {v}" for k, v in DATASETS.items()) + ".")
     add_arch_arguments(p)
     add_dataset(p, "cifar10")
     add_data_dir(p)
@@ -56,7 +52,6 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                    help="train in float32 on CUDA (bf16 autocast is the default)")
     add_progress(p)
     add_json(p)
-    p.set_defaults(func=run_train)
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -73,7 +68,12 @@ def _config(args: argparse.Namespace) -> Any:
     return config
 
 
+@command(40, "train", _train_flags)
 def run_train(args: argparse.Namespace) -> int:
+    """train one architecture on a data set (outside a search)
+
+    Example: tpsearch train --space resnet_5m --preset tpsnet --dataset cifar10 --epochs 300
+    """
     import torch
     from tqdm import tqdm
 
