@@ -84,21 +84,21 @@ class ByOptimizer:
 
 @dataclass(frozen=True)
 class OnOff:
-    """0 (off), or on at a float in [low, high]: the on/off param `switch` first, the float only when on."""
+    """0 (off), or on at a float in [low, high]: the on/off param `gate` first, the float only when on."""
 
-    switch: str
+    gate: str
     low: float
     high: float
 
     def draw(self, trial: Any, name: str, drawn: Mapping[str, Any]) -> float:
         # On/off first: "off" is a point TPE can find, which a range starting at 0 would almost never sample.
-        if trial.suggest_categorical(self.switch, [False, True]):
+        if trial.suggest_categorical(self.gate, [False, True]):
             return trial.suggest_float(name, self.low, self.high)
         return 0.0
 
     def params(self, name: str, value: Any, hparams: Mapping[str, Any]) -> dict[str, Any]:
         value = float(value)
-        return {self.switch: value > 0, **({name: value} if value > 0 else {})}
+        return {self.gate: value > 0, **({name: value} if value > 0 else {})}
 
     def flag(self) -> dict[str, Any]:
         return {"type": float}
