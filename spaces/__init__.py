@@ -17,9 +17,9 @@ from tpsearch.spaces import backbones, convnets, inception, resnet_5m, resnet_gr
 from tpsearch.spaces._options import OPTIONS
 from tpsearch.spaces._options import check_names as check_option_names
 from tpsearch.spaces._options import dimensions as option_dimensions
-from tpsearch.spaces._training import BATCH_SIZES, SEARCHED_TRICKS, TRICKS, check_tricks, params_of
+from tpsearch.spaces._training import BATCH_SIZES, HPARAMS, SEARCHED_TRICKS, TRICKS, check_tricks, params_of
 
-__all__ = ["Arch", "ArchError", "BATCH_SIZES", "Counts", "Dimension", "OPTIONS", "SEARCHED_TRICKS", "Space", "TRICKS",
-           "UnknownSpaceError", "backbones", "check_option_names", "check_tricks", "convnets", "get", "inception",
-           "is_own", "names", "option_dimensions", "params_of", "register", "resnet_5m", "resnet_grid", "source_of",
-           "xresnet", "zoo"]
+__all__ = ["Arch", "ArchError", "BATCH_SIZES", "Counts", "Dimension", "HPARAMS", "OPTIONS", "SEARCHED_TRICKS", "Space",
+           "TRICKS", "UnknownSpaceError", "backbones", "check_option_names", "check_tricks", "convnets", "get",
+           "inception", "is_own", "names", "option_dimensions", "params_of", "register", "resnet_5m", "resnet_grid",
+           "source_of", "xresnet", "zoo"]

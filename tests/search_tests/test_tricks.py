@@ -10,8 +10,8 @@ from tpsearch import spaces
 from tpsearch.search._samplers import make_sampler
 from tpsearch.search._searcher import StudySearcher
 from tpsearch.testing.search import run_options
-from tpsearch.spaces._training import SEARCHED_TRICKS, params_of, suggest
-from tpsearch.trainers import TrainConfig
+from tpsearch.spaces._training import HPARAMS, SEARCHED_TRICKS, TRICKS, params_of, suggest
+from tpsearch.trainers import HPARAM_KEYS, TrainConfig
 
 SPACE = spaces.get("resnet_5m")
 TRICK_PARAMS = {"mixup", "mixup_alpha", "confidence_penalty", "schedule", "pad_mode"}
@@ -80,6 +80,28 @@ def test_a_training_configuration_is_enqueued_through_params_of():
                      "label_smoothing": 0.0, "mixup_alpha": 0.0, "confidence_penalty": 0.0, "schedule": "cosine",
                      "pad_mode": "reflect"}):
         assert suggest(FixedTrial(params_of(hparams)), list(SEARCHED_TRICKS)) == hparams
+
+
+def test_params_of_inverts_every_draw():
+    """`params_of` is read from the records, not written by hand: it gives back the params of any draw (and the
+    trainer's defaults for the tricks the draw did not name)."""
+    defaults = {h.field: h.default for h in SEARCHED_TRICKS.values()}
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for i in range(40):
+        trial = study.ask()
+        hparams = suggest(trial, list(SEARCHED_TRICKS)[:i % (len(SEARCHED_TRICKS) + 1)])
+        params = params_of(hparams)
+        assert params.items() >= trial.params.items()
+        assert suggest(FixedTrial(params), list(SEARCHED_TRICKS)) == {**defaults, **hparams}
+        study.tell(trial, 0.5)
+
+
+def test_each_training_hyperparameter_is_a_field_the_trainer_takes_and_each_switch_a_setting_it_trains():
+    assert tuple(HPARAMS) == HPARAM_KEYS  # what spaces draw is what `TrainConfig.from_hparams` takes, in its order
+    for t in TRICKS.values():
+        assert t.field in HPARAMS
+        for value in (t.off, t.on):
+            assert getattr(TrainConfig.from_hparams({t.field: value}), t.field) == value
 
 
 def test_an_unknown_trick_is_refused_naming_the_known_ones(tmp_path):

@@ -13,7 +13,8 @@ from tpsearch.cli._registry import command
 
 
 def _train_flags(p: argparse.ArgumentParser) -> None:
-    from tpsearch.trainers import DATASETS, OPTIMIZERS, PAD_MODES, SCHEDULES, TrainConfig
+    from tpsearch.spaces import HPARAMS
+    from tpsearch.trainers import DATASETS, TrainConfig
 
     defaults = TrainConfig()
     p.description = ("Train one architecture of a space and report its validation accuracy. Data sets: "
@@ -26,21 +27,9 @@ def _train_flags(p: argparse.ArgumentParser) -> None:
                    help="training + validation images of --dataset synthetic or synthetic-hard (default: 5000, 10000)")
     p.add_argument("--epochs", type=int, default=defaults.epochs, help="(default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="(default: %(default)s)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer,
-                   help="SGD with Nesterov momentum, or AdamW (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 0.1 for sgd, 2e-3 for adamw)")
-    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="(default: %(default)s)")
-    p.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing, help="(default: %(default)s)")
-    p.add_argument("--mixup-alpha", type=float, default=defaults.mixup_alpha,
-                   help="mixup: each batch blended with a permutation of itself, weights from Beta(alpha, alpha); "
-                        "0 is off (default: %(default)s)")
-    p.add_argument("--confidence-penalty", type=float, default=defaults.confidence_penalty, metavar="BETA",
-                   help="train on the loss minus BETA times the mean entropy of the prediction (default: %(default)s)")
-    p.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule,
-                   help="learning-rate decay after the warm-up: cosine to zero, or step (x0.1 at 50%% and 75%% of "
-                        "the run) (default: %(default)s)")
-    p.add_argument("--pad-mode", choices=PAD_MODES, default=defaults.pad_mode,
-                   help="padding of the random crop: reflection or zeros (default: %(default)s)")
+    for h in HPARAMS.values():  # the training hyperparameters' own flags, as `spaces.HPARAMS` defines them
+        if h.help is not None:
+            p.add_argument(f"--{h.field.replace('_', '-')}", **h.flag())
     add_fidelity(p, defaults.train_fraction)
     p.add_argument("--seed", type=int, default=defaults.seed,
                    help="seeds the validation split, the initial weights and the batches (default: %(default)s)")
