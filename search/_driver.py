@@ -84,7 +84,7 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
     with HeldInterrupts() as interrupts:
         import ray
 
-        space, data_shape, enqueued, budget = _validate(opts)
+        checked = _validate(opts)
         interrupts.check()
         # Ray first: a cluster that cannot run a single trial is refused before the study is written.
         if opts.progress and not ray.is_initialized():  # seconds pass before the bar appears: say on what
@@ -101,14 +101,14 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
                       f"{address}: dashboards elsewhere and a driver that moves will not see it; a "
                       f"postgresql:// --storage serves a cluster", file=sys.stderr)
             storage = RetryingStorage(open_storage(opts.storage))
-            opts = _settle_max_macs(opts, storage, data_shape)
-            study = _open_study(storage, opts.study_name(), opts, study_attrs or {}, budget, planned=bool(planned))
+            opts = _settle_max_macs(opts, storage, checked.shape)
+            study = _open_study(storage, opts.study_name(), opts, study_attrs or {}, checked.budget,
+                                planned=bool(planned))
             lease = DriverLease(study)
             lease.acquire()
             try:
                 interrupts.check()
-                return _run_locked(opts, space, data_shape, enqueued, budget, study, started,
-                                   trainable or run_trial, interrupts, planned, page)
+                return _run_locked(opts, checked, study, started, trainable or run_trial, interrupts, planned, page)
             finally:
                 lease.release()
         finally:
@@ -116,16 +116,16 @@ def run_search(opts: RunOptions, *, trainable: Callable[..., None] | None = None
                 ray.shutdown()
 
 
-def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int],
-                enqueued: dict[str, dict[str, Any]], budget: Budget, study: optuna.Study, started: float,
+def _run_locked(opts: RunOptions, checked: _Checked, study: optuna.Study, started: float,
                 trainable: Callable[..., None], interrupts: HeldInterrupts,
                 planned: Sequence[PlannedTrial] = (), page: Callable[[optuna.Study], Any] | None = None) -> RunSummary:
     name = study.study_name
+    space, data_shape, budget = checked.space, checked.shape, checked.budget
     # Its numbers equal the study's own on a resume (`_differences`); an older study may lack it or word it otherwise.
     if study.user_attrs.get(BUDGET_ATTR) != budget.record():
         study.set_user_attr(BUDGET_ATTR, budget.record())
     requeued = _recover_stale(study)
-    for item, arch in enqueued.items():
+    for item, arch in checked.enqueued.items():
         before = len(study.get_trials(deepcopy=False))
         study.enqueue_trial(space.params_with_options(arch, opts.options, in_channels=data_shape["in_channels"],
                                                       image_size=data_shape["image_size"]), skip_if_exists=True)
@@ -171,7 +171,17 @@ def _run_locked(opts: RunOptions, space: spaces.Space, data_shape: dict[str, int
 
 
 # -- validation: nothing here writes ---------------------------------------------------------------------------------
-def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], dict[str, dict[str, Any]], Budget]:
+@dataclass(frozen=True)
+class _Checked:
+    """What the options name, checked against each other before anything is opened or written."""
+
+    space: spaces.Space
+    shape: dict[str, int]                 # the data set's, as `Space.build` takes it
+    enqueued: dict[str, dict[str, Any]]   # --enqueue's architectures, each network once, by the value naming it
+    budget: Budget
+
+
+def _validate(opts: RunOptions) -> _Checked:
     """What `opts` cannot check alone: the space, the data set and the budget against each other."""
     space = spaces.get(opts.space)
     from tpsearch import trainers
@@ -207,7 +217,7 @@ def _validate(opts: RunOptions) -> tuple[spaces.Space, dict[str, int], dict[str,
         else:
             print(f"tpsearch run: --enqueue {item} is the same network as --enqueue {same}; it is trained once",
                   file=sys.stderr)
-    return space, shape, enqueued, budget_of(opts, data)
+    return _Checked(space, shape, enqueued, budget_of(opts, data))
 
 
 def enqueued_arch(space: spaces.Space, item: str, shape: dict[str, int], max_params: int,
