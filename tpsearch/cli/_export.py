@@ -27,10 +27,8 @@ if TYPE_CHECKING:
 
 
 def _export_flags(p: argparse.ArgumentParser) -> None:
-    from tpsearch.checkpoints import FORMATS, QUANTIZE_METHODS
-    from tpsearch.export import RECIPES, SPLITS
-    from tpsearch.export import DEFAULT_MAX_LOSS
-    from tpsearch.checkpoints import DEFAULT_EPOCHS, DEFAULT_THRESHOLD
+    from tpsearch.checkpoints import DEFAULT_EPOCHS, DEFAULT_THRESHOLD, FORMATS, QUANTIZE_METHODS
+    from tpsearch.export import DEFAULT_MAX_LOSS, RECIPES, SPLITS
 
     add_study(p)
     add_storage(p)

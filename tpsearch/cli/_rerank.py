@@ -16,8 +16,7 @@ from tpsearch.cli._registry import command
 
 
 def _rerank_flags(p: argparse.ArgumentParser) -> None:
-    from tpsearch.planned import RerankOptions
-    from tpsearch.planned import DEFAULT_TOP
+    from tpsearch.planned import DEFAULT_TOP, RerankOptions
 
     d = RerankOptions()
     g = p.add_argument_group("what to retrain")
