@@ -18,7 +18,7 @@ from tpsearch.planned import CalibrateOptions, calibrate
 from tpsearch import cli
 from tpsearch.search import RunOptions
 from tpsearch.study import agreement, average_ranks, interval, kendall, spearman, topk_overlap
-from tpsearch.cli._calibrate import calibrate_options
+from tpsearch.cli._planned import calibrate_options
 from tpsearch.cli._flags import options_from
 
 pytestmark = pytest.mark.slow  # trains
