@@ -917,17 +917,19 @@ def free_ports(n: int) -> list[int]:
 
 
 def _pids() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, command line) of every process, read from /proc."""
+    """pid -> (parent pid, command line) of every live process, read from /proc. A zombie (killed, not yet reaped
+    by its parent) is left out: it runs nothing, and how soon its parent reaps it is a race no test should count on."""
     out: dict[int, tuple[int, str]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, IndexError, ValueError):
             continue
-        out[int(entry.name)] = (ppid, cmd)
+        if state != "Z":
+            out[int(entry.name)] = (int(ppid), cmd)
     return out
 
 
@@ -953,6 +955,14 @@ def kill_processes_of(folder: str | Path) -> list[int]:
         except ProcessLookupError:
             pass
     return pids
+
+
+def stop_processes_of(folder: str | Path, timeout: float = 60.0) -> None:
+    """Kill the node(s) under `folder` until none of their processes is left: a process that one of them started
+    between the listing and its own kill is found, and killed, in the next round."""
+    deadline = time.monotonic() + timeout
+    while kill_processes_of(folder) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the killed ones become zombies, which `processes_of` no longer lists
 
 
 @contextmanager
@@ -981,8 +991,8 @@ def ray_cluster(tmp: Path, env: dict[str, str]) -> Iterator[dict[str, Any]]:
         node2_id = raylet[0].split("--node_id=")[1].split()[0]
         yield {"address": f"127.0.0.1:{port}", "head": head, "node2": node2, "node2_id": node2_id}
     finally:
-        kill_processes_of(head)
-        kill_processes_of(node2)
+        stop_processes_of(head)
+        stop_processes_of(node2)
         shutil.rmtree(short, ignore_errors=True)
 
 
