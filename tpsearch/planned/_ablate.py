@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tpsearch.exceptions import UsageError
-from tpsearch.planned._planned import PlannedOptions
+from tpsearch.planned._planned import _SEARCH, PlannedOptions
 from tpsearch.search import RunOptions
 
 DEFAULT_TRICKS = ["cosine", "label_smoothing", "mixup", "reflect"]  # the SE-MXResNet project's chain
-_SEARCH = RunOptions()
 
 
 @dataclass

@@ -26,12 +26,11 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from tpsearch.exceptions import UsageError
-from tpsearch.planned._planned import PlannedOptions
+from tpsearch.planned._planned import _SEARCH, PlannedOptions
 from tpsearch.search import RunOptions
 from tpsearch.study import accuracy_of, objectives_of, pareto_front
 
 DEFAULT_TOP = 5
-_SEARCH = RunOptions()
 
 
 def rerank_study_name(source: str) -> str:
@@ -242,5 +241,6 @@ def _search_images(data: Any, attrs: dict[str, Any]) -> int:
     """The training images per epoch of the search's trials."""
     from tpsearch.trainers import images_per_epoch
 
-    search = RunOptions(train_fraction=float(attrs.get("train_fraction") or 1.0), train_images=attrs.get("train_images"))
+    search = RunOptions(train_fraction=float(attrs.get("train_fraction") or 1.0),
+                        train_images=attrs.get("train_images"))
     return images_per_epoch(data, search.train_config({}))
